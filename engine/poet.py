@@ -1,0 +1,174 @@
+"""The public face of the engine: load a model directory, write acrostics, score texts."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from engine.checkpoint import LoadedModel, load_model_dir
+from engine.decode import Skeleton, beam_search, sample
+from engine.heads import Fallbacks, normalize_head
+from engine.stepper import Stepper
+from engine.text import COMMA, PERIOD, is_han, to_simplified
+
+SHIPPED_MODEL = Path(__file__).resolve().parent / "shipped"
+MODES = ("beam", "sample")
+
+
+def punctuate(lines: list[str]) -> str:
+    """'，' after even lines, '。' after odd ones and always after the last."""
+    last = len(lines) - 1
+    return "".join(line + (COMMA if i % 2 == 0 and i != last else PERIOD) for i, line in enumerate(lines))
+
+
+@dataclass(frozen=True)
+class Poem:
+    head: str
+    lines: list[str]
+    text: str
+    model_version: str
+    score: float
+    params: dict = field(default_factory=dict)
+
+    def display_lines(self) -> list[str]:
+        """Each line with its punctuation mark, for printing one line per row."""
+        marks = [ch for ch in self.text if ch in (COMMA, PERIOD)]
+        return [line + mark for line, mark in zip(self.lines, marks, strict=True)]
+
+    def to_dict(self) -> dict:
+        return {
+            "head": self.head,
+            "lines": list(self.lines),
+            "text": self.text,
+            "model_version": self.model_version,
+            "score": round(self.score, 4),
+            "params": self.params,
+        }
+
+
+def check_acrostic(head: str, lines: list[str], text: str, chars_per_line: int) -> None:
+    """Re-check the guarantees of an acrostic; raise AssertionError if any is broken."""
+    if len(lines) != len(head):
+        raise AssertionError(f"{len(lines)} lines for a head of {len(head)}")
+    for ch, line in zip(head, lines, strict=True):
+        if line[:1] != ch or len(line) != chars_per_line or not all(is_han(c) for c in line):
+            raise AssertionError(f"bad line {line!r} for head character {ch!r}")
+    if text != punctuate(lines):
+        raise AssertionError("punctuation does not alternate ，/。 ending in 。")
+
+
+class Poet:
+    """Writes acrostic poems with one loaded model. Thread-safe for concurrent calls."""
+
+    def __init__(self, loaded: LoadedModel, dtype: torch.dtype | None = None):
+        self.loaded = loaded
+        self.vocab = loaded.vocab
+        self.model = loaded.model.eval()
+        if dtype is None:
+            dtype = torch.bfloat16 if _fast_bf16() else torch.float32
+        self.stepper = Stepper(self.model, dtype)
+        self.fallbacks = Fallbacks(self.vocab)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, dtype: torch.dtype | None = None) -> Poet:
+        """Load a model directory (the shipped default model when no path is given)."""
+        return cls(load_model_dir(Path(path) if path else SHIPPED_MODEL), dtype)
+
+    @property
+    def model_version(self) -> str:
+        return self.loaded.version
+
+    def acrostic(
+        self,
+        head: str,
+        chars_per_line: int = 7,
+        mode: str = "beam",
+        beam_size: int = 8,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        max_repeat: int = 2,
+    ) -> Poem:
+        """An acrostic whose line i starts with head character i. Raises HeadError for bad heads
+        and ValueError for bad options."""
+        _check_options(chars_per_line, mode, beam_size, temperature, top_k, top_p, max_repeat)
+        head = normalize_head(head)
+        params: dict = {"chars_per_line": chars_per_line, "mode": mode, "max_repeat": max_repeat}
+        conditioning, fallbacks = [], {}
+        for ch in head:
+            token, how = self.fallbacks.resolve(ch)
+            conditioning.append(self.vocab.id(token))
+            if how != "exact":
+                fallbacks[ch] = {"token": token, "via": how}
+        skeleton = Skeleton.acrostic(self.vocab, conditioning, chars_per_line)
+        started = time.perf_counter()
+        if mode == "beam":
+            params["beam_size"] = beam_size
+            decoded = beam_search(self.stepper, self.vocab, skeleton, beam_size, max_repeat)
+        else:
+            seed = secrets.randbits(31) if seed is None else seed
+            params.update(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+            gen = torch.Generator().manual_seed(seed)
+            decoded = sample(self.stepper, self.vocab, skeleton, gen, temperature, top_k, top_p, max_repeat)
+        if fallbacks:
+            params["fallbacks"] = fallbacks
+        params["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 2)
+        lines = self._lines(head, decoded.ids, chars_per_line)
+        if _most_repeated(decoded.ids, skeleton) > max_repeat:
+            params["repeat_relaxed"] = True  # the vocabulary ran out of unused characters
+        text = punctuate(lines)
+        check_acrostic(head, lines, text, chars_per_line)
+        return Poem(head, lines, text, self.model_version, decoded.score, params)
+
+    def _lines(self, head: str, ids: list[int], chars_per_line: int) -> list[str]:
+        step = chars_per_line + 1
+        tokens = self.vocab.tokens
+        return [
+            ch + "".join(tokens[i] for i in ids[n * step + 1 : n * step + chars_per_line])
+            for n, ch in enumerate(head)
+        ]
+
+    @torch.no_grad()
+    def nats_per_char(self, text: str) -> float:
+        """Mean negative log-likelihood of a poem, per predicted token, in the training framing
+        (form token first; every character, punctuation mark and the end token predicted)."""
+        poem = "".join(ch for ch in to_simplified(text) if not ch.isspace())
+        if not poem:
+            raise ValueError("empty text")
+        ids = torch.tensor([self.vocab.encode_poem(poem)])
+        h, _ = self.model(ids[:, :-1])
+        return float(self.model.nll(h, ids[:, 1:])) / (ids.size(1) - 1)
+
+
+def _most_repeated(ids: list[int], skeleton: Skeleton) -> int:
+    """Most uses of one freely chosen id, counting its uses as a head too."""
+    free = [tok for tok, slot in zip(ids, skeleton.slots, strict=True) if slot is None]
+    return max((ids.count(tok) for tok in set(free)), default=0)
+
+
+def _check_options(chars_per_line, mode, beam_size, temperature, top_k, top_p, max_repeat) -> None:
+    if chars_per_line not in (5, 7):
+        raise ValueError("chars_per_line must be 5 (五言) or 7 (七言)")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}")
+    if not 1 <= beam_size <= 64:
+        raise ValueError("beam_size must be between 1 and 64")
+    if not 0 < temperature <= 10:
+        raise ValueError("temperature must be in (0, 10]")
+    if not 0 < top_p <= 1 or top_k < 0:
+        raise ValueError("top_p must be in (0, 1] and top_k ≥ 0")
+    if max_repeat < 1:
+        raise ValueError("max_repeat must be at least 1")
+
+
+def _fast_bf16() -> bool:
+    """bfloat16 matmuls pay off on CPUs with native bf16 support (AVX512-BF16 / AMX)."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False

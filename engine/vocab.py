@@ -1,0 +1,67 @@
+"""Character vocabulary: specials first, then characters by corpus frequency; append-only."""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+from collections.abc import Iterable, Sequence
+
+from engine.text import COMMA, PERIOD, is_han
+
+UNK, EOS, FIVE, SEVEN = "<unk>", "<eos>", "<5>", "<7>"
+SPECIALS = (UNK, EOS, FIVE, SEVEN, COMMA, PERIOD)
+
+
+class Vocab:
+    """Maps tokens to ids. Ids never change: a new version may only append tokens."""
+
+    def __init__(self, tokens: Sequence[str]):
+        if tuple(tokens[: len(SPECIALS)]) != SPECIALS:
+            raise ValueError("vocabulary must start with the special tokens")
+        self.tokens: list[str] = list(tokens)
+        self.index = {tok: i for i, tok in enumerate(self.tokens)}
+        if len(self.index) != len(self.tokens):
+            raise ValueError("vocabulary has duplicate tokens")
+        self.unk, self.eos = self.index[UNK], self.index[EOS]
+        self.comma, self.period = self.index[COMMA], self.index[PERIOD]
+
+    @classmethod
+    def build(cls, texts: Iterable[str], min_count: int = 2) -> Vocab:
+        """Characters seen at least `min_count` times, most frequent first (ties by code point)."""
+        counts = collections.Counter(ch for text in texts for ch in text if is_han(ch))
+        chars = sorted((ch for ch, n in counts.items() if n >= min_count), key=lambda c: (-counts[c], c))
+        return cls([*SPECIALS, *chars])
+
+    def extended(self, texts: Iterable[str], min_count: int = 1) -> Vocab:
+        """A new vocabulary with unseen characters appended after the existing ids."""
+        counts = collections.Counter(
+            ch for text in texts for ch in text if is_han(ch) and ch not in self.index
+        )
+        new = sorted((ch for ch, n in counts.items() if n >= min_count), key=lambda c: (-counts[c], c))
+        return Vocab([*self.tokens, *new])
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __contains__(self, token: str) -> bool:
+        return token in self.index
+
+    def id(self, token: str) -> int:
+        return self.index.get(token, self.unk)
+
+    def form_id(self, chars_per_line: int) -> int:
+        return self.index[FIVE if chars_per_line == 5 else SEVEN]
+
+    def encode_poem(self, text: str) -> list[int]:
+        """The training framing: <5>|<7>, every character and punctuation mark, <eos>."""
+        width = len(text.split(COMMA, 1)[0].split(PERIOD, 1)[0])
+        return [self.form_id(width), *(self.id(ch) for ch in text), self.eos]
+
+    @property
+    def first_char_id(self) -> int:
+        """Ids below this are specials; ids from here on are Han characters."""
+        return len(SPECIALS)
+
+    def digest(self) -> str:
+        """A short hash that pins the exact id assignment."""
+        return hashlib.sha256("\n".join(self.tokens).encode()).hexdigest()[:16]

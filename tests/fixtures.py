@@ -1,0 +1,57 @@
+"""Tiny, deterministic stand-ins for the real corpus and model, built by the tests themselves."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import tarfile
+from pathlib import Path
+
+# Traditional characters on purpose: the corpus builder must simplify them.
+CHARSET = "春風花月山水雲天江南秋雨夜來人歸何處長門前樓上一時無見心中東西白日青山流落"
+IRREGULAR = [
+    ["春風花月山，水雲天。"],  # clauses of different lengths
+    ["春風花月山水，雲天江南秋雨。夜來人歸何處，長門前樓上一。"],  # six-character lines
+    ["春風花月山，水雲天江南。秋雨夜來人，歸何處長門。前樓上一時，無見心中東。"],  # six clauses
+    ["春風花月Ab，水雲天江南。秋雨夜來人，歸何處長門。"],  # Latin letters
+]
+
+
+def _line(rng: random.Random, width: int) -> str:
+    return "".join(rng.choice(CHARSET) for _ in range(width))
+
+
+def fixture_poems(n: int = 400, seed: int = 0) -> list[list[str]]:
+    """`n` regular poems (五言/七言, 4/8 lines) as chinese-poetry 'paragraphs' lists."""
+    rng = random.Random(seed)
+    poems = []
+    for _ in range(n):
+        width, lines = rng.choice([5, 7]), rng.choice([4, 8])
+        pairs = [f"{_line(rng, width)}，{_line(rng, width)}。" for _ in range(lines // 2)]
+        poems.append(pairs)
+    return poems
+
+
+def build_tarball(path: Path, n: int = 400, seed: int = 0) -> Path:
+    """A chinese-poetry-shaped tarball: Tang and Song files, some junk poems, one duplicate."""
+    poems = fixture_poems(n, seed)
+    half = len(poems) // 2
+    tang = [{"author": "甲", "title": "題", "paragraphs": p} for p in poems[:half]]
+    song = [{"author": "乙", "title": "題", "paragraphs": p} for p in poems[half:]]
+    song += [{"author": "丙", "title": "雜", "paragraphs": p} for p in IRREGULAR]
+    song.append({"author": "丁", "title": "重", "paragraphs": poems[0]})  # duplicate of a Tang poem
+    song.append({"author": "戊", "title": "注", "paragraphs": ["春風（一作雨）花月山，水雲天江南。", "秋雨夜來人，歸何處長門。"]})
+    members = {
+        "package/dist/quantangshi/poet.tang.0.json": tang,
+        "package/dist/quantangshi/poet.song.0.json": song,
+        "package/dist/songci/ci.song.0.json": [{"paragraphs": ["不是詩。"]}],
+        "package/package.json": {"name": "chinese-poetry", "version": "2.0.1"},
+    }
+    with tarfile.open(path, "w:gz") as tar:
+        for name, payload in members.items():
+            data = json.dumps(payload, ensure_ascii=False).encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path

@@ -1,0 +1,43 @@
+"""The corpus builder on a tarball laid out like chinese-poetry@2.0.1."""
+
+import json
+
+from train.corpus import build_corpus, read_split, regularize, split_of
+
+
+def test_build_keeps_regular_poems_simplified_and_deduplicated(corpus_dir):
+    stats = json.loads((corpus_dir / "stats.json").read_text())
+    poems = [p for s in ("train", "val", "test") for p in read_split(corpus_dir, s)]
+    # 400 generated + 1 annotated poem; the 4 irregular ones and 1 duplicate are dropped
+    assert stats["poems"] == len(poems) == 401
+    assert "春风花月山，水云天江南。秋雨夜来人，归何处长门。" in poems
+    assert len(set(poems)) == len(poems)
+    assert all("風" not in p and "雲" not in p for p in poems)  # simplified
+    assert any("风" in p for p in poems)
+    for p in poems:
+        clauses = p.replace("。", "，").rstrip("，").split("，")
+        assert len(clauses) in (4, 8)
+        assert len({len(c) for c in clauses}) == 1 and len(clauses[0]) in (5, 7)
+    assert sum(stats["splits"].values()) == stats["poems"]
+    assert sum(stats["forms"].values()) == stats["poems"]
+    # song files sort first, so the Song copy of the duplicated Tang poem is the one kept
+    assert stats["dynasties"] == {"song": 202, "tang": 199}
+    assert stats["vocabulary"] == len({ch for p in poems for ch in p if ch not in "，。"})
+
+
+def test_annotations_are_removed_and_irregular_poems_rejected():
+    assert regularize(["春風（一作雨）花月山，水雲天江南。", "秋雨夜來人，歸何處長門。"]) == (
+        "春风花月山，水云天江南。秋雨夜来人，归何处长门。"
+    )
+    assert regularize(["春風花月山，水雲天。"]) is None
+    assert regularize(["春風花月Ab，水雲天江南。秋雨夜來人，歸何處長門。"]) is None
+
+
+def test_split_is_deterministic_and_about_96_2_2(corpus_dir, tmp_path, tarball):
+    again = build_corpus(tarball, tmp_path)
+    first = json.loads((corpus_dir / "stats.json").read_text())
+    assert again["fingerprint"] == first["fingerprint"]
+    assert read_split(tmp_path, "test") == read_split(corpus_dir, "test")
+    texts = [f"诗{i}" for i in range(20000)]
+    share = {s: sum(split_of(t) == s for t in texts) / len(texts) for s in ("train", "val", "test")}
+    assert 0.95 < share["train"] < 0.97 and 0.015 < share["val"] < 0.025 and 0.015 < share["test"] < 0.025

@@ -1,0 +1,1 @@
+"""Training side of cangtou: corpus building, datasets, the training loop."""

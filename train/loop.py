@@ -1,0 +1,265 @@
+"""The training loop: bucketed batches, time-budgeted cosine LR, validation, atomic best saves."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from engine.checkpoint import atomic_directory, load_model_dir, save_model_dir
+from engine.model import CharLSTM, ModelConfig
+from engine.vocab import Vocab
+from train.corpus import corpus_fingerprint, read_split
+from train.dataset import PoemBuckets, epoch_batches
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainOptions:
+    corpus: Path
+    out: Path
+    embed_dim: int = 256
+    hidden_dim: int = 512
+    dropout: float = 0.1
+    cutoffs: tuple[int, ...] = (2000, 5000)
+    lr: float = 2e-3
+    tokens_per_batch: int = 8192
+    epochs: int = 1000
+    max_minutes: float | None = None
+    eval_minutes: float = 5.0
+    seed: int = 0
+    resume: bool = False
+    dry_run: bool = False
+    device: str = "auto"
+    min_count: int = 2
+    extra_texts: list[str] = field(default_factory=list)
+    progress: bool = True
+
+    @property
+    def state_dir(self) -> Path:
+        return self.out.parent / f"{self.out.name}.state"
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    chars_seen: int = 0
+    elapsed_s: float = 0.0
+    best_val: float = math.inf
+    curve: list[dict] = field(default_factory=list)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+@torch.no_grad()
+def evaluate(model: CharLSTM, data: PoemBuckets, device: torch.device, tokens_per_batch: int = 16384) -> float:
+    """Mean negative log-likelihood in nats per predicted token (the training framing)."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for batch in data.batches(tokens_per_batch):
+        batch = batch.to(device)
+        h, _ = model(batch[:, :-1])
+        total += model.nll(h.float(), batch[:, 1:]).item()
+        count += batch[:, 1:].numel()
+    model.train(was_training)
+    return total / max(count, 1)
+
+
+def learning_rate(opts: TrainOptions, state: TrainState, total_steps: int) -> float:
+    """Linear warm-up, then cosine decay to 5% over the time budget (or the step budget)."""
+    warmup = 300
+    if state.step < warmup:
+        return opts.lr * (state.step + 1) / warmup
+    if opts.max_minutes:
+        frac = state.elapsed_s / (opts.max_minutes * 60)
+    else:
+        frac = state.step / max(total_steps, 1)
+    return opts.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
+
+
+def _save_state(opts: TrainOptions, model: CharLSTM, optim: torch.optim.Optimizer, state: TrainState) -> None:
+    """Everything needed to resume, as safetensors + JSON (no pickle)."""
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    opt_state = optim.state_dict()
+    for pid, slots in opt_state["state"].items():
+        for name, value in slots.items():
+            tensors[f"optim.{pid}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    tensors["rng.cpu"] = torch.get_rng_state()
+    with atomic_directory(opts.state_dir) as tmp:
+        save_file(tensors, str(tmp / "state.safetensors"))
+        meta = {"state": asdict(state), "param_groups": opt_state["param_groups"]}
+        (tmp / "state.json").write_text(json.dumps(meta))
+
+
+def _load_state(opts: TrainOptions, model: CharLSTM, optim: torch.optim.Optimizer) -> TrainState:
+    tensors = load_file(str(opts.state_dir / "state.safetensors"))
+    meta = json.loads((opts.state_dir / "state.json").read_text())
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    slots: dict[int, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, pid, name = key.split(".", 2)
+            slots.setdefault(int(pid), {})[name] = value
+    optim.load_state_dict({"state": slots, "param_groups": meta["param_groups"]})
+    torch.set_rng_state(tensors["rng.cpu"])
+    return TrainState(**meta["state"])
+
+
+def _model_meta(opts: TrainOptions, state: TrainState, fingerprint: str, extra: dict) -> dict:
+    return {
+        "version": opts.out.name,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "corpus_fingerprint": fingerprint,
+        "parent": None,
+        "training": {
+            "seed": opts.seed,
+            "steps": state.step,
+            "epochs": round(state.chars_seen / max(extra.get("train_targets", 1), 1), 3),
+            "chars_seen": state.chars_seen,
+            "minutes": round(state.elapsed_s / 60, 2),
+            "lr": opts.lr,
+            "tokens_per_batch": opts.tokens_per_batch,
+        },
+        "metrics": {"val_nats_per_char": round(state.best_val, 4), "curve": state.curve},
+    }
+
+
+def train(opts: TrainOptions) -> dict:
+    """Train (or resume) a model; return a summary. The best model is saved to opts.out."""
+    torch.manual_seed(opts.seed)
+    device = pick_device(opts.device)
+    train_texts = read_split(opts.corpus, "train") + list(opts.extra_texts)
+    val_texts = read_split(opts.corpus, "val")
+    vocab = Vocab.build(train_texts, opts.min_count)
+    cfg = ModelConfig(len(vocab), opts.embed_dim, opts.hidden_dim, 2, opts.dropout, tuple(opts.cutoffs))
+    train_data, val_data = PoemBuckets(train_texts, vocab), PoemBuckets(val_texts, vocab)
+    model = CharLSTM(cfg).to(device)
+    optim = torch.optim.Adam(model.parameters(), lr=opts.lr)
+    state = TrainState()
+    if opts.resume and (opts.state_dir / "state.json").exists():
+        state = _load_state(opts, model, optim)
+        log.info("resumed at step %d (%.1f min)", state.step, state.elapsed_s / 60)
+    steps_per_epoch = len(train_data.batches(opts.tokens_per_batch))
+    total_steps = steps_per_epoch * opts.epochs
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else None
+    budget_s = (opts.max_minutes or 0) * 60
+    bar = tqdm(
+        total=round(budget_s) if budget_s else total_steps,
+        unit="s" if budget_s else "step",
+        disable=not opts.progress,
+        dynamic_ncols=True,
+        mininterval=1.0 if sys.stderr.isatty() else 60.0,
+        initial=round(state.elapsed_s) if budget_s else state.step,
+    )
+    started = time.perf_counter() - state.elapsed_s
+    last_eval, window_chars, window_t0, loss_avg = state.elapsed_s, 0, time.perf_counter(), None
+    fingerprint = corpus_fingerprint(opts.corpus)
+    extra = {"train_targets": train_data.targets}
+    model.train()
+    done = False
+    while not done and state.epoch < opts.epochs:
+        for i, batch in enumerate(epoch_batches(train_data, opts.tokens_per_batch, opts.seed, state.epoch)):
+            if i < state.batch_in_epoch:
+                continue
+            batch = batch.to(device, non_blocking=True)
+            for group in optim.param_groups:
+                group["lr"] = learning_rate(opts, state, total_steps)
+            with amp or torch.autocast("cpu", enabled=False):
+                h, _ = model(batch[:, :-1])
+                n = batch[:, 1:].numel()
+                loss = model.nll(h.float(), batch[:, 1:]) / n
+            optim.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optim.step()
+            state.step += 1
+            state.batch_in_epoch = i + 1
+            state.chars_seen += n
+            window_chars += n
+            state.elapsed_s = time.perf_counter() - started
+            value = loss.item()
+            loss_avg = value if loss_avg is None else 0.98 * loss_avg + 0.02 * value
+            now = time.perf_counter()
+            rate = window_chars / max(now - window_t0, 1e-9)
+            if now - window_t0 > 30:
+                window_chars, window_t0 = 0, now
+            bar.set_postfix(loss=f"{loss_avg:.3f}", chars_s=f"{rate:,.0f}", best=f"{state.best_val:.3f}")
+            bar.update((round(state.elapsed_s) - bar.n) if budget_s else 1)
+            out_of_time = budget_s and state.elapsed_s >= budget_s
+            if opts.dry_run and state.step >= 2:
+                done = True
+                break
+            if out_of_time or state.elapsed_s - last_eval >= opts.eval_minutes * 60:
+                last_eval = state.elapsed_s
+                _validate_and_save(opts, model, optim, vocab, val_data, device, state, loss_avg, fingerprint, extra)
+                if out_of_time:
+                    done = True
+                    break
+        else:
+            state.epoch += 1
+            state.batch_in_epoch = 0
+    if opts.dry_run:
+        val = evaluate(model, val_data, device)
+        bar.close()
+        return {"dry_run": True, "steps": state.step, "train_loss": loss_avg, "val_nats_per_char": val}
+    if not state.curve or state.curve[-1]["step"] != state.step:
+        _validate_and_save(opts, model, optim, vocab, val_data, device, state, loss_avg, fingerprint, extra)
+    bar.close()
+    return finish(opts, device)
+
+
+def _validate_and_save(opts, model, optim, vocab, val_data, device, state, loss_avg, fingerprint, extra) -> None:
+    val = evaluate(model, val_data, device)
+    state.curve.append(
+        {
+            "minutes": round(state.elapsed_s / 60, 2),
+            "step": state.step,
+            "chars_seen": state.chars_seen,
+            "train_loss": round(loss_avg, 4) if loss_avg is not None else None,
+            "val_nats_per_char": round(val, 4),
+        }
+    )
+    log.info("step %d  %.1f min  val %.4f nats/char", state.step, state.elapsed_s / 60, val)
+    if val < state.best_val:
+        state.best_val = val
+        save_model_dir(opts.out, model, vocab, _model_meta(opts, state, fingerprint, extra))
+    else:  # keep the saved model, refresh its learning curve
+        _update_curve(opts.out, state.curve)
+    _save_state(opts, model, optim, state)
+
+
+def _update_curve(out: Path, curve: list[dict]) -> None:
+    loaded = load_model_dir(out)
+    meta = {k: v for k, v in loaded.meta.items() if k not in ("config", "vocab", "vocab_digest", "weights_sha256", "format")}
+    meta["metrics"]["curve"] = curve
+    save_model_dir(out, loaded.model, loaded.vocab, meta)
+
+
+def finish(opts: TrainOptions, device: torch.device) -> dict:
+    """Measure the saved best model on the test split and record it in model.json."""
+    loaded = load_model_dir(opts.out)
+    test = PoemBuckets(read_split(opts.corpus, "test"), loaded.vocab)
+    test_nats = evaluate(loaded.model.to(device), test, device)
+    meta = {k: v for k, v in loaded.meta.items() if k not in ("config", "vocab", "vocab_digest", "weights_sha256", "format")}
+    meta["metrics"]["test_nats_per_char"] = round(test_nats, 4)
+    meta["metrics"]["test_perplexity"] = round(math.exp(test_nats), 2)
+    meta["metrics"]["test_targets"] = test.targets
+    save_model_dir(opts.out, loaded.model.cpu(), loaded.vocab, meta)
+    return {"out": str(opts.out), **meta["metrics"], "curve": len(meta["metrics"]["curve"])}
