@@ -11,7 +11,9 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="cangtou — acrostic (藏头诗) poems from a two-layer LSTM.", no_args_is_help=True)
+app = typer.Typer(
+    help="cangtou — acrostic (藏头诗) poems from a two-layer LSTM.", no_args_is_help=True
+)
 corpus_app = typer.Typer(help="Build the poem corpus.", no_args_is_help=True)
 app.add_typer(corpus_app, name="corpus")
 
@@ -27,16 +29,26 @@ def _setup_logging(verbose: bool = False) -> None:
 
 @app.command()
 def poem(
-    head: Annotated[str, typer.Argument(help="The characters that start the lines, e.g. 算法进阶.")],
+    head: Annotated[
+        str, typer.Argument(help="The characters that start the lines, e.g. 算法进阶.")
+    ],
     five: Annotated[bool, typer.Option("--five", help="五言: five characters a line.")] = False,
-    seven: Annotated[bool, typer.Option("--seven", help="七言: seven characters a line (default).")] = False,
+    seven: Annotated[
+        bool, typer.Option("--seven", help="七言: seven characters a line (default).")
+    ] = False,
     beam: Annotated[int, typer.Option(help="Beam width for beam search (the default mode).")] = 8,
-    sample: Annotated[bool, typer.Option("--sample", help="Sample instead of beam search.")] = False,
+    sample: Annotated[
+        bool, typer.Option("--sample", help="Sample instead of beam search.")
+    ] = False,
     temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.8,
     top_p: Annotated[float, typer.Option(help="Nucleus sampling mass.")] = 0.9,
-    top_k: Annotated[int, typer.Option(help="Keep only the k likeliest characters (0 = all).")] = 0,
+    top_k: Annotated[
+        int, typer.Option(help="Keep only the k likeliest characters (0 = all).")
+    ] = 0,
     seed: Annotated[int | None, typer.Option(help="Sampling seed (same seed, same poem).")] = None,
-    model: Annotated[Path | None, typer.Option(help="Model directory (default: the shipped model).")] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="Model directory (default: the shipped model).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
 ) -> None:
     """Write an acrostic poem whose lines start with the characters of HEAD."""
@@ -65,9 +77,11 @@ def poem(
     extra = f"seed {result.params['seed']}" if sample else f"beam {beam}"
     note = ""
     if "fallbacks" in result.params:
-        note = "  (unknown characters conditioned on: " + ", ".join(
-            f"{k}→{v['token']}" for k, v in result.params["fallbacks"].items()
-        ) + ")"
+        note = (
+            "  (unknown characters conditioned on: "
+            + ", ".join(f"{k}→{v['token']}" for k, v in result.params["fallbacks"].items())
+            + ")"
+        )
     typer.echo(f"— {result.model_version}, {extra}, score {result.score:.3f}{note}", err=True)
 
 
@@ -80,8 +94,12 @@ def _fail(message: str) -> None:
 @corpus_app.command("build")
 def corpus_build(
     out: Annotated[Path, typer.Option(help="Corpus directory to write.")] = Path("data/corpus"),
-    tarball: Annotated[Path | None, typer.Option(help="Use this chinese-poetry tarball instead of npm pack.")] = None,
-    cache_dir: Annotated[Path, typer.Option(help="Where npm pack's tarball is cached.")] = DEFAULT_CACHE,
+    tarball: Annotated[
+        Path | None, typer.Option(help="Use this chinese-poetry tarball instead of npm pack.")
+    ] = None,
+    cache_dir: Annotated[
+        Path, typer.Option(help="Where npm pack's tarball is cached.")
+    ] = DEFAULT_CACHE,
 ) -> None:
     """Read Tang and Song poems from chinese-poetry@2.0.1 and write train/val/test splits."""
     from train.corpus import build_corpus, fetch_tarball
@@ -98,20 +116,32 @@ def corpus_build(
 
 @app.command()
 def train(
-    corpus: Annotated[Path, typer.Option(help="Corpus directory from `corpus build`.")] = Path("data/corpus"),
-    out: Annotated[Path, typer.Option(help="Model directory to write (best by validation).")] = Path("runs/model"),
+    corpus: Annotated[Path, typer.Option(help="Corpus directory from `corpus build`.")] = Path(
+        "data/corpus"
+    ),
+    out: Annotated[
+        Path, typer.Option(help="Model directory to write (best by validation).")
+    ] = Path("runs/model"),
     embed_dim: int = 256,
     hidden_dim: int = 512,
     dropout: float = 0.1,
-    cutoffs: Annotated[str, typer.Option(help="Adaptive-softmax cutoffs, comma-separated; '' = full softmax.")] = "2000,5000",
+    cutoffs: Annotated[
+        str, typer.Option(help="Adaptive-softmax cutoffs, comma-separated; '' = full softmax.")
+    ] = "2000,5000",
     lr: float = 2e-3,
     tokens_per_batch: int = 8192,
     epochs: int = 1000,
-    max_minutes: Annotated[float | None, typer.Option(help="Stop after this much training time.")] = None,
-    eval_minutes: Annotated[float, typer.Option(help="Validate (and maybe save) this often.")] = 5.0,
+    max_minutes: Annotated[
+        float | None, typer.Option(help="Stop after this much training time.")
+    ] = None,
+    eval_minutes: Annotated[
+        float, typer.Option(help="Validate (and maybe save) this often.")
+    ] = 5.0,
     seed: int = 0,
     resume: Annotated[bool, typer.Option(help="Continue from OUT.state if it exists.")] = False,
-    dry_run: Annotated[bool, typer.Option(help="Two steps and one validation pass; saves nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option(help="Two steps and one validation pass; saves nothing.")
+    ] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
 ) -> None:

@@ -59,7 +59,9 @@ def save_model_dir(
 ) -> Path:
     """Write a complete model directory next to `path`, then swap it into place."""
     with atomic_directory(path) as tmp:
-        tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
+        tensors = {
+            k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()
+        }
         save_file(tensors, str(tmp / WEIGHTS))
         full = {
             **meta,
@@ -69,7 +71,9 @@ def save_model_dir(
             "weights_sha256": _sha256(tmp / WEIGHTS),
             "vocab": vocab.tokens,
         }
-        (tmp / META).write_text(json.dumps(full, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        (tmp / META).write_text(
+            json.dumps(full, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+        )
     return path
 
 
@@ -136,7 +140,9 @@ def load_model_dir(path: Path) -> LoadedModel:
     expected = model.state_dict()
     bad = [k for k in expected if k not in tensors or tensors[k].shape != expected[k].shape]
     if bad or set(tensors) - set(expected):
-        raise ModelDirError(f"{path}: weights do not fit the config (e.g. {(bad or ['extra'])[0]})")
+        raise ModelDirError(
+            f"{path}: weights do not fit the config (e.g. {(bad or ['extra'])[0]})"
+        )
     model.load_state_dict({k: v.float() for k, v in tensors.items()})
     model.eval()
     return LoadedModel(model, vocab, meta, path)

@@ -60,7 +60,9 @@ def beam_search(
     V = len(vocab)
     base = torch.zeros(V, dtype=torch.bool)
     base[vocab.first_char_id :] = True
-    lp, state = stepper.step(torch.tensor([vocab.form_id(skeleton.chars_per_line)]), stepper.initial(1))
+    lp, state = stepper.step(
+        torch.tensor([vocab.form_id(skeleton.chars_per_line)]), stepper.initial(1)
+    )
     scores = torch.zeros(1)
     counts = skeleton.forced_counts(V)
     seqs = torch.zeros(1, 0, dtype=torch.long)
@@ -99,7 +101,9 @@ def sample(
     V = len(vocab)
     base = torch.zeros(V, dtype=torch.bool)
     base[vocab.first_char_id :] = True
-    lp, state = stepper.step(torch.tensor([vocab.form_id(skeleton.chars_per_line)]), stepper.initial(1))
+    lp, state = stepper.step(
+        torch.tensor([vocab.form_id(skeleton.chars_per_line)]), stepper.initial(1)
+    )
     counts = skeleton.forced_counts(V)
     ids: list[int] = []
     total = 0.0
@@ -107,7 +111,9 @@ def sample(
         if forced is not None:
             choice = forced
         else:
-            logits = lp[0].masked_fill(~_allowed(base, counts, max_repeat)[0], NEG_INF) / temperature
+            logits = (
+                lp[0].masked_fill(~_allowed(base, counts, max_repeat)[0], NEG_INF) / temperature
+            )
             choice = _draw(logits, generator, top_k, top_p)
             counts[0, choice] += 1
         total += float(lp[0, choice])

@@ -26,7 +26,9 @@ def normalize_head(raw: str) -> str:
     """
     text = "".join(ch for ch in normalize_width(raw or "") if not _strippable(ch))
     if not text:
-        raise HeadError("藏头为空：请给出 1–12 个汉字 (the head is empty: give 1–12 Chinese characters)")
+        raise HeadError(
+            "藏头为空：请给出 1–12 个汉字 (the head is empty: give 1–12 Chinese characters)"
+        )
     bad = list(dict.fromkeys(ch for ch in text if not is_han(ch)))
     if bad:
         shown = "、".join(repr(ch)[1:-1] if ch.isprintable() else f"U+{ord(ch):04X}" for ch in bad)

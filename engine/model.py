@@ -59,7 +59,9 @@ class CharLSTM(nn.Module):
         shape = (self.cfg.num_layers, B, self.cfg.hidden_dim)
         return w.new_zeros(shape), w.new_zeros(shape)
 
-    def forward(self, tokens: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+    def forward(
+        self, tokens: torch.Tensor, state: State | None = None
+    ) -> tuple[torch.Tensor, State]:
         """tokens (B, T) → top-layer outputs (B, T, H) and the carried state."""
         x = self.drop(self.embed(tokens))  # (B, T, E)
         h, state = self.lstm(x, state)  # (B, T, H)

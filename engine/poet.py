@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +21,9 @@ MODES = ("beam", "sample")
 def punctuate(lines: list[str]) -> str:
     """'，' after even lines, '。' after odd ones and always after the last."""
     last = len(lines) - 1
-    return "".join(line + (COMMA if i % 2 == 0 and i != last else PERIOD) for i, line in enumerate(lines))
+    return "".join(
+        line + (COMMA if i % 2 == 0 and i != last else PERIOD) for i, line in enumerate(lines)
+    )
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,6 @@ class Poet:
             if how != "exact":
                 fallbacks[ch] = {"token": token, "via": how}
         skeleton = Skeleton.acrostic(self.vocab, conditioning, chars_per_line)
-        started = time.perf_counter()
         if mode == "beam":
             params["beam_size"] = beam_size
             decoded = beam_search(self.stepper, self.vocab, skeleton, beam_size, max_repeat)
@@ -114,10 +114,11 @@ class Poet:
             seed = secrets.randbits(31) if seed is None else seed
             params.update(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
             gen = torch.Generator().manual_seed(seed)
-            decoded = sample(self.stepper, self.vocab, skeleton, gen, temperature, top_k, top_p, max_repeat)
+            decoded = sample(
+                self.stepper, self.vocab, skeleton, gen, temperature, top_k, top_p, max_repeat
+            )
         if fallbacks:
             params["fallbacks"] = fallbacks
-        params["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 2)
         lines = self._lines(head, decoded.ids, chars_per_line)
         if _most_repeated(decoded.ids, skeleton) > max_repeat:
             params["repeat_relaxed"] = True  # the vocabulary ran out of unused characters
@@ -169,6 +170,8 @@ def _check_options(chars_per_line, mode, beam_size, temperature, top_k, top_p, m
 def _fast_bf16() -> bool:
     """bfloat16 matmuls pay off on CPUs with native bf16 support (AVX512-BF16 / AMX)."""
     try:
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        return bool(
+            torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+        )
     except (AttributeError, RuntimeError):
         return False

@@ -23,11 +23,15 @@ class Stepper:
         with torch.no_grad():
             w = {k: v.detach().float() for k, v in lstm.named_parameters()}
             emb = model.embed.weight.detach().float()
-            self.in_table = emb @ w["weight_ih_l0"].T + w["bias_ih_l0"] + w["bias_hh_l0"]  # (V, 4H)
+            self.in_table = (
+                emb @ w["weight_ih_l0"].T + w["bias_ih_l0"] + w["bias_hh_l0"]
+            )  # (V, 4H)
             self.w_hh0 = w["weight_hh_l0"].T.contiguous().to(dtype)  # (H, 4H)
             self.upper = [
                 (
-                    torch.cat([w[f"weight_ih_l{i}"], w[f"weight_hh_l{i}"]], 1).T.contiguous().to(dtype),
+                    torch.cat([w[f"weight_ih_l{i}"], w[f"weight_hh_l{i}"]], 1)
+                    .T.contiguous()
+                    .to(dtype),
                     w[f"bias_ih_l{i}"] + w[f"bias_hh_l{i}"],
                 )  # (2H, 4H), (4H,)
                 for i in range(1, self.L)
@@ -38,10 +42,15 @@ class Stepper:
         out, dt = model.out, self.dtype
         if model.adaptive:
             self.shortlist = out.shortlist_size
-            self.head_w = out.head.weight.detach().T.contiguous().to(dt)  # (H, shortlist + clusters)
+            self.head_w = (
+                out.head.weight.detach().T.contiguous().to(dt)
+            )  # (H, shortlist + clusters)
             self.head_b = None if out.head.bias is None else out.head.bias.detach().float()
             self.tails = [
-                (seq[0].weight.detach().T.contiguous().to(dt), seq[1].weight.detach().T.contiguous().to(dt))
+                (
+                    seq[0].weight.detach().T.contiguous().to(dt),
+                    seq[1].weight.detach().T.contiguous().to(dt),
+                )
                 for seq in out.tail
             ]
         else:
@@ -64,7 +73,9 @@ class Stepper:
     def step(self, tokens: torch.Tensor, state: Hidden) -> tuple[torch.Tensor, Hidden]:
         """tokens (B,) → next-token log-probabilities (B, V) and the new state."""
         hs, cs = state
-        gates = self.in_table[tokens] + torch.mm(hs[0].to(self.dtype), self.w_hh0).float()  # (B, 4H)
+        gates = (
+            self.in_table[tokens] + torch.mm(hs[0].to(self.dtype), self.w_hh0).float()
+        )  # (B, 4H)
         h, c = self._cell(gates, cs[0])
         new_h, new_c = [h], [c]
         for layer, (w, b) in enumerate(self.upper, start=1):

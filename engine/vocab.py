@@ -29,7 +29,9 @@ class Vocab:
     def build(cls, texts: Iterable[str], min_count: int = 2) -> Vocab:
         """Characters seen at least `min_count` times, most frequent first (ties by code point)."""
         counts = collections.Counter(ch for text in texts for ch in text if is_han(ch))
-        chars = sorted((ch for ch, n in counts.items() if n >= min_count), key=lambda c: (-counts[c], c))
+        chars = sorted(
+            (ch for ch, n in counts.items() if n >= min_count), key=lambda c: (-counts[c], c)
+        )
         return cls([*SPECIALS, *chars])
 
     def extended(self, texts: Iterable[str], min_count: int = 1) -> Vocab:
@@ -37,7 +39,9 @@ class Vocab:
         counts = collections.Counter(
             ch for text in texts for ch in text if is_han(ch) and ch not in self.index
         )
-        new = sorted((ch for ch, n in counts.items() if n >= min_count), key=lambda c: (-counts[c], c))
+        new = sorted(
+            (ch for ch, n in counts.items() if n >= min_count), key=lambda c: (-counts[c], c)
+        )
         return Vocab([*self.tokens, *new])
 
     def __len__(self) -> int:

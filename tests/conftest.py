@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.fixtures import build_tarball
+
 # Tiny models gain nothing from threads, and oversubscribed cores make them crawl.
 torch.set_num_threads(1)
-
-from tests.fixtures import build_tarball
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +42,7 @@ def trained(corpus_dir, tmp_path_factory):
         cutoffs=(10,),
         lr=1e-2,
         tokens_per_batch=512,
-        epochs=3,
+        epochs=4,
         eval_minutes=0.02,
         min_count=1,
         progress=False,

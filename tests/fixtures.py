@@ -40,8 +40,16 @@ def build_tarball(path: Path, n: int = 400, seed: int = 0) -> Path:
     tang = [{"author": "甲", "title": "題", "paragraphs": p} for p in poems[:half]]
     song = [{"author": "乙", "title": "題", "paragraphs": p} for p in poems[half:]]
     song += [{"author": "丙", "title": "雜", "paragraphs": p} for p in IRREGULAR]
-    song.append({"author": "丁", "title": "重", "paragraphs": poems[0]})  # duplicate of a Tang poem
-    song.append({"author": "戊", "title": "注", "paragraphs": ["春風（一作雨）花月山，水雲天江南。", "秋雨夜來人，歸何處長門。"]})
+    song.append(
+        {"author": "丁", "title": "重", "paragraphs": poems[0]}
+    )  # duplicate of a Tang poem
+    song.append(
+        {
+            "author": "戊",
+            "title": "注",
+            "paragraphs": ["春風（一作雨）花月山，水雲天江南。", "秋雨夜來人，歸何處長門。"],
+        }
+    )
     members = {
         "package/dist/quantangshi/poet.tang.0.json": tang,
         "package/dist/quantangshi/poet.song.0.json": song,

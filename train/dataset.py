@@ -18,7 +18,9 @@ class PoemBuckets:
         for text in texts:
             ids = vocab.encode_poem(text)
             groups[len(ids)].append(ids)
-        self.buckets = {n: torch.tensor(rows, dtype=torch.long) for n, rows in sorted(groups.items())}
+        self.buckets = {
+            n: torch.tensor(rows, dtype=torch.long) for n, rows in sorted(groups.items())
+        }
 
     @property
     def poems(self) -> int:
@@ -36,7 +38,11 @@ class PoemBuckets:
         out: list[torch.Tensor] = []
         for length, rows in self.buckets.items():
             per = max(1, tokens_per_batch // length)
-            order = torch.randperm(len(rows), generator=generator) if generator else torch.arange(len(rows))
+            order = (
+                torch.randperm(len(rows), generator=generator)
+                if generator
+                else torch.arange(len(rows))
+            )
             out.extend(rows[order[i : i + per]] for i in range(0, len(rows), per))
         if generator is not None:
             out = [out[i] for i in torch.randperm(len(out), generator=generator).tolist()]

@@ -36,6 +36,7 @@ class TrainOptions:
     tokens_per_batch: int = 8192
     epochs: int = 1000
     max_minutes: float | None = None
+    max_steps: int | None = None  # stop early (resumable) without changing the LR schedule
     eval_minutes: float = 5.0
     seed: int = 0
     resume: bool = False
@@ -68,7 +69,9 @@ def pick_device(name: str) -> torch.device:
 
 
 @torch.no_grad()
-def evaluate(model: CharLSTM, data: PoemBuckets, device: torch.device, tokens_per_batch: int = 16384) -> float:
+def evaluate(
+    model: CharLSTM, data: PoemBuckets, device: torch.device, tokens_per_batch: int = 16384
+) -> float:
     """Mean negative log-likelihood in nats per predicted token (the training framing)."""
     was_training = model.training
     model.eval()
@@ -80,6 +83,21 @@ def evaluate(model: CharLSTM, data: PoemBuckets, device: torch.device, tokens_pe
         count += batch[:, 1:].numel()
     model.train(was_training)
     return total / max(count, 1)
+
+
+def train_step(
+    model: CharLSTM, optim: torch.optim.Optimizer, batch: torch.Tensor, amp=None
+) -> tuple[float, int]:
+    """One optimisation step on a (B, L) batch; returns (mean loss, predicted tokens)."""
+    with amp or torch.autocast("cpu", enabled=False):
+        h, _ = model(batch[:, :-1])
+        n = batch[:, 1:].numel()
+        loss = model.nll(h.float(), batch[:, 1:]) / n
+    optim.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optim.step()
+    return loss.item(), n
 
 
 def learning_rate(opts: TrainOptions, state: TrainState, total_steps: int) -> float:
@@ -94,7 +112,9 @@ def learning_rate(opts: TrainOptions, state: TrainState, total_steps: int) -> fl
     return opts.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
 
 
-def _save_state(opts: TrainOptions, model: CharLSTM, optim: torch.optim.Optimizer, state: TrainState) -> None:
+def _save_state(
+    opts: TrainOptions, model: CharLSTM, optim: torch.optim.Optimizer, state: TrainState
+) -> None:
     """Everything needed to resume, as safetensors + JSON (no pickle)."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     opt_state = optim.state_dict()
@@ -148,7 +168,9 @@ def train(opts: TrainOptions) -> dict:
     train_texts = read_split(opts.corpus, "train") + list(opts.extra_texts)
     val_texts = read_split(opts.corpus, "val")
     vocab = Vocab.build(train_texts, opts.min_count)
-    cfg = ModelConfig(len(vocab), opts.embed_dim, opts.hidden_dim, 2, opts.dropout, tuple(opts.cutoffs))
+    cfg = ModelConfig(
+        len(vocab), opts.embed_dim, opts.hidden_dim, 2, opts.dropout, tuple(opts.cutoffs)
+    )
     train_data, val_data = PoemBuckets(train_texts, vocab), PoemBuckets(val_texts, vocab)
     model = CharLSTM(cfg).to(device)
     optim = torch.optim.Adam(model.parameters(), lr=opts.lr)
@@ -175,57 +197,91 @@ def train(opts: TrainOptions) -> dict:
     model.train()
     done = False
     while not done and state.epoch < opts.epochs:
-        for i, batch in enumerate(epoch_batches(train_data, opts.tokens_per_batch, opts.seed, state.epoch)):
+        for i, batch in enumerate(
+            epoch_batches(train_data, opts.tokens_per_batch, opts.seed, state.epoch)
+        ):
             if i < state.batch_in_epoch:
                 continue
-            batch = batch.to(device, non_blocking=True)
             for group in optim.param_groups:
                 group["lr"] = learning_rate(opts, state, total_steps)
-            with amp or torch.autocast("cpu", enabled=False):
-                h, _ = model(batch[:, :-1])
-                n = batch[:, 1:].numel()
-                loss = model.nll(h.float(), batch[:, 1:]) / n
-            optim.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optim.step()
+            value, n = train_step(model, optim, batch.to(device, non_blocking=True), amp)
             state.step += 1
             state.batch_in_epoch = i + 1
             state.chars_seen += n
             window_chars += n
             state.elapsed_s = time.perf_counter() - started
-            value = loss.item()
             loss_avg = value if loss_avg is None else 0.98 * loss_avg + 0.02 * value
             now = time.perf_counter()
             rate = window_chars / max(now - window_t0, 1e-9)
             if now - window_t0 > 30:
                 window_chars, window_t0 = 0, now
-            bar.set_postfix(loss=f"{loss_avg:.3f}", chars_s=f"{rate:,.0f}", best=f"{state.best_val:.3f}")
+            bar.set_postfix(
+                loss=f"{loss_avg:.3f}",
+                chars_s=f"{rate:,.0f}",
+                best=f"{state.best_val:.3f}",
+                refresh=False,
+            )
             bar.update((round(state.elapsed_s) - bar.n) if budget_s else 1)
-            out_of_time = budget_s and state.elapsed_s >= budget_s
+            out_of_time = (budget_s and state.elapsed_s >= budget_s) or (
+                opts.max_steps is not None and state.step >= opts.max_steps
+            )
             if opts.dry_run and state.step >= 2:
                 done = True
                 break
             if out_of_time or state.elapsed_s - last_eval >= opts.eval_minutes * 60:
                 last_eval = state.elapsed_s
-                _validate_and_save(opts, model, optim, vocab, val_data, device, state, loss_avg, fingerprint, extra)
+                _validate_and_save(
+                    opts,
+                    model,
+                    optim,
+                    vocab,
+                    val_data,
+                    device,
+                    state,
+                    loss_avg,
+                    fingerprint,
+                    extra,
+                )
                 if out_of_time:
                     done = True
                     break
         else:
             state.epoch += 1
             state.batch_in_epoch = 0
+            if not opts.dry_run:  # validate at every epoch end as well
+                last_eval = state.elapsed_s
+                _validate_and_save(
+                    opts,
+                    model,
+                    optim,
+                    vocab,
+                    val_data,
+                    device,
+                    state,
+                    loss_avg,
+                    fingerprint,
+                    extra,
+                )
     if opts.dry_run:
         val = evaluate(model, val_data, device)
         bar.close()
-        return {"dry_run": True, "steps": state.step, "train_loss": loss_avg, "val_nats_per_char": val}
+        return {
+            "dry_run": True,
+            "steps": state.step,
+            "train_loss": loss_avg,
+            "val_nats_per_char": val,
+        }
     if not state.curve or state.curve[-1]["step"] != state.step:
-        _validate_and_save(opts, model, optim, vocab, val_data, device, state, loss_avg, fingerprint, extra)
+        _validate_and_save(
+            opts, model, optim, vocab, val_data, device, state, loss_avg, fingerprint, extra
+        )
     bar.close()
     return finish(opts, device)
 
 
-def _validate_and_save(opts, model, optim, vocab, val_data, device, state, loss_avg, fingerprint, extra) -> None:
+def _validate_and_save(
+    opts, model, optim, vocab, val_data, device, state, loss_avg, fingerprint, extra
+) -> None:
     val = evaluate(model, val_data, device)
     state.curve.append(
         {
@@ -247,7 +303,11 @@ def _validate_and_save(opts, model, optim, vocab, val_data, device, state, loss_
 
 def _update_curve(out: Path, curve: list[dict]) -> None:
     loaded = load_model_dir(out)
-    meta = {k: v for k, v in loaded.meta.items() if k not in ("config", "vocab", "vocab_digest", "weights_sha256", "format")}
+    meta = {
+        k: v
+        for k, v in loaded.meta.items()
+        if k not in ("config", "vocab", "vocab_digest", "weights_sha256", "format")
+    }
     meta["metrics"]["curve"] = curve
     save_model_dir(out, loaded.model, loaded.vocab, meta)
 
@@ -257,7 +317,11 @@ def finish(opts: TrainOptions, device: torch.device) -> dict:
     loaded = load_model_dir(opts.out)
     test = PoemBuckets(read_split(opts.corpus, "test"), loaded.vocab)
     test_nats = evaluate(loaded.model.to(device), test, device)
-    meta = {k: v for k, v in loaded.meta.items() if k not in ("config", "vocab", "vocab_digest", "weights_sha256", "format")}
+    meta = {
+        k: v
+        for k, v in loaded.meta.items()
+        if k not in ("config", "vocab", "vocab_digest", "weights_sha256", "format")
+    }
     meta["metrics"]["test_nats_per_char"] = round(test_nats, 4)
     meta["metrics"]["test_perplexity"] = round(math.exp(test_nats), 2)
     meta["metrics"]["test_targets"] = test.targets

@@ -11,7 +11,9 @@ from engine.text import is_han
 KNOWN = "春风花月山水云天江南秋雨夜来人归何处长门"
 UNKNOWN = "算法进阶龘靐鑫犇羴𠀀𪚥"
 heads = st.text(alphabet=KNOWN + UNKNOWN, min_size=1, max_size=12)
-common = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+common = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def assert_contract(poet, poem: Poem, head: str, width: int, max_repeat: int = 2):
@@ -52,8 +54,12 @@ def test_beam_meets_the_contract(poet, head, width, beam):
     top_p=st.floats(0.05, 1.0),
     top_k=st.integers(0, 20),
 )
-def test_sampling_meets_the_contract_and_is_reproducible(poet, head, width, seed, temperature, top_p, top_k):
-    kwargs = dict(chars_per_line=width, mode="sample", temperature=temperature, top_p=top_p, top_k=top_k)
+def test_sampling_meets_the_contract_and_is_reproducible(
+    poet, head, width, seed, temperature, top_p, top_k
+):
+    kwargs = dict(
+        chars_per_line=width, mode="sample", temperature=temperature, top_p=top_p, top_k=top_k
+    )
     poem = poet.acrostic(head, seed=seed, **kwargs)
     assert_contract(poet, poem, head, width)
     assert poem.params["seed"] == seed
@@ -92,7 +98,13 @@ def test_bad_heads_raise_head_error(poet, head):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"chars_per_line": 6}, {"mode": "greedy"}, {"beam_size": 0}, {"temperature": 0, "mode": "sample"}, {"top_p": 0}],
+    [
+        {"chars_per_line": 6},
+        {"mode": "greedy"},
+        {"beam_size": 0},
+        {"temperature": 0, "mode": "sample"},
+        {"top_p": 0},
+    ],
 )
 def test_bad_options_raise_value_error(poet, kwargs):
     with pytest.raises(ValueError):
@@ -103,4 +115,6 @@ def test_nats_per_char_matches_the_training_framing(poet):
     text = "春风花月山，水云天江南。秋雨夜来人，归何处长门。"
     value = poet.nats_per_char(text)
     assert 0 < value < 10
-    assert poet.nats_per_char("春風花月山，水雲天江南。秋雨夜來人，歸何處長門。") == pytest.approx(value)
+    assert poet.nats_per_char("春風花月山，水雲天江南。秋雨夜來人，歸何處長門。") == pytest.approx(
+        value
+    )

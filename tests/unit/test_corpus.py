@@ -39,5 +39,11 @@ def test_split_is_deterministic_and_about_96_2_2(corpus_dir, tmp_path, tarball):
     assert again["fingerprint"] == first["fingerprint"]
     assert read_split(tmp_path, "test") == read_split(corpus_dir, "test")
     texts = [f"诗{i}" for i in range(20000)]
-    share = {s: sum(split_of(t) == s for t in texts) / len(texts) for s in ("train", "val", "test")}
-    assert 0.95 < share["train"] < 0.97 and 0.015 < share["val"] < 0.025 and 0.015 < share["test"] < 0.025
+    share = {
+        s: sum(split_of(t) == s for t in texts) / len(texts) for s in ("train", "val", "test")
+    }
+    assert (
+        0.95 < share["train"] < 0.97
+        and 0.015 < share["val"] < 0.025
+        and 0.015 < share["test"] < 0.025
+    )

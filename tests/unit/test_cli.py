@@ -1,0 +1,59 @@
+"""The `acrostic` console script, run as a real subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def run(*args, model=None):
+    cmd = [sys.executable, "-m", "bot.cli", *args]
+    if model is not None:
+        cmd += ["--model", str(model)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_poem_prints_one_line_per_head_character(tiny_model_dir):
+    res = run("poem", "春风秋雨", "--five", model=tiny_model_dir)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.split()
+    assert [line[0] for line in lines] == list("春风秋雨")
+    assert [line[-1] for line in lines] == ["，", "。", "，", "。"]
+    assert all(len(line) == 6 for line in lines)
+    assert "beam 8" in res.stderr
+
+
+def test_json_output_has_the_documented_keys_and_is_reproducible(tiny_model_dir):
+    args = ("poem", "春風", "--sample", "--temperature", "0.7", "--seed", "5", "--json")
+    first, second = run(*args, model=tiny_model_dir), run(*args, model=tiny_model_dir)
+    assert first.returncode == 0, first.stderr
+    data = json.loads(first.stdout)
+    assert set(data) == {"head", "lines", "text", "model_version", "score", "params"}
+    assert data["head"] == "春风" and len(data["lines"][0]) == 7
+    assert data["params"]["seed"] == 5 and data["params"]["mode"] == "sample"
+    assert first.stdout == second.stdout
+
+
+@pytest.mark.parametrize("head", ["hello", "春😀", "", "，。", "春" * 100])
+def test_bad_heads_exit_2_with_one_clear_line(tiny_model_dir, head):
+    res = run("poem", head, model=tiny_model_dir)
+    assert res.returncode == 2
+    assert res.stdout == ""
+    assert res.stderr.startswith("error: ") and res.stderr.count("\n") == 1
+    assert "Traceback" not in res.stderr
+
+
+def test_a_missing_model_is_a_clear_error(tmp_path):
+    res = run("poem", "春风", model=tmp_path)
+    assert res.returncode == 2 and "not a model directory" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_help_lists_the_commands():
+    res = run("--help")
+    assert res.returncode == 0
+    for command in ("poem", "corpus", "train"):
+        assert command in res.stdout
