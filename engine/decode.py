@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.stepper import Stepper
+from engine.constraints import Constraints, HypState
+from engine.stepper import Hidden, Stepper
 from engine.vocab import Vocab
 
 NEG_INF = float("-inf")
@@ -42,85 +43,100 @@ class Skeleton:
 @dataclass(frozen=True)
 class Decoded:
     ids: list[int]
-    score: float  # mean log-probability per token, forced tokens included
+    score: float  # mean model log-probability per token, forced tokens included
+    relaxed: int  # constraint flags that had to be dropped (engine.constraints.RELAX_*)
+    start: int  # index of the tone pattern followed (0 when tones are off)
 
 
-def _allowed(base: torch.Tensor, counts: torch.Tensor, max_repeat: int) -> torch.Tensor:
-    """(B, V) mask of choosable ids; a row with nothing left falls back to the base mask."""
-    allowed = base & (counts < max_repeat)
-    empty = ~allowed.any(1, keepdim=True)
-    return torch.where(empty, base, allowed)
+def _begin(
+    stepper: Stepper, vocab: Vocab, skeleton: Skeleton, constraints: Constraints
+) -> tuple[torch.Tensor, Hidden, HypState]:
+    """Feed the form token once, then fan out to one row per constraint start."""
+    cstate = constraints.initial(skeleton.forced_counts(len(vocab)))
+    form = torch.tensor([vocab.form_id(skeleton.chars_per_line)])
+    lp, state = stepper.step(form, stepper.initial(1))
+    rows = torch.zeros(cstate.counts.size(0), dtype=torch.long)
+    return lp.index_select(0, rows), stepper.reorder(state, rows), cstate
 
 
 def beam_search(
-    stepper: Stepper, vocab: Vocab, skeleton: Skeleton, beam_size: int, max_repeat: int
+    stepper: Stepper, vocab: Vocab, skeleton: Skeleton, constraints: Constraints, beam_size: int
 ) -> Decoded:
-    """Deterministic beam search over the whole poem; hypotheses share length, so the
+    """Deterministic beam search over the whole poem. Hypotheses share one length, so the
     length-normalised score is the mean per-token log-probability."""
     V = len(vocab)
-    base = torch.zeros(V, dtype=torch.bool)
-    base[vocab.first_char_id :] = True
-    lp, state = stepper.step(
-        torch.tensor([vocab.form_id(skeleton.chars_per_line)]), stepper.initial(1)
-    )
-    scores = torch.zeros(1)
-    counts = skeleton.forced_counts(V)
-    seqs = torch.zeros(1, 0, dtype=torch.long)
-    for pos, forced in enumerate(skeleton.slots):
+    lp, state, cstate = _begin(stepper, vocab, skeleton, constraints)
+    B = lp.size(0)
+    scores, logp = torch.zeros(B), torch.zeros(B)  # search objective, pure model log-prob
+    seqs = torch.zeros(B, 0, dtype=torch.long)
+    for slot, forced in enumerate(skeleton.slots):
         if forced is not None:
             tok = torch.full((scores.size(0),), forced, dtype=torch.long)
-            scores = scores + lp[:, forced]
+            scores, logp = scores + lp[:, forced], logp + lp[:, forced]
+            relaxed = torch.zeros_like(cstate.relaxed)
         else:
-            masked = lp.masked_fill(~_allowed(base, counts, max_repeat), NEG_INF)
-            flat = (scores.unsqueeze(1) + masked).view(-1)  # (B*V,)
+            allowed, relaxed = constraints.allowed(cstate, slot)
+            objective = lp.masked_fill(~allowed, NEG_INF)
+            penalty = constraints.penalty(cstate, slot)
+            if penalty is not None:
+                objective = objective + penalty
+            flat = (scores.unsqueeze(1) + objective).view(-1)  # (B*V,)
             top = flat.topk(min(beam_size, flat.numel()))
             keep = torch.isfinite(top.values)
-            values, index = top.values[keep], top.indices[keep]
+            index = top.indices[keep]
             rows, tok = index // V, index % V
-            scores, counts, seqs = values, counts.index_select(0, rows), seqs.index_select(0, rows)
+            scores, logp = top.values[keep], logp[rows] + lp[rows, tok]
+            cstate, relaxed, seqs = cstate.select(rows), relaxed[rows], seqs[rows]
             state = stepper.reorder(state, rows)
-            counts[torch.arange(tok.size(0)), tok] += 1
+        cstate = constraints.advance(cstate, slot, tok, relaxed, forced is not None)
         seqs = torch.cat([seqs, tok.unsqueeze(1)], 1)
-        if pos + 1 < len(skeleton.slots):
+        if slot + 1 < len(skeleton.slots):
             lp, state = stepper.step(tok, state)
     best = int(scores.argmax())
-    return Decoded(seqs[best].tolist(), float(scores[best]) / len(skeleton.slots))
+    n = len(skeleton.slots)
+    return Decoded(
+        seqs[best].tolist(),
+        float(logp[best]) / n,
+        int(cstate.relaxed[best]),
+        int(cstate.start[best]),
+    )
 
 
 def sample(
     stepper: Stepper,
     vocab: Vocab,
     skeleton: Skeleton,
+    constraints: Constraints,
     generator: torch.Generator,
     temperature: float,
     top_k: int,
     top_p: float,
-    max_repeat: int,
 ) -> Decoded:
     """Ancestral sampling with temperature, top-k and nucleus (top-p) filtering."""
-    V = len(vocab)
-    base = torch.zeros(V, dtype=torch.bool)
-    base[vocab.first_char_id :] = True
-    lp, state = stepper.step(
-        torch.tensor([vocab.form_id(skeleton.chars_per_line)]), stepper.initial(1)
-    )
-    counts = skeleton.forced_counts(V)
+    lp, state, cstate = _begin(stepper, vocab, skeleton, constraints)
+    if lp.size(0) > 1:  # several tone-pattern starts: draw one
+        row = torch.randint(lp.size(0), (1,), generator=generator)
+        lp, state, cstate = lp[row], stepper.reorder(state, row), cstate.select(row)
     ids: list[int] = []
     total = 0.0
-    for pos, forced in enumerate(skeleton.slots):
+    for slot, forced in enumerate(skeleton.slots):
+        relaxed = torch.zeros(1, dtype=torch.long)
         if forced is not None:
             choice = forced
         else:
-            logits = (
-                lp[0].masked_fill(~_allowed(base, counts, max_repeat)[0], NEG_INF) / temperature
-            )
-            choice = _draw(logits, generator, top_k, top_p)
-            counts[0, choice] += 1
+            allowed, relaxed = constraints.allowed(cstate, slot)
+            logits = lp.masked_fill(~allowed, NEG_INF)
+            penalty = constraints.penalty(cstate, slot)
+            if penalty is not None:
+                logits = logits + penalty
+            choice = _draw(logits[0] / temperature, generator, top_k, top_p)
         total += float(lp[0, choice])
         ids.append(choice)
-        if pos + 1 < len(skeleton.slots):
-            lp, state = stepper.step(torch.tensor([choice]), state)
-    return Decoded(ids, total / len(skeleton.slots))
+        tok = torch.tensor([choice])
+        cstate = constraints.advance(cstate, slot, tok, relaxed, forced is not None)
+        if slot + 1 < len(skeleton.slots):
+            lp, state = stepper.step(tok, state)
+    return Decoded(ids, total / len(skeleton.slots), int(cstate.relaxed[0]), int(cstate.start[0]))
 
 
 def _draw(logits: torch.Tensor, generator: torch.Generator, top_k: int, top_p: float) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,13 +10,18 @@ from pathlib import Path
 import torch
 
 from engine.checkpoint import LoadedModel, load_model_dir
+from engine.checks import poem_checks
+from engine.constraints import Constraints, Rules, relaxed_names
 from engine.decode import Skeleton, beam_search, sample
+from engine.forms import STARTS, rhyme_lines, start_label, tone_slots
 from engine.heads import Fallbacks, normalize_head
+from engine.prosody import Prosody
 from engine.stepper import Stepper
 from engine.text import COMMA, PERIOD, is_han, to_simplified
 
 SHIPPED_MODEL = Path(__file__).resolve().parent / "shipped"
 MODES = ("beam", "sample")
+TONE_MODES = ("strict", "loose", None)
 
 
 def punctuate(lines: list[str]) -> str:
@@ -34,6 +40,7 @@ class Poem:
     model_version: str
     score: float
     params: dict = field(default_factory=dict)
+    checks: dict = field(default_factory=dict)
 
     def display_lines(self) -> list[str]:
         """Each line with its punctuation mark, for printing one line per row."""
@@ -48,6 +55,7 @@ class Poem:
             "model_version": self.model_version,
             "score": round(self.score, 4),
             "params": self.params,
+            "checks": self.checks,
         }
 
 
@@ -73,6 +81,12 @@ class Poet:
             dtype = torch.bfloat16 if _fast_bf16() else torch.float32
         self.stepper = Stepper(self.model, dtype)
         self.fallbacks = Fallbacks(self.vocab)
+        self.prosody = Prosody.load()
+
+    @functools.cached_property
+    def masks(self):
+        """平/仄/rhyme-group masks over this vocabulary (built on first use)."""
+        return self.prosody.vocab_masks(self.vocab.tokens)
 
     @classmethod
     def load(cls, path: str | Path | None = None, dtype: torch.dtype | None = None) -> Poet:
@@ -94,12 +108,23 @@ class Poet:
         top_p: float = 1.0,
         seed: int | None = None,
         max_repeat: int = 2,
+        rhyme: bool = True,
+        tones: str | None = None,
     ) -> Poem:
-        """An acrostic whose line i starts with head character i. Raises HeadError for bad heads
-        and ValueError for bad options."""
+        """An acrostic whose line i starts with head character i; with `rhyme` the even lines
+        end in one 平水韵 group, with `tones` the 平仄 pattern is a mask ("strict") or a penalty
+        ("loose"). Raises HeadError for bad heads and ValueError for bad options."""
         _check_options(chars_per_line, mode, beam_size, temperature, top_k, top_p, max_repeat)
+        if tones not in TONE_MODES:
+            raise ValueError(f"tones must be one of {TONE_MODES}")
         head = normalize_head(head)
-        params: dict = {"chars_per_line": chars_per_line, "mode": mode, "max_repeat": max_repeat}
+        params: dict = {
+            "chars_per_line": chars_per_line,
+            "mode": mode,
+            "max_repeat": max_repeat,
+            "rhyme": rhyme,
+            "tones": tones,
+        }
         conditioning, fallbacks = [], {}
         for ch in head:
             token, how = self.fallbacks.resolve(ch)
@@ -107,24 +132,46 @@ class Poet:
             if how != "exact":
                 fallbacks[ch] = {"token": token, "via": how}
         skeleton = Skeleton.acrostic(self.vocab, conditioning, chars_per_line)
+        constraints = self._constraints(len(head), chars_per_line, max_repeat, rhyme, tones)
         if mode == "beam":
             params["beam_size"] = beam_size
-            decoded = beam_search(self.stepper, self.vocab, skeleton, beam_size, max_repeat)
+            decoded = beam_search(self.stepper, self.vocab, skeleton, constraints, beam_size)
         else:
             seed = secrets.randbits(31) if seed is None else seed
             params.update(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
             gen = torch.Generator().manual_seed(seed)
             decoded = sample(
-                self.stepper, self.vocab, skeleton, gen, temperature, top_k, top_p, max_repeat
+                self.stepper, self.vocab, skeleton, constraints, gen, temperature, top_k, top_p
             )
         if fallbacks:
             params["fallbacks"] = fallbacks
+        if tones:
+            params["tone_pattern"] = start_label(STARTS[decoded.start], chars_per_line)
+        if decoded.relaxed:
+            params["relaxed"] = relaxed_names(decoded.relaxed)
         lines = self._lines(head, decoded.ids, chars_per_line)
-        if _most_repeated(decoded.ids, skeleton) > max_repeat:
-            params["repeat_relaxed"] = True  # the vocabulary ran out of unused characters
         text = punctuate(lines)
         check_acrostic(head, lines, text, chars_per_line)
-        return Poem(head, lines, text, self.model_version, decoded.score, params)
+        checks = poem_checks(self.prosody, head, lines, chars_per_line)
+        return Poem(head, lines, text, self.model_version, decoded.score, params, checks)
+
+    def _constraints(
+        self, n_lines: int, chars_per_line: int, max_repeat: int, rhyme: bool, tones: str | None
+    ) -> Constraints:
+        """The rules of this poem as masks: rhyme slots, tone slots per start, repeat limit."""
+        width = chars_per_line + 1
+        rhyme_slots = frozenset(
+            i * width + chars_per_line - 1 for i in rhyme_lines(n_lines) if rhyme
+        )
+        tone_rules: tuple = ()
+        if tones:
+            per_start = [tone_slots(n_lines, chars_per_line, start) for start in STARTS]
+            tone_rules = tuple(
+                (slot, tuple(p[slot] for p in per_start)) for slot in sorted(per_start[0])
+            )
+        rules = Rules(max_repeat, rhyme_slots, tone_rules, tones)
+        masks = self.masks if rhyme_slots or tone_rules else None
+        return Constraints(len(self.vocab), self.vocab.first_char_id, rules, masks)
 
     def _lines(self, head: str, ids: list[int], chars_per_line: int) -> list[str]:
         step = chars_per_line + 1
@@ -144,12 +191,6 @@ class Poet:
         ids = torch.tensor([self.vocab.encode_poem(poem)])
         h, _ = self.model(ids[:, :-1])
         return float(self.model.nll(h, ids[:, 1:])) / (ids.size(1) - 1)
-
-
-def _most_repeated(ids: list[int], skeleton: Skeleton) -> int:
-    """Most uses of one freely chosen id, counting its uses as a head too."""
-    free = [tok for tok, slot in zip(ids, skeleton.slots, strict=True) if slot is None]
-    return max((ids.count(tok) for tok in set(free)), default=0)
 
 
 def _check_options(chars_per_line, mode, beam_size, temperature, top_k, top_p, max_repeat) -> None:

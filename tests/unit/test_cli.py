@@ -31,7 +31,7 @@ def test_json_output_has_the_documented_keys_and_is_reproducible(tiny_model_dir)
     first, second = run(*args, model=tiny_model_dir), run(*args, model=tiny_model_dir)
     assert first.returncode == 0, first.stderr
     data = json.loads(first.stdout)
-    assert set(data) == {"head", "lines", "text", "model_version", "score", "params"}
+    assert {"head", "lines", "text", "model_version", "score", "params", "checks"} == set(data)
     assert data["head"] == "春风" and len(data["lines"][0]) == 7
     assert data["params"]["seed"] == 5 and data["params"]["mode"] == "sample"
     assert first.stdout == second.stdout

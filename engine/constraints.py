@@ -1,0 +1,129 @@
+"""Per-slot constraints for acrostic decoding, shared by beam search and sampling.
+
+Each hypothesis carries its own constraint state: character use counts, the set of 平水韵 groups
+its rhyme can still take (so the search, not the caller, picks the rhyme), and flags recording
+any constraint it had to relax. Constraints are boolean masks over the vocabulary; when a
+hypothesis has no candidate left, the least important constraint is dropped for that step —
+tones first, then rhyme, then the repeat limit — and the flag says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+
+from engine.prosody import PING, VocabMasks
+
+RELAX_REPEAT, RELAX_RHYME, RELAX_TONES = 1, 2, 4
+RELAX_NAMES = {RELAX_REPEAT: "max_repeat", RELAX_RHYME: "rhyme", RELAX_TONES: "tones"}
+LOOSE_TONE_PENALTY = 1.0  # nats taken off a character in the wrong tone when tones="loose"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What a poem must obey, slot by slot (slot = position in the token skeleton)."""
+
+    max_repeat: int = 2
+    rhyme_slots: frozenset[int] = frozenset()  # must be 平 and share one rhyme group
+    # slot → the tone it needs under each start (平起/仄起 pattern); the search picks the start
+    tone_slots: tuple[tuple[int, tuple[str, ...]], ...] = ()
+    tones: str | None = None  # "strict" (mask), "loose" (penalty) or None
+
+    @property
+    def starts(self) -> int:
+        return len(self.tone_slots[0][1]) if self.tones and self.tone_slots else 1
+
+
+@dataclass
+class HypState:
+    counts: torch.Tensor  # (B, V) int32 uses of each id, forced heads counted up front
+    rhyme_set: torch.Tensor  # (B, G) bool rhyme groups still possible
+    relaxed: torch.Tensor  # (B,) int relaxation flags
+    start: torch.Tensor  # (B,) long index of the tone pattern this hypothesis follows
+
+    def select(self, rows: torch.Tensor) -> HypState:
+        return HypState(
+            *(
+                t.index_select(0, rows)
+                for t in (self.counts, self.rhyme_set, self.relaxed, self.start)
+            )
+        )
+
+
+class Constraints:
+    def __init__(self, V: int, first_char_id: int, rules: Rules, masks: VocabMasks | None):
+        if masks is None and (rules.rhyme_slots or rules.tone_slots):
+            raise ValueError("rhyme and tone rules need prosody masks")
+        self.rules, self.masks = rules, masks
+        self.base = torch.zeros(V, dtype=torch.bool)
+        self.base[first_char_id:] = True
+        self.member = masks.member.float() if masks else None  # (G, V)
+        # slot → (starts,) bool: does this start need 平 here?
+        self.tone_at = (
+            {slot: torch.tensor([t == PING for t in tones]) for slot, tones in rules.tone_slots}
+            if rules.tones
+            else {}
+        )
+
+    def initial(self, forced_counts: torch.Tensor) -> HypState:
+        """One row per tone-pattern start (one row when tones are off)."""
+        n, G = self.rules.starts, self.masks.member.size(0) if self.masks else 0
+        return HypState(
+            forced_counts.expand(n, -1).clone(),
+            torch.ones(n, G, dtype=torch.bool),
+            torch.zeros(n, dtype=torch.long),
+            torch.arange(n),
+        )
+
+    def _tone_mask(self, state: HypState, slot: int) -> torch.Tensor:
+        """(B, V) ids whose tone is the one each row's pattern needs at this slot."""
+        needs_ping = self.tone_at[slot][state.start].unsqueeze(1)  # (B, 1)
+        return torch.where(needs_ping, self.masks.ping.unsqueeze(0), self.masks.ze.unsqueeze(0))
+
+    def _layers(self, state: HypState, slot: int) -> list[tuple[int, torch.Tensor]]:
+        """Constraint masks for one slot, most important first."""
+        layers = [(RELAX_REPEAT, state.counts < self.rules.max_repeat)]
+        if slot in self.rules.rhyme_slots:
+            layers.append((RELAX_RHYME, (state.rhyme_set.float() @ self.member) > 0))
+        if slot in self.tone_at and self.rules.tones == "strict":
+            layers.append((RELAX_TONES, self._tone_mask(state, slot)))
+        return layers
+
+    def allowed(self, state: HypState, slot: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, V) choosable ids and the (B,) flags of constraints relaxed to keep a row non-empty."""
+        allowed = self.base.unsqueeze(0).expand(state.counts.size(0), -1)
+        relaxed = torch.zeros_like(state.relaxed)
+        for flag, mask in self._layers(state, slot):
+            narrowed = allowed & mask
+            ok = narrowed.any(1)
+            allowed = torch.where(ok.unsqueeze(1), narrowed, allowed)
+            relaxed |= torch.where(ok, 0, flag)
+        return allowed, relaxed
+
+    def penalty(self, state: HypState, slot: int) -> torch.Tensor | None:
+        """(B, V) log-probability adjustment for loose tones at this slot, if any."""
+        if slot not in self.tone_at or self.rules.tones != "loose":
+            return None
+        return torch.where(self._tone_mask(state, slot), 0.0, -LOOSE_TONE_PENALTY)
+
+    def advance(
+        self, state: HypState, slot: int, tok: torch.Tensor, relaxed: torch.Tensor, forced: bool
+    ) -> HypState:
+        """Record the chosen ids (B,) for this slot."""
+        counts = state.counts
+        if not forced:
+            counts = counts.clone()
+            counts[torch.arange(tok.size(0)), tok] += 1
+        rhyme_set = state.rhyme_set
+        flags = state.relaxed | relaxed
+        if slot in self.rules.rhyme_slots:
+            narrowed = rhyme_set & self.masks.member[:, tok].T.bool()  # (B, G)
+            ok = narrowed.any(1)
+            rhyme_set = torch.where(ok.unsqueeze(1), narrowed, rhyme_set)
+            flags = flags | torch.where(ok, 0, RELAX_RHYME)
+        return replace(state, counts=counts, rhyme_set=rhyme_set, relaxed=flags)
+
+
+def relaxed_names(flags: int) -> list[str]:
+    return [name for flag, name in RELAX_NAMES.items() if flags & flag]
