@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from engine.model import CharLSTM, ModelConfig
 from engine.vocab import Vocab
 
-WEIGHTS, META = "model.safetensors", "model.json"
+WEIGHTS, META, LINES = "model.safetensors", "model.json", "corpus_lines.safetensors"
 FORMAT = 1
 
 
@@ -32,6 +32,7 @@ class LoadedModel:
     vocab: Vocab
     meta: dict
     path: Path
+    line_hashes: torch.Tensor | None = None  # sorted corpus line hashes (novelty guard)
 
     @property
     def version(self) -> str:
@@ -55,7 +56,12 @@ def _fsync(path: Path) -> None:
 
 
 def save_model_dir(
-    path: Path, model: CharLSTM, vocab: Vocab, meta: dict, dtype: torch.dtype = torch.float16
+    path: Path,
+    model: CharLSTM,
+    vocab: Vocab,
+    meta: dict,
+    dtype: torch.dtype = torch.float16,
+    line_hashes: torch.Tensor | None = None,
 ) -> Path:
     """Write a complete model directory next to `path`, then swap it into place."""
     with atomic_directory(path) as tmp:
@@ -63,12 +69,16 @@ def save_model_dir(
             k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()
         }
         save_file(tensors, str(tmp / WEIGHTS))
+        if line_hashes is not None:  # 32-bit hashes stored as int32, shifted to keep the order
+            shifted = (line_hashes.to(torch.int64) - 2**31).to(torch.int32)
+            save_file({"hashes": shifted.contiguous()}, str(tmp / LINES))
         full = {
             **meta,
             "format": FORMAT,
             "config": model.cfg.to_dict(),
             "vocab_digest": vocab.digest(),
             "weights_sha256": _sha256(tmp / WEIGHTS),
+            "lines_sha256": _sha256(tmp / LINES) if line_hashes is not None else None,
             "vocab": vocab.tokens,
         }
         (tmp / META).write_text(
@@ -145,4 +155,24 @@ def load_model_dir(path: Path) -> LoadedModel:
         )
     model.load_state_dict({k: v.float() for k, v in tensors.items()})
     model.eval()
-    return LoadedModel(model, vocab, meta, path)
+    return LoadedModel(model, vocab, meta, path, _load_lines(path, meta))
+
+
+def _load_lines(path: Path, meta: dict) -> torch.Tensor | None:
+    if not meta.get("lines_sha256"):
+        return None
+    lines = path / LINES
+    if not lines.exists() or _sha256(lines) != meta["lines_sha256"]:
+        raise ModelDirError(f"{path}: {LINES} is missing or does not match {META}")
+    return load_file(str(lines))["hashes"].to(torch.int64) + 2**31
+
+
+def resave(
+    loaded: LoadedModel, meta_updates: dict, line_hashes: torch.Tensor | None = None
+) -> Path:
+    """Rewrite a loaded model directory in place with updated metadata (and/or line hashes)."""
+    derived = {"config", "vocab", "vocab_digest", "weights_sha256", "lines_sha256", "format"}
+    meta = {k: v for k, v in loaded.meta.items() if k not in derived}
+    meta.update(meta_updates)
+    hashes = line_hashes if line_hashes is not None else loaded.line_hashes
+    return save_model_dir(loaded.path, loaded.model, loaded.vocab, meta, line_hashes=hashes)

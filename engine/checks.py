@@ -23,10 +23,12 @@ def shared_rhyme(prosody: Prosody, lines: list[str]) -> str | None:
     return min(common, key=order.index)
 
 
-def poem_checks(prosody: Prosody, head: str, lines: list[str], chars_per_line: int) -> dict:
+def poem_checks(
+    prosody: Prosody, head: str, lines: list[str], chars_per_line: int, at: int = 0
+) -> dict:
     """e.g. {"acrostic": True, "form": "七言", "rhyme": "十一真", "tones": "26/28"}."""
     acrostic = len(lines) == len(head) and all(
-        line[:1] == ch for ch, line in zip(head, lines, strict=False)
+        len(line) > at and line[at] == ch for ch, line in zip(head, lines, strict=False)
     )
     form_ok = all(len(line) == chars_per_line for line in lines)
     fit, total = tone_agreement(prosody.tones, lines, chars_per_line)
@@ -40,9 +42,9 @@ def poem_checks(prosody: Prosody, head: str, lines: list[str], chars_per_line: i
     }
 
 
-def footer(checks: dict, position: str = "藏头") -> str:
+def footer(checks: dict) -> str:
     """One line for chat replies, e.g. '藏头✓ 七言✓ 平水韵·十一真✓ 平仄26/28'."""
-    parts = [f"{position}{'✓' if checks['acrostic'] else '✗'}"]
+    parts = [f"{checks.get('position', '藏头')}{'✓' if checks['acrostic'] else '✗'}"]
     parts.append(f"{checks['form']}✓" if checks["form"] else "格律✗")
     if checks.get("rhyme_applicable", True):
         parts.append(f"平水韵·{checks['rhyme']}✓" if checks["rhyme"] else "平水韵✗")

@@ -13,10 +13,16 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from engine.novelty import LineIndex
 from engine.prosody import PING, VocabMasks
 
-RELAX_REPEAT, RELAX_RHYME, RELAX_TONES = 1, 2, 4
-RELAX_NAMES = {RELAX_REPEAT: "max_repeat", RELAX_RHYME: "rhyme", RELAX_TONES: "tones"}
+RELAX_REPEAT, RELAX_RHYME, RELAX_TONES, RELAX_NOVELTY = 1, 2, 4, 8
+RELAX_NAMES = {
+    RELAX_REPEAT: "max_repeat",
+    RELAX_RHYME: "rhyme",
+    RELAX_TONES: "tones",
+    RELAX_NOVELTY: "novelty",
+}
 LOOSE_TONE_PENALTY = 1.0  # nats taken off a character in the wrong tone when tones="loose"
 
 
@@ -29,6 +35,8 @@ class Rules:
     # slot → the tone it needs under each start (平起/仄起 pattern); the search picks the start
     tone_slots: tuple[tuple[int, tuple[str, ...]], ...] = ()
     tones: str | None = None  # "strict" (mask), "loose" (penalty) or None
+    line_starts: frozenset[int] = frozenset()  # first slot of every line
+    line_ends: frozenset[int] = frozenset()  # last character slot of every line (novelty check)
 
     @property
     def starts(self) -> int:
@@ -41,21 +49,25 @@ class HypState:
     rhyme_set: torch.Tensor  # (B, G) bool rhyme groups still possible
     relaxed: torch.Tensor  # (B,) int relaxation flags
     start: torch.Tensor  # (B,) long index of the tone pattern this hypothesis follows
+    line_hash: torch.Tensor  # (B,) int64 running hash of the current line
 
     def select(self, rows: torch.Tensor) -> HypState:
-        return HypState(
-            *(
-                t.index_select(0, rows)
-                for t in (self.counts, self.rhyme_set, self.relaxed, self.start)
-            )
-        )
+        fields = (self.counts, self.rhyme_set, self.relaxed, self.start, self.line_hash)
+        return HypState(*(t.index_select(0, rows) for t in fields))
 
 
 class Constraints:
-    def __init__(self, V: int, first_char_id: int, rules: Rules, masks: VocabMasks | None):
+    def __init__(
+        self,
+        V: int,
+        first_char_id: int,
+        rules: Rules,
+        masks: VocabMasks | None,
+        lines: LineIndex | None = None,
+    ):
         if masks is None and (rules.rhyme_slots or rules.tone_slots):
             raise ValueError("rhyme and tone rules need prosody masks")
-        self.rules, self.masks = rules, masks
+        self.rules, self.masks, self.lines = rules, masks, lines
         self.base = torch.zeros(V, dtype=torch.bool)
         self.base[first_char_id:] = True
         self.member = masks.member.float() if masks else None  # (G, V)
@@ -74,6 +86,7 @@ class Constraints:
             torch.ones(n, G, dtype=torch.bool),
             torch.zeros(n, dtype=torch.long),
             torch.arange(n),
+            torch.zeros(n, dtype=torch.int64),
         )
 
     def _tone_mask(self, state: HypState, slot: int) -> torch.Tensor:
@@ -122,7 +135,22 @@ class Constraints:
             ok = narrowed.any(1)
             rhyme_set = torch.where(ok.unsqueeze(1), narrowed, rhyme_set)
             flags = flags | torch.where(ok, 0, RELAX_RHYME)
-        return replace(state, counts=counts, rhyme_set=rhyme_set, relaxed=flags)
+        line_hash = state.line_hash
+        if self.lines is not None:
+            prefix = torch.zeros_like(line_hash) if slot in self.rules.line_starts else line_hash
+            line_hash = self.lines.advance(prefix, tok)
+            if forced and slot in self.rules.line_ends:  # a forced last character cannot dodge
+                flags = flags | torch.where(self.lines.contains(line_hash), RELAX_NOVELTY, 0)
+        return replace(
+            state, counts=counts, rhyme_set=rhyme_set, relaxed=flags, line_hash=line_hash
+        )
+
+    def checks_novelty(self, slot: int) -> bool:
+        return self.lines is not None and slot in self.rules.line_ends
+
+    def copied(self, state: HypState, rows: torch.Tensor, tok: torch.Tensor) -> torch.Tensor:
+        """(N,) bool: choosing tok (N,) after hypothesis rows (N,) completes a corpus line."""
+        return self.lines.contains(self.lines.advance(state.line_hash[rows], tok))
 
 
 def relaxed_names(flags: int) -> list[str]:

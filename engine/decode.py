@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.constraints import Constraints, HypState
+from engine.constraints import RELAX_NOVELTY, Constraints, HypState
 from engine.stepper import Hidden, Stepper
 from engine.vocab import Vocab
 
 NEG_INF = float("-inf")
+MAX_REDRAWS = 20
+ROW0 = torch.zeros(1, dtype=torch.long)
 
 
 @dataclass(frozen=True)
@@ -21,13 +23,17 @@ class Skeleton:
     chars_per_line: int
 
     @classmethod
-    def acrostic(cls, vocab: Vocab, head_ids: list[int], chars_per_line: int) -> Skeleton:
-        """Line i = head i + free characters + '，' or '。' (the last line always ends '。')."""
+    def acrostic(
+        cls, vocab: Vocab, head_ids: list[int], chars_per_line: int, at: int = 0
+    ) -> Skeleton:
+        """Line i = head i at position `at` among free characters, then '，' or '。' (the last
+        line always ends '。')."""
         slots: list[int | None] = []
         for i, hid in enumerate(head_ids):
-            slots += [hid, *([None] * (chars_per_line - 1))]
+            line: list[int | None] = [None] * chars_per_line
+            line[at] = hid
             last = i == len(head_ids) - 1
-            slots.append(vocab.period if last or i % 2 == 1 else vocab.comma)
+            slots += [*line, vocab.period if last or i % 2 == 1 else vocab.comma]
         return cls(tuple(slots), chars_per_line)
 
     def forced_counts(self, V: int) -> torch.Tensor:
@@ -81,12 +87,11 @@ def beam_search(
             if penalty is not None:
                 objective = objective + penalty
             flat = (scores.unsqueeze(1) + objective).view(-1)  # (B*V,)
-            top = flat.topk(min(beam_size, flat.numel()))
-            keep = torch.isfinite(top.values)
-            index = top.indices[keep]
-            rows, tok = index // V, index % V
-            scores, logp = top.values[keep], logp[rows] + lp[rows, tok]
-            cstate, relaxed, seqs = cstate.select(rows), relaxed[rows], seqs[rows]
+            values, rows, tok, relaxed = _top(
+                flat, V, beam_size, constraints, cstate, slot, relaxed
+            )
+            scores, logp = values, logp[rows] + lp[rows, tok]
+            cstate, seqs = cstate.select(rows), seqs[rows]
             state = stepper.reorder(state, rows)
         cstate = constraints.advance(cstate, slot, tok, relaxed, forced is not None)
         seqs = torch.cat([seqs, tok.unsqueeze(1)], 1)
@@ -100,6 +105,26 @@ def beam_search(
         int(cstate.relaxed[best]),
         int(cstate.start[best]),
     )
+
+
+def _top(flat, V, beam_size, constraints, cstate, slot, relaxed):
+    """The best `beam_size` finite candidates; at a line's end, skipping any that would
+    complete a corpus line (if every candidate would, novelty is relaxed for those rows)."""
+    novelty = constraints.checks_novelty(slot)
+    top = flat.topk(min(beam_size * (3 if novelty else 1), flat.numel()))
+    keep = torch.isfinite(top.values)
+    values, index = top.values[keep], top.indices[keep]
+    rows, tok = index // V, index % V
+    relaxed = relaxed[rows]
+    if novelty:
+        copied = constraints.copied(cstate, rows, tok)
+        if bool(copied.all()):
+            relaxed = relaxed | RELAX_NOVELTY
+        else:
+            fresh = ~copied
+            values, rows, tok, relaxed = values[fresh], rows[fresh], tok[fresh], relaxed[fresh]
+    n = min(beam_size, values.numel())
+    return values[:n], rows[:n], tok[:n], relaxed[:n]
 
 
 def sample(
@@ -129,7 +154,11 @@ def sample(
             penalty = constraints.penalty(cstate, slot)
             if penalty is not None:
                 logits = logits + penalty
-            choice = _draw(logits[0] / temperature, generator, top_k, top_p)
+            choice, fresh = _draw_novel(
+                logits[0] / temperature, generator, top_k, top_p, constraints, cstate, slot
+            )
+            if not fresh:
+                relaxed = relaxed | RELAX_NOVELTY
         total += float(lp[0, choice])
         ids.append(choice)
         tok = torch.tensor([choice])
@@ -137,6 +166,23 @@ def sample(
         if slot + 1 < len(skeleton.slots):
             lp, state = stepper.step(tok, state)
     return Decoded(ids, total / len(skeleton.slots), int(cstate.relaxed[0]), int(cstate.start[0]))
+
+
+def _draw_novel(logits, generator, top_k, top_p, constraints, cstate, slot) -> tuple[int, bool]:
+    """Draw; at a line's end, redraw while the character would complete a corpus line.
+    Returns (id, whether the line is novel)."""
+    choice = _draw(logits, generator, top_k, top_p)
+    if not constraints.checks_novelty(slot):
+        return choice, True
+    for _ in range(MAX_REDRAWS):
+        if not bool(constraints.copied(cstate, ROW0, torch.tensor([choice]))):
+            return choice, True
+        logits = logits.clone()
+        logits[choice] = NEG_INF
+        if not torch.isfinite(logits).any():
+            return choice, False
+        choice = _draw(logits, generator, top_k, top_p)
+    return choice, not bool(constraints.copied(cstate, ROW0, torch.tensor([choice])))
 
 
 def _draw(logits: torch.Tensor, generator: torch.Generator, top_k: int, top_p: float) -> int:

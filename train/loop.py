@@ -15,8 +15,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from engine.checkpoint import atomic_directory, load_model_dir, save_model_dir
+from engine.checkpoint import atomic_directory, load_model_dir, resave, save_model_dir
 from engine.model import CharLSTM, ModelConfig
+from engine.novelty import corpus_line_hashes
 from engine.vocab import Vocab
 from train.corpus import corpus_fingerprint, read_split
 from train.dataset import PoemBuckets, epoch_batches
@@ -303,27 +304,26 @@ def _validate_and_save(
 
 def _update_curve(out: Path, curve: list[dict]) -> None:
     loaded = load_model_dir(out)
-    meta = {
-        k: v
-        for k, v in loaded.meta.items()
-        if k not in ("config", "vocab", "vocab_digest", "weights_sha256", "format")
-    }
-    meta["metrics"]["curve"] = curve
-    save_model_dir(out, loaded.model, loaded.vocab, meta)
+    resave(loaded, {"metrics": {**loaded.meta["metrics"], "curve": curve}})
 
 
 def finish(opts: TrainOptions, device: torch.device) -> dict:
-    """Measure the saved best model on the test split and record it in model.json."""
+    """Measure the saved best model on the test split; record it and the corpus line index."""
     loaded = load_model_dir(opts.out)
     test = PoemBuckets(read_split(opts.corpus, "test"), loaded.vocab)
     test_nats = evaluate(loaded.model.to(device), test, device)
-    meta = {
-        k: v
-        for k, v in loaded.meta.items()
-        if k not in ("config", "vocab", "vocab_digest", "weights_sha256", "format")
+    loaded.model.cpu()
+    metrics = {
+        **loaded.meta["metrics"],
+        "test_nats_per_char": round(test_nats, 4),
+        "test_perplexity": round(math.exp(test_nats), 2),
+        "test_targets": test.targets,
     }
-    meta["metrics"]["test_nats_per_char"] = round(test_nats, 4)
-    meta["metrics"]["test_perplexity"] = round(math.exp(test_nats), 2)
-    meta["metrics"]["test_targets"] = test.targets
-    save_model_dir(opts.out, loaded.model.cpu(), loaded.vocab, meta)
-    return {"out": str(opts.out), **meta["metrics"], "curve": len(meta["metrics"]["curve"])}
+    resave(loaded, {"metrics": metrics}, line_index(opts.corpus, opts.extra_texts))
+    return {"out": str(opts.out), **metrics, "curve": len(metrics["curve"])}
+
+
+def line_index(corpus: Path, extra_texts: list[str] = ()) -> torch.Tensor:
+    """Hashes of every line of every split (and of the extra texts), for the novelty guard."""
+    poems = [p for split in ("train", "val", "test") for p in read_split(corpus, split)]
+    return corpus_line_hashes([*poems, *extra_texts])

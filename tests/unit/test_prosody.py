@@ -87,3 +87,28 @@ def test_rhyme_can_be_switched_off_and_options_are_recorded(poet):
     assert poem.params["rhyme"] is False and poem.params["tones"] == "loose"
     with pytest.raises(ValueError):
         poet.acrostic("春风", tones="wild")
+
+
+def test_novelty_never_repeats_a_corpus_line(tiny_model_dir):
+    from engine import Poet
+    from engine.checkpoint import load_model_dir
+    from engine.novelty import corpus_line_hashes
+
+    plain = Poet.load(tiny_model_dir).acrostic("春风秋雨", chars_per_line=5, novelty=False)
+    loaded = load_model_dir(tiny_model_dir)
+    loaded.line_hashes = corpus_line_hashes([plain.text])  # that poem is now "the corpus"
+    guarded = Poet(loaded)
+    for kwargs in ({}, {"mode": "sample", "seed": 3, "temperature": 0.3}):
+        poem = guarded.acrostic("春风秋雨", chars_per_line=5, **kwargs)
+        assert poem.params["novelty"] is True and "relaxed" not in poem.params
+        assert not set(poem.lines) & set(plain.lines)
+    assert guarded.acrostic("春风秋雨", chars_per_line=5, novelty=False).lines == plain.lines
+
+
+def test_positions_tail_and_middle(poet):
+    tail = poet.acrostic("春风秋雨", chars_per_line=5, position="tail")
+    assert [line[-1] for line in tail.lines] == list("春风秋雨") and tail.checks["position"] == "藏尾"
+    middle = poet.acrostic("春风秋雨", chars_per_line=7, position=4)
+    assert [line[3] for line in middle.lines] == list("春风秋雨") and middle.checks["acrostic"]
+    with pytest.raises(ValueError):
+        poet.acrostic("春风", chars_per_line=5, position=6)
