@@ -25,7 +25,8 @@ def test_loss_falls_and_the_model_directory_is_complete(trained, tiny_model_dir)
         "metrics",
         "weights_sha256",
     } <= set(meta)
-    assert sorted(p.name for p in out.iterdir()) == ["model.json", "model.safetensors"]
+    files = sorted(p.name for p in out.iterdir())
+    assert files == ["corpus_lines.safetensors", "model.json", "model.safetensors"]
     assert not list(out.parent.glob(".*.tmp"))  # no scratch directories left behind
 
 
