@@ -91,6 +91,45 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+@app.command("eval")
+def eval_command(
+    model: Annotated[Path | None, typer.Option(help="Model directory (default: shipped).")] = None,
+    corpus: Annotated[
+        Path, typer.Option(help="Corpus directory (test split, train lines).")
+    ] = Path("data/corpus"),
+    heads: Annotated[Path, typer.Option(help="Heads file, one per line.")] = Path(
+        "tests/data/heads.txt"
+    ),
+    n: Annotated[int | None, typer.Option(help="Use only the first N heads.")] = None,
+    five: Annotated[bool, typer.Option("--five", help="Evaluate 五言 instead of 七言.")] = False,
+    out: Annotated[Path, typer.Option(help="Report directory.")] = Path("runs/eval"),
+) -> None:
+    """Evaluate a model: test cross-entropy, prosody compliance, novelty, diversity, latency."""
+    from train.evaluate import evaluate_model, read_heads
+    from train.report import write_report
+
+    _setup_logging()
+    if not (corpus / "test.txt").exists():
+        _fail(f"{corpus} has no corpus; run `acrostic corpus build` first")
+    if not heads.exists():
+        _fail(f"no such heads file: {heads}")
+    head_list = read_heads(heads)[:n] if n else read_heads(heads)
+    report = evaluate_model(model, corpus, head_list, 5 if five else 7)
+    for path in write_report(report, out):
+        typer.echo(f"wrote {path}")
+    summary = {
+        k: report[k]
+        for k in (
+            "test_nats_per_char",
+            "format_rate",
+            "rhyme_rate",
+            "even_ping_rate",
+            "copied_line_rate",
+        )
+    }
+    typer.echo(json.dumps(summary, ensure_ascii=False))
+
+
 @corpus_app.command("build")
 def corpus_build(
     out: Annotated[Path, typer.Option(help="Corpus directory to write.")] = Path("data/corpus"),

@@ -78,3 +78,44 @@ def test_dry_run_saves_nothing(corpus_dir, tmp_path):
     summary = train(_opts(corpus_dir, tmp_path / "dry", dry_run=True))
     assert summary["dry_run"] is True and summary["steps"] == 2
     assert not (tmp_path / "dry").exists() and not (tmp_path / "dry.state").exists()
+
+
+def test_eval_writes_every_file_with_every_metric(tiny_model_dir, corpus_dir, tmp_path):
+    from train.evaluate import evaluate_model, read_heads
+    from train.report import write_report
+
+    heads_file = tmp_path / "heads.txt"
+    heads_file.write_text("# comment\n春风\n秋雨夜来\n\n山水\n", encoding="utf-8")
+    heads = read_heads(heads_file)
+    assert heads == ["春风", "秋雨夜来", "山水"]
+    report = evaluate_model(tiny_model_dir, corpus_dir, heads, chars_per_line=5)
+    files = write_report(report, tmp_path / "report")
+    assert sorted(p.name for p in files) == [
+        "compliance.png",
+        "latency.png",
+        "report.json",
+        "report.md",
+    ]
+    for key in (
+        "test_nats_per_char",
+        "format_rate",
+        "rhyme_rate",
+        "even_ping_rate",
+        "tone_agreement",
+        "copied_line_rate",
+        "distinct_2",
+        "latency_ms",
+        "human_reference",
+    ):
+        assert report[key] is not None, key
+    assert report["format_rate"] == 1.0
+    assert set(report["latency_ms"]) == {"beam8", "beam8_strict", "sample", "beam8_unconstrained"}
+    assert all(v["median"] > 0 and v["p95"] >= v["median"] for v in report["latency_ms"].values())
+    assert report["human_reference"]["poems"] == len((corpus_dir / "test.txt").read_text().split())
+    assert all(
+        (tmp_path / "report" / name).stat().st_size > 1000
+        for name in ("latency.png", "compliance.png")
+    )
+    saved = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert saved["test_nats_per_char"] == report["test_nats_per_char"]
+    assert "| rhyme rate (平水韵) |" in (tmp_path / "report" / "report.md").read_text()
