@@ -105,9 +105,15 @@ class Constraints:
 
     def allowed(self, state: HypState, slot: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, V) choosable ids and the (B,) flags of constraints relaxed to keep a row non-empty."""
+        layers = self._layers(state, slot)
+        allowed = self.base.unsqueeze(0)
+        for _, mask in layers:
+            allowed = allowed & mask
+        if bool(allowed.any(1).all()):  # the common case: every row has candidates
+            return allowed, torch.zeros_like(state.relaxed)
         allowed = self.base.unsqueeze(0).expand(state.counts.size(0), -1)
         relaxed = torch.zeros_like(state.relaxed)
-        for flag, mask in self._layers(state, slot):
+        for flag, mask in layers:  # most important first; drop what empties a row
             narrowed = allowed & mask
             ok = narrowed.any(1)
             allowed = torch.where(ok.unsqueeze(1), narrowed, allowed)

@@ -21,6 +21,7 @@ from train.dataset import PoemBuckets
 # name → Poet.acrostic options; "beam8" is the headline configuration.
 MODES: dict[str, dict] = {
     "beam8": {"mode": "beam", "beam_size": 8},
+    "beam8_loose": {"mode": "beam", "beam_size": 8, "tones": "loose"},
     "beam8_strict": {"mode": "beam", "beam_size": 8, "tones": "strict"},
     "sample": {"mode": "sample", "temperature": 0.8, "top_p": 0.9},
     "beam8_unconstrained": {"mode": "beam", "beam_size": 8, "rhyme": False, "novelty": False},
