@@ -60,11 +60,23 @@ def _begin(
     """Feed the form token once, then fan out to one row per constraint start."""
     cstate = constraints.initial(skeleton.forced_counts(len(vocab)))
     form = torch.tensor([vocab.form_id(skeleton.chars_per_line)])
-    lp, state = stepper.step(form, stepper.initial(1))
+    lp, state = _predict(stepper, form, stepper.initial(1), skeleton.slots[0])
     rows = torch.zeros(cstate.counts.size(0), dtype=torch.long)
     return lp.index_select(0, rows), stepper.reorder(state, rows), cstate
 
 
+def _predict(
+    stepper: Stepper, tok: torch.Tensor, state: Hidden, forced_next: int | None
+) -> tuple[torch.Tensor, Hidden]:
+    """Feed tok; return log-probabilities for the next slot — all of them (B, V) where the
+    model chooses, only the forced token's (B,) where the skeleton fixes it."""
+    h, state = stepper.advance(tok, state)
+    if forced_next is not None:
+        return stepper.token_log_prob(h, forced_next), state
+    return stepper.log_probs(h), state
+
+
+@torch.inference_mode()
 def beam_search(
     stepper: Stepper, vocab: Vocab, skeleton: Skeleton, constraints: Constraints, beam_size: int
 ) -> Decoded:
@@ -78,7 +90,7 @@ def beam_search(
     for slot, forced in enumerate(skeleton.slots):
         if forced is not None:
             tok = torch.full((scores.size(0),), forced, dtype=torch.long)
-            scores, logp = scores + lp[:, forced], logp + lp[:, forced]
+            scores, logp = scores + lp, logp + lp  # lp is the forced token's (B,)
             relaxed = torch.zeros_like(cstate.relaxed)
         else:
             allowed, relaxed = constraints.allowed(cstate, slot)
@@ -96,7 +108,7 @@ def beam_search(
         cstate = constraints.advance(cstate, slot, tok, relaxed, forced is not None)
         seqs = torch.cat([seqs, tok.unsqueeze(1)], 1)
         if slot + 1 < len(skeleton.slots):
-            lp, state = stepper.step(tok, state)
+            lp, state = _predict(stepper, tok, state, skeleton.slots[slot + 1])
     best = int(scores.argmax())
     n = len(skeleton.slots)
     return Decoded(
@@ -127,6 +139,7 @@ def _top(flat, V, beam_size, constraints, cstate, slot, relaxed):
     return values[:n], rows[:n], tok[:n], relaxed[:n]
 
 
+@torch.inference_mode()
 def sample(
     stepper: Stepper,
     vocab: Vocab,
@@ -159,12 +172,12 @@ def sample(
             )
             if not fresh:
                 relaxed = relaxed | RELAX_NOVELTY
-        total += float(lp[0, choice])
+        total += float(lp[0] if forced is not None else lp[0, choice])
         ids.append(choice)
         tok = torch.tensor([choice])
         cstate = constraints.advance(cstate, slot, tok, relaxed, forced is not None)
         if slot + 1 < len(skeleton.slots):
-            lp, state = stepper.step(tok, state)
+            lp, state = _predict(stepper, tok, state, skeleton.slots[slot + 1])
     return Decoded(ids, total / len(skeleton.slots), int(cstate.relaxed[0]), int(cstate.start[0]))
 
 

@@ -87,20 +87,18 @@ def position_index(position: str | int, chars_per_line: int) -> int:
 class Poet:
     """Writes acrostic poems with one loaded model. Safe to share between threads."""
 
-    def __init__(self, loaded: LoadedModel, dtype: torch.dtype | None = None):
+    def __init__(self, loaded: LoadedModel, precision: str | None = None):
         self.loaded = loaded
         self.vocab = loaded.vocab
         self.model = loaded.model.eval()
-        if dtype is None:
-            dtype = torch.bfloat16 if _fast_bf16() else torch.float32
-        self.stepper = Stepper(self.model, dtype)
+        self.stepper = Stepper(self.model, precision)  # int8 / bf16 / fp32, best available
         self.fallbacks = Fallbacks(self.vocab)
         self.prosody = Prosody.load()
 
     @classmethod
-    def load(cls, path: str | Path | None = None, dtype: torch.dtype | None = None) -> Poet:
+    def load(cls, path: str | Path | None = None, precision: str | None = None) -> Poet:
         """Load a model directory (the shipped default model when no path is given)."""
-        return cls(load_model_dir(Path(path) if path else SHIPPED_MODEL), dtype)
+        return cls(load_model_dir(Path(path) if path else SHIPPED_MODEL), precision)
 
     @property
     def model_version(self) -> str:
@@ -253,13 +251,3 @@ def _check_options(chars_per_line, mode, beam_size, temperature, top_k, top_p, m
         raise ValueError("top_p must be in (0, 1] and top_k ≥ 0")
     if max_repeat < 1:
         raise ValueError("max_repeat must be at least 1")
-
-
-def _fast_bf16() -> bool:
-    """bfloat16 matmuls pay off on CPUs with native bf16 support (AVX512-BF16 / AMX)."""
-    try:
-        return bool(
-            torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-        )
-    except (AttributeError, RuntimeError):
-        return False

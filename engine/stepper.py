@@ -1,107 +1,178 @@
 """One-token-at-a-time inference for CharLSTM with the hidden state carried between calls.
 
 The first layer's input gates are precomputed per token (embedding × W_ih + biases), so a step
-costs one matmul per layer; matmuls may run in bfloat16 while the cell state stays float32.
+costs one matmul per layer. Matmuls run in one of three precisions — "int8" (fbgemm dynamic
+quantisation: int8 weights per output channel, activations quantised per call), "bf16" or
+"fp32" — while the LSTM cell state and the softmax stay float32.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import torch
 import torch.nn.functional as F
 
 from engine.model import CharLSTM
 
-Hidden = tuple[list[torch.Tensor], list[torch.Tensor]]
+Hidden = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (L, B, H)
+PRECISIONS = ("int8", "bf16", "fp32")
+
+
+class _Dense:
+    """y = x W^T (+ b) with weights in bf16 or fp32."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype):
+        self.w = weight.detach().float().T.contiguous().to(dtype)  # (in, out)
+        self.b = None if bias is None else bias.detach().float()
+        self.dtype = dtype
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.mm(x.to(self.dtype), self.w).float()
+        return y if self.b is None else y + self.b
+
+
+class _Int8:
+    """y = x W^T (+ b) through fbgemm's dynamically quantised int8 linear."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None):
+        w = weight.detach().float()
+        scales = (w.abs().amax(1) / 127).clamp(min=1e-8).double()
+        zeros = torch.zeros(w.size(0), dtype=torch.long)
+        with warnings.catch_warnings():  # quantised tensors are deprecated; torch is pinned
+            warnings.simplefilter("ignore")
+            qw = torch.quantize_per_channel(w, scales, zeros, 0, torch.qint8)
+            b = None if bias is None else bias.detach().float()
+            self.packed = torch.ops.quantized.linear_prepack(qw, b)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.quantized.linear_dynamic(x.contiguous(), self.packed, True)
+
+
+def int8_available() -> bool:
+    """fbgemm (x86) dynamic int8 linear is present in this torch build."""
+    engines = torch.backends.quantized.supported_engines
+    return ("fbgemm" in engines or "x86" in engines) and hasattr(
+        torch.ops.quantized, "linear_dynamic"
+    )
+
+
+def bf16_fast() -> bool:
+    """bfloat16 matmuls pay off on CPUs with native bf16 support (AVX512-BF16 / AMX)."""
+    try:
+        return bool(
+            torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+        )
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def default_precision() -> str:
+    return "int8" if int8_available() else "bf16" if bf16_fast() else "fp32"
 
 
 class Stepper:
     """Weights rearranged for batch-of-beams decoding; no autograd, no nn.Module overhead."""
 
-    def __init__(self, model: CharLSTM, dtype: torch.dtype = torch.float32):
+    def __init__(self, model: CharLSTM, precision: str | None = None):
+        precision = precision or default_precision()
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}")
+        self.precision = precision
         lstm, cfg = model.lstm, model.cfg
-        self.dtype, self.H, self.L = dtype, cfg.hidden_dim, cfg.num_layers
+        self.H, self.L = cfg.hidden_dim, cfg.num_layers
         with torch.no_grad():
             w = {k: v.detach().float() for k, v in lstm.named_parameters()}
             emb = model.embed.weight.detach().float()
             self.in_table = (
                 emb @ w["weight_ih_l0"].T + w["bias_ih_l0"] + w["bias_hh_l0"]
             )  # (V, 4H)
-            self.w_hh0 = w["weight_hh_l0"].T.contiguous().to(dtype)  # (H, 4H)
+            self.hh0 = self._linear(w["weight_hh_l0"], None)  # (B, H) → (B, 4H)
             self.upper = [
-                (
-                    torch.cat([w[f"weight_ih_l{i}"], w[f"weight_hh_l{i}"]], 1)
-                    .T.contiguous()
-                    .to(dtype),
+                self._linear(
+                    torch.cat([w[f"weight_ih_l{i}"], w[f"weight_hh_l{i}"]], 1),  # (4H, 2H)
                     w[f"bias_ih_l{i}"] + w[f"bias_hh_l{i}"],
-                )  # (2H, 4H), (4H,)
+                )
                 for i in range(1, self.L)
             ]
             self._prepare_output(model)
 
+    def _linear(self, weight: torch.Tensor, bias: torch.Tensor | None):
+        if self.precision == "int8":
+            return _Int8(weight, bias)
+        return _Dense(weight, bias, torch.bfloat16 if self.precision == "bf16" else torch.float32)
+
     def _prepare_output(self, model: CharLSTM) -> None:
-        out, dt = model.out, self.dtype
+        out = model.out
         if model.adaptive:
             self.shortlist = out.shortlist_size
-            self.head_w = (
-                out.head.weight.detach().T.contiguous().to(dt)
-            )  # (H, shortlist + clusters)
-            self.head_b = None if out.head.bias is None else out.head.bias.detach().float()
+            self.head = self._linear(out.head.weight, out.head.bias)
             self.tails = [
-                (
-                    seq[0].weight.detach().T.contiguous().to(dt),
-                    seq[1].weight.detach().T.contiguous().to(dt),
-                )
+                (self._linear(seq[0].weight, None), self._linear(seq[1].weight, None))
                 for seq in out.tail
             ]
         else:
             self.shortlist = None
-            self.head_w = out.weight.detach().T.contiguous().to(dt)
-            self.head_b = out.bias.detach().float()
+            self.head = self._linear(out.weight, out.bias)
             self.tails = []
 
     def initial(self, B: int) -> Hidden:
-        zeros = [torch.zeros(B, self.H) for _ in range(self.L)]
-        return zeros, [z.clone() for z in zeros]
+        """Zero state: (h, c), each (L, B, H)."""
+        zeros = torch.zeros(self.L, B, self.H)
+        return zeros, zeros.clone()
 
-    @staticmethod
-    def _cell(gates: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        i, f, g, o = gates.chunk(4, 1)  # PyTorch's gate order
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        return torch.sigmoid(o) * torch.tanh(c), c
+    def _cell(self, gates: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """LSTM cell on precomputed gates (B, 4H) in PyTorch's i, f, g, o order, in few ops."""
+        H = self.H
+        s = torch.sigmoid(gates)  # g's sigmoid is wasted, but one op beats three
+        c = torch.addcmul(s[:, H : 2 * H] * c, s[:, :H], torch.tanh(gates[:, 2 * H : 3 * H]))
+        return s[:, 3 * H :] * torch.tanh(c), c
 
-    @torch.no_grad()
-    def step(self, tokens: torch.Tensor, state: Hidden) -> tuple[torch.Tensor, Hidden]:
-        """tokens (B,) → next-token log-probabilities (B, V) and the new state."""
+    @torch.inference_mode()
+    def advance(self, tokens: torch.Tensor, state: Hidden) -> tuple[torch.Tensor, Hidden]:
+        """Feed tokens (B,); return the top layer's output (B, H) and the new state."""
         hs, cs = state
-        gates = (
-            self.in_table[tokens] + torch.mm(hs[0].to(self.dtype), self.w_hh0).float()
-        )  # (B, 4H)
-        h, c = self._cell(gates, cs[0])
+        h, c = self._cell(self.in_table[tokens] + self.hh0(hs[0]), cs[0])  # (B, H)
         new_h, new_c = [h], [c]
-        for layer, (w, b) in enumerate(self.upper, start=1):
-            x = torch.cat([h, hs[layer]], 1).to(self.dtype)  # (B, 2H)
-            h, c = self._cell(torch.mm(x, w).float() + b, cs[layer])
+        for layer, linear in enumerate(self.upper, start=1):
+            h, c = self._cell(linear(torch.cat([h, hs[layer]], 1)), cs[layer])
             new_h.append(h)
             new_c.append(c)
-        return self.log_probs(h), (new_h, new_c)
+        return h, (torch.stack(new_h), torch.stack(new_c))
 
+    def step(self, tokens: torch.Tensor, state: Hidden) -> tuple[torch.Tensor, Hidden]:
+        """tokens (B,) → next-token log-probabilities (B, V) and the new state."""
+        h, state = self.advance(tokens, state)
+        return self.log_probs(h), state
+
+    @torch.inference_mode()
     def log_probs(self, h: torch.Tensor) -> torch.Tensor:
         """Full log-probabilities (B, V) from top-layer outputs (B, H)."""
-        x = h.to(self.dtype)
-        head = torch.mm(x, self.head_w).float()
-        if self.head_b is not None:
-            head = head + self.head_b
-        head = F.log_softmax(head, dim=-1)
+        head = F.log_softmax(self.head(h), dim=-1)
         if not self.tails:
             return head
         parts = [head[:, : self.shortlist]]
         for i, (proj, out) in enumerate(self.tails):
-            tail = F.log_softmax(torch.mm(torch.mm(x, proj), out).float(), dim=-1)
+            tail = F.log_softmax(out(proj(h)), dim=-1)
             parts.append(tail + head[:, self.shortlist + i].unsqueeze(1))
         return torch.cat(parts, 1)
+
+    @torch.inference_mode()
+    def token_log_prob(self, h: torch.Tensor, token: int) -> torch.Tensor:
+        """(B,) log-probability of one token: only its own softmax cluster is computed."""
+        head = F.log_softmax(self.head(h), dim=-1)
+        if not self.tails or token < self.shortlist:
+            return head[:, token]
+        lo = self.shortlist
+        for i, (proj, out) in enumerate(self.tails):
+            tail = out(proj(h))
+            if token < lo + tail.size(1):
+                return F.log_softmax(tail, dim=-1)[:, token - lo] + head[:, self.shortlist + i]
+            lo += tail.size(1)
+        raise IndexError(f"token {token} is outside the vocabulary")
 
     @staticmethod
     def reorder(state: Hidden, index: torch.Tensor) -> Hidden:
         """Keep the rows of `index` (beam reordering)."""
-        hs, cs = state
-        return [h.index_select(0, index) for h in hs], [c.index_select(0, index) for c in cs]
+        h, c = state
+        return h.index_select(1, index), c.index_select(1, index)

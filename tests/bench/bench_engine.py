@@ -86,7 +86,7 @@ def greedy_module_baseline(poet: Poet, head: str, width: int) -> str:
 def bench_generation(poet: Poet, repeats: int) -> None:
     print(
         f"\n## generation — model {poet.model_version}, {torch.get_num_threads()} threads, "
-        f"matmuls in {str(poet.stepper.dtype).removeprefix('torch.')}, {repeats} poems each"
+        f"matmuls in {poet.stepper.precision}, {repeats} poems each"
     )
 
     def head(i: int) -> str:
