@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -181,6 +180,12 @@ def train(
     dry_run: Annotated[
         bool, typer.Option(help="Two steps and one validation pass; saves nothing.")
     ] = False,
+    finish_only: Annotated[
+        bool,
+        typer.Option(
+            help="No training: re-measure OUT on the test split, rebuild its line index."
+        ),
+    ] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
 ) -> None:
@@ -212,9 +217,18 @@ def train(
         resume=resume,
         dry_run=dry_run,
         device=device,
-        progress=sys.stderr.isatty() or True,
     )
-    summary = run_training(opts)
+    from engine.checkpoint import ModelDirError
+
+    try:
+        if finish_only:
+            from train.loop import finish, pick_device
+
+            summary = finish(opts, pick_device(device))
+        else:
+            summary = run_training(opts)
+    except ModelDirError as e:
+        _fail(str(e))
     typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
 
 

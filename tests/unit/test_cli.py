@@ -57,3 +57,20 @@ def test_help_lists_the_commands():
     assert res.returncode == 0
     for command in ("poem", "corpus", "train"):
         assert command in res.stdout
+
+
+def test_finish_only_rebuilds_metrics_and_line_index(tiny_model_dir, corpus_dir, tmp_path):
+    import shutil
+
+    from engine.checkpoint import LINES, read_meta
+
+    copy = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, copy)
+    (copy / LINES).unlink()  # a model directory from before the novelty guard
+    meta = json.loads((copy / "model.json").read_text())
+    del meta["lines_sha256"]
+    (copy / "model.json").write_text(json.dumps(meta, ensure_ascii=False))
+    res = run("train", "--corpus", str(corpus_dir), "--out", str(copy), "--finish-only")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout[res.stdout.index("{") :])["test_nats_per_char"] > 0
+    assert (copy / LINES).exists() and read_meta(copy)["lines_sha256"]
