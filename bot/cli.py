@@ -45,6 +45,12 @@ def poem(
         int, typer.Option(help="Keep only the k likeliest characters (0 = all).")
     ] = 0,
     seed: Annotated[int | None, typer.Option(help="Sampling seed (same seed, same poem).")] = None,
+    rhyme: Annotated[bool, typer.Option(help="Even lines rhyme in one 平水韵 group.")] = True,
+    tones: Annotated[str, typer.Option(help="平仄 pattern: strict, loose or off.")] = "off",
+    novelty: Annotated[bool, typer.Option(help="Never copy a whole corpus line.")] = True,
+    position: Annotated[
+        str, typer.Option(help="head (藏头), tail (藏尾) or 1-7 (藏中).")
+    ] = "head",
     model: Annotated[
         Path | None, typer.Option(help="Model directory (default: the shipped model).")
     ] = None,
@@ -53,6 +59,7 @@ def poem(
     """Write an acrostic poem whose lines start with the characters of HEAD."""
     from engine import HeadError, Poet
     from engine.checkpoint import ModelDirError
+    from engine.checks import footer
 
     if five and seven:
         _fail("choose one of --five and --seven")
@@ -64,6 +71,10 @@ def poem(
             chars_per_line=5 if five else 7,
             mode="sample" if sample else "beam",
             beam_size=beam,
+            rhyme=rhyme,
+            tones=None if tones == "off" else tones,
+            novelty=novelty,
+            position=int(position) if position.isdigit() else position,
             **(kwargs if sample else {}),
         )
     except (HeadError, ModelDirError, ValueError) as e:
@@ -81,6 +92,7 @@ def poem(
             + ", ".join(f"{k}→{v['token']}" for k, v in result.params["fallbacks"].items())
             + ")"
         )
+    typer.echo(footer(result.checks))
     typer.echo(f"— {result.model_version}, {extra}, score {result.score:.3f}{note}", err=True)
 
 
@@ -187,6 +199,9 @@ def train(
         ),
     ] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    amp: Annotated[
+        str, typer.Option(help="bf16 autocast: auto (on CUDA only), bf16 (also on CPU), off.")
+    ] = "auto",
     threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
 ) -> None:
     """Train the two-layer LSTM on the corpus; the best model is saved atomically to OUT."""
@@ -217,6 +232,7 @@ def train(
         resume=resume,
         dry_run=dry_run,
         device=device,
+        amp=amp,
     )
     from engine.checkpoint import ModelDirError
 

@@ -43,6 +43,7 @@ class TrainOptions:
     resume: bool = False
     dry_run: bool = False
     device: str = "auto"
+    amp: str = "auto"  # "bf16" autocast, "off", or "auto" (bf16 on CUDA, off on CPU)
     min_count: int = 2
     extra_texts: list[str] = field(default_factory=list)
     progress: bool = True
@@ -84,6 +85,15 @@ def evaluate(
         count += batch[:, 1:].numel()
     model.train(was_training)
     return total / max(count, 1)
+
+
+def autocast_for(amp: str, device: torch.device):
+    """The autocast context for a training step, or None for full fp32."""
+    if amp not in ("auto", "bf16", "off"):
+        raise ValueError("amp must be auto, bf16 or off")
+    if amp == "bf16" or (amp == "auto" and device.type == "cuda"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return None
 
 
 def train_step(
@@ -181,7 +191,7 @@ def train(opts: TrainOptions) -> dict:
         log.info("resumed at step %d (%.1f min)", state.step, state.elapsed_s / 60)
     steps_per_epoch = len(train_data.batches(opts.tokens_per_batch))
     total_steps = steps_per_epoch * opts.epochs
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else None
+    amp = autocast_for(opts.amp, device)
     budget_s = (opts.max_minutes or 0) * 60
     bar = tqdm(
         total=round(budget_s) if budget_s else total_steps,

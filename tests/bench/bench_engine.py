@@ -24,7 +24,7 @@ from engine.model import CharLSTM, ModelConfig
 from engine.poet import SHIPPED_MODEL
 from engine.vocab import Vocab
 from train.dataset import PoemBuckets, epoch_batches
-from train.loop import train_step
+from train.loop import autocast_for, train_step
 
 HEADS = [
     "算法进阶",
@@ -185,23 +185,26 @@ def bench_training(
         f"shipped config {shipped_cfg.embed_dim}/{shipped_cfg.hidden_dim}, cutoffs {list(shipped_cfg.cutoffs)}": shipped_cfg,
     }
     for name, cfg in configs.items():
-        torch.manual_seed(0)
-        model = CharLSTM(cfg).train()
-        optim = torch.optim.Adam(model.parameters(), 1e-3)
-        bucketed = (
-            (lambda b=b, m=model, o=optim: train_step(m, o, b), b[:, 1:].numel())
-            for b in epoch_batches(data, 8192, 0, 0)
-        )
-        ours = measure(bucketed, seconds)
-        line = f"{name:52s} bucketed {ours:8,.0f} chars/s"
-        if not model.adaptive:
-            padded = (
-                (lambda b=b, m=model, o=optim: padded_step(m, o, b), n)
-                for b, n in padded_batches(data, 8192, 0)
+        for amp in ("off", "bf16"):
+            torch.manual_seed(0)
+            model = CharLSTM(cfg).train()
+            optim = torch.optim.Adam(model.parameters(), 1e-3)
+            ctx = autocast_for(amp, torch.device("cpu"))
+            bucketed = (
+                (lambda b=b, m=model, o=optim, c=ctx: train_step(m, o, b, c), b[:, 1:].numel())
+                for b in epoch_batches(data, 8192, 0, 0)
             )
-            base = measure(padded, seconds)
-            line += f"   padded baseline {base:8,.0f} chars/s   ({ours / base:.2f}×)"
-        print(line)
+            ours = measure(bucketed, seconds)
+            label = f"{name}, {'fp32' if amp == 'off' else 'bf16 autocast'}"
+            line = f"{label:70s} bucketed {ours:8,.0f} chars/s"
+            if not model.adaptive and amp == "off":
+                padded = (
+                    (lambda b=b, m=model, o=optim: padded_step(m, o, b), n)
+                    for b, n in padded_batches(data, 8192, 0)
+                )
+                base = measure(padded, seconds)
+                line += f"   padded baseline {base:8,.0f} chars/s ({ours / base:.2f}×)"
+            print(line)
 
 
 def bench_matmul() -> None:

@@ -19,7 +19,8 @@ def run(*args, model=None):
 def test_poem_prints_one_line_per_head_character(tiny_model_dir):
     res = run("poem", "春风秋雨", "--five", model=tiny_model_dir)
     assert res.returncode == 0, res.stderr
-    lines = res.stdout.split()
+    *lines, footer = res.stdout.splitlines()
+    assert footer.startswith("藏头✓ 五言✓")
     assert [line[0] for line in lines] == list("春风秋雨")
     assert [line[-1] for line in lines] == ["，", "。", "，", "。"]
     assert all(len(line) == 6 for line in lines)
@@ -74,3 +75,25 @@ def test_finish_only_rebuilds_metrics_and_line_index(tiny_model_dir, corpus_dir,
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout[res.stdout.index("{") :])["test_nats_per_char"] > 0
     assert (copy / LINES).exists() and read_meta(copy)["lines_sha256"]
+
+
+def test_prosody_options_and_footer(tiny_model_dir):
+    res = run(
+        "poem",
+        "春风秋雨",
+        "--five",
+        "--tones",
+        "strict",
+        "--position",
+        "tail",
+        "--json",
+        model=tiny_model_dir,
+    )
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["params"]["tones"] == "strict" and data["params"]["position"] == "tail"
+    assert [line[-1] for line in data["lines"]] == list("春风秋雨")
+    plain = run("poem", "春风", "--no-rhyme", model=tiny_model_dir)
+    assert plain.returncode == 0 and "藏头✓ 七言✓" in plain.stdout
+    bad = run("poem", "春风", "--tones", "wild", model=tiny_model_dir)
+    assert bad.returncode == 2 and "tones" in bad.stderr and "Traceback" not in bad.stderr
