@@ -157,5 +157,7 @@ def evaluate_model(
         ),
         "modes": modes,
         "human_reference": prosody_metrics(prosody, human),
+        "training": poet.loaded.meta.get("training", {}),
+        "learning_curve": poet.loaded.meta.get("metrics", {}).get("curve", []),
         "threads": torch.get_num_threads(),
     }

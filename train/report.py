@@ -96,7 +96,20 @@ def plot(report: dict, out: Path) -> list[Path]:
     compliance = out / "compliance.png"
     fig.savefig(compliance, dpi=110)
     plt.close(fig)
-    return [latency, compliance]
+    paths = [latency, compliance]
+    curve = report.get("learning_curve") or []
+    if curve:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ax.plot([p["minutes"] for p in curve], [p["val_nats_per_char"] for p in curve], marker="o")
+        ax.set_xlabel("training minutes")
+        ax.set_ylabel("validation nats per character")
+        ax.set_title("Learning curve")
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        paths.append(out / "learning_curve.png")
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+    return paths
 
 
 def _bar_value(metrics: dict, key: str) -> float:

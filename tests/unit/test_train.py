@@ -93,6 +93,7 @@ def test_eval_writes_every_file_with_every_metric(tiny_model_dir, corpus_dir, tm
     assert sorted(p.name for p in files) == [
         "compliance.png",
         "latency.png",
+        "learning_curve.png",
         "report.json",
         "report.md",
     ]
