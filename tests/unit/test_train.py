@@ -126,3 +126,10 @@ def test_eval_writes_every_file_with_every_metric(tiny_model_dir, corpus_dir, tm
     saved = json.loads((tmp_path / "report" / "report.json").read_text())
     assert saved["test_nats_per_char"] == report["test_nats_per_char"]
     assert "| rhyme rate (平水韵) |" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_bf16_autocast_training_runs_on_cpu(corpus_dir, tmp_path):
+    summary = train(_opts(corpus_dir, tmp_path / "amp", epochs=1, amp="bf16"))
+    assert 0 < summary["test_nats_per_char"] < 10
+    with pytest.raises(ValueError):
+        train(_opts(corpus_dir, tmp_path / "bad", epochs=1, amp="fp8"))
