@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from engine.checkpoint import atomic_directory, load_model_dir, resave, save_model_dir
+from engine.checkpoint import load_model_dir, resave, save_model_dir
 from engine.model import CharLSTM, ModelConfig
 from engine.novelty import corpus_line_hashes
 from engine.vocab import Vocab
 from train.corpus import corpus_fingerprint, read_split
 from train.dataset import PoemBuckets, epoch_batches
+from train.state import TrainState, load_state, save_state
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +50,6 @@ class TrainOptions:
     @property
     def state_dir(self) -> Path:
         return self.out.parent / f"{self.out.name}.state"
-
-
-@dataclass
-class TrainState:
-    step: int = 0
-    epoch: int = 0
-    batch_in_epoch: int = 0
-    chars_seen: int = 0
-    elapsed_s: float = 0.0
-    best_val: float = math.inf
-    curve: list[dict] = field(default_factory=list)
 
 
 def pick_device(name: str) -> torch.device:
@@ -123,36 +111,6 @@ def learning_rate(opts: TrainOptions, state: TrainState, total_steps: int) -> fl
     return opts.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
 
 
-def _save_state(
-    opts: TrainOptions, model: CharLSTM, optim: torch.optim.Optimizer, state: TrainState
-) -> None:
-    """Everything needed to resume, as safetensors + JSON (no pickle)."""
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    opt_state = optim.state_dict()
-    for pid, slots in opt_state["state"].items():
-        for name, value in slots.items():
-            tensors[f"optim.{pid}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
-    tensors["rng.cpu"] = torch.get_rng_state()
-    with atomic_directory(opts.state_dir) as tmp:
-        save_file(tensors, str(tmp / "state.safetensors"))
-        meta = {"state": asdict(state), "param_groups": opt_state["param_groups"]}
-        (tmp / "state.json").write_text(json.dumps(meta))
-
-
-def _load_state(opts: TrainOptions, model: CharLSTM, optim: torch.optim.Optimizer) -> TrainState:
-    tensors = load_file(str(opts.state_dir / "state.safetensors"))
-    meta = json.loads((opts.state_dir / "state.json").read_text())
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    slots: dict[int, dict] = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, pid, name = key.split(".", 2)
-            slots.setdefault(int(pid), {})[name] = value
-    optim.load_state_dict({"state": slots, "param_groups": meta["param_groups"]})
-    torch.set_rng_state(tensors["rng.cpu"])
-    return TrainState(**meta["state"])
-
-
 def _model_meta(opts: TrainOptions, state: TrainState, fingerprint: str, extra: dict) -> dict:
     return {
         "version": opts.out.name,
@@ -187,7 +145,7 @@ def train(opts: TrainOptions) -> dict:
     optim = torch.optim.Adam(model.parameters(), lr=opts.lr)
     state = TrainState()
     if opts.resume and (opts.state_dir / "state.json").exists():
-        state = _load_state(opts, model, optim)
+        state = load_state(opts.state_dir, model, optim)
         log.info("resumed at step %d (%.1f min)", state.step, state.elapsed_s / 60)
     steps_per_epoch = len(train_data.batches(opts.tokens_per_batch))
     total_steps = steps_per_epoch * opts.epochs
@@ -309,7 +267,7 @@ def _validate_and_save(
         save_model_dir(opts.out, model, vocab, _model_meta(opts, state, fingerprint, extra))
     else:  # keep the saved model, refresh its learning curve
         _update_curve(opts.out, state.curve)
-    _save_state(opts, model, optim, state)
+    save_state(opts.state_dir, model, optim, state)
 
 
 def _update_curve(out: Path, curve: list[dict]) -> None:
