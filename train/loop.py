@@ -111,7 +111,7 @@ def learning_rate(opts: TrainOptions, state: TrainState, total_steps: int) -> fl
     return opts.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
 
 
-def _model_meta(opts: TrainOptions, state: TrainState, fingerprint: str, extra: dict) -> dict:
+def _model_meta(opts: TrainOptions, state: TrainState, fingerprint: str, targets: int) -> dict:
     return {
         "version": opts.out.name,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -120,7 +120,7 @@ def _model_meta(opts: TrainOptions, state: TrainState, fingerprint: str, extra: 
         "training": {
             "seed": opts.seed,
             "steps": state.step,
-            "epochs": round(state.chars_seen / max(extra.get("train_targets", 1), 1), 3),
+            "epochs": round(state.chars_seen / max(targets, 1), 3),
             "chars_seen": state.chars_seen,
             "minutes": round(state.elapsed_s / 60, 2),
             "lr": opts.lr,
@@ -130,144 +130,141 @@ def _model_meta(opts: TrainOptions, state: TrainState, fingerprint: str, extra: 
     }
 
 
+class Trainer:
+    """One training run: data, model, optimiser, progress bar and the resumable state."""
+
+    def __init__(self, opts: TrainOptions):
+        self.opts = opts
+        torch.manual_seed(opts.seed)
+        self.device = pick_device(opts.device)
+        train_texts = read_split(opts.corpus, "train") + list(opts.extra_texts)
+        self.vocab = Vocab.build(train_texts, opts.min_count)
+        self.train_data = PoemBuckets(train_texts, self.vocab)
+        self.val_data = PoemBuckets(read_split(opts.corpus, "val"), self.vocab)
+        cfg = ModelConfig(
+            len(self.vocab), opts.embed_dim, opts.hidden_dim, 2, opts.dropout, tuple(opts.cutoffs)
+        )
+        self.model = CharLSTM(cfg).to(self.device)
+        self.optim = torch.optim.Adam(self.model.parameters(), lr=opts.lr)
+        self.state = TrainState()
+        if opts.resume and (opts.state_dir / "state.json").exists():
+            self.state = load_state(opts.state_dir, self.model, self.optim)
+            log.info("resumed at step %d (%.1f min)", self.state.step, self.state.elapsed_s / 60)
+        self.total_steps = len(self.train_data.batches(opts.tokens_per_batch)) * opts.epochs
+        self.budget_s = (opts.max_minutes or 0) * 60
+        self.fingerprint = corpus_fingerprint(opts.corpus)
+        self.loss_avg: float | None = None
+
+    def run(self) -> dict:
+        """Train until the epochs, the time budget or max_steps run out; then finish()."""
+        opts, state = self.opts, self.state
+        amp = autocast_for(opts.amp, self.device)
+        bar = self._progress_bar()
+        started = time.perf_counter() - state.elapsed_s
+        last_eval, meter = state.elapsed_s, _Throughput()
+        self.model.train()
+        while state.epoch < opts.epochs:
+            batches = epoch_batches(self.train_data, opts.tokens_per_batch, opts.seed, state.epoch)
+            for i, batch in enumerate(batches):
+                if i < state.batch_in_epoch:
+                    continue
+                for group in self.optim.param_groups:
+                    group["lr"] = learning_rate(opts, state, self.total_steps)
+                loss, n = train_step(self.model, self.optim, batch.to(self.device), amp)
+                state.step, state.batch_in_epoch = state.step + 1, i + 1
+                state.chars_seen += n
+                state.elapsed_s = time.perf_counter() - started
+                self.loss_avg = (
+                    loss if self.loss_avg is None else 0.98 * self.loss_avg + 0.02 * loss
+                )
+                bar.set_postfix(
+                    loss=f"{self.loss_avg:.3f}",
+                    chars_s=f"{meter.add(n):,.0f}",
+                    best=f"{state.best_val:.3f}",
+                    refresh=False,
+                )
+                bar.update((round(state.elapsed_s) - bar.n) if self.budget_s else 1)
+                if opts.dry_run and state.step >= 2:
+                    bar.close()
+                    val = evaluate(self.model, self.val_data, self.device)
+                    return {
+                        "dry_run": True,
+                        "steps": state.step,
+                        "train_loss": self.loss_avg,
+                        "val_nats_per_char": val,
+                    }
+                stop = self._out_of_budget()
+                if stop or state.elapsed_s - last_eval >= opts.eval_minutes * 60:
+                    last_eval = state.elapsed_s
+                    self.validate_and_save()
+                if stop:
+                    bar.close()
+                    return finish(opts, self.device)
+            state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+            last_eval = state.elapsed_s
+            self.validate_and_save()  # every epoch end as well
+        bar.close()
+        return finish(opts, self.device)
+
+    def _out_of_budget(self) -> bool:
+        state = self.state
+        out_of_time = bool(self.budget_s) and state.elapsed_s >= self.budget_s
+        return out_of_time or (
+            self.opts.max_steps is not None and state.step >= self.opts.max_steps
+        )
+
+    def _progress_bar(self) -> tqdm:
+        state = self.state
+        return tqdm(
+            total=round(self.budget_s) if self.budget_s else self.total_steps,
+            unit="s" if self.budget_s else "step",
+            disable=not self.opts.progress,
+            dynamic_ncols=True,
+            mininterval=1.0 if sys.stderr.isatty() else 60.0,
+            initial=round(state.elapsed_s) if self.budget_s else state.step,
+        )
+
+    def validate_and_save(self) -> None:
+        """Validate; save the model if it is the best so far; always save the resumable state."""
+        state = self.state
+        val = evaluate(self.model, self.val_data, self.device)
+        state.curve.append(
+            {
+                "minutes": round(state.elapsed_s / 60, 2),
+                "step": state.step,
+                "chars_seen": state.chars_seen,
+                "train_loss": None if self.loss_avg is None else round(self.loss_avg, 4),
+                "val_nats_per_char": round(val, 4),
+            }
+        )
+        log.info("step %d  %.1f min  val %.4f nats/char", state.step, state.elapsed_s / 60, val)
+        if val < state.best_val:
+            state.best_val = val
+            meta = _model_meta(self.opts, state, self.fingerprint, self.train_data.targets)
+            save_model_dir(self.opts.out, self.model, self.vocab, meta)
+        else:  # keep the saved model, refresh its learning curve
+            _update_curve(self.opts.out, state.curve)
+        save_state(self.opts.state_dir, self.model, self.optim, state)
+
+
+class _Throughput:
+    """Predicted characters per second over a sliding window of about 30 seconds."""
+
+    def __init__(self):
+        self.chars, self.t0 = 0, time.perf_counter()
+
+    def add(self, n: int) -> float:
+        self.chars += n
+        now = time.perf_counter()
+        rate = self.chars / max(now - self.t0, 1e-9)
+        if now - self.t0 > 30:
+            self.chars, self.t0 = 0, now
+        return rate
+
+
 def train(opts: TrainOptions) -> dict:
     """Train (or resume) a model; return a summary. The best model is saved to opts.out."""
-    torch.manual_seed(opts.seed)
-    device = pick_device(opts.device)
-    train_texts = read_split(opts.corpus, "train") + list(opts.extra_texts)
-    val_texts = read_split(opts.corpus, "val")
-    vocab = Vocab.build(train_texts, opts.min_count)
-    cfg = ModelConfig(
-        len(vocab), opts.embed_dim, opts.hidden_dim, 2, opts.dropout, tuple(opts.cutoffs)
-    )
-    train_data, val_data = PoemBuckets(train_texts, vocab), PoemBuckets(val_texts, vocab)
-    model = CharLSTM(cfg).to(device)
-    optim = torch.optim.Adam(model.parameters(), lr=opts.lr)
-    state = TrainState()
-    if opts.resume and (opts.state_dir / "state.json").exists():
-        state = load_state(opts.state_dir, model, optim)
-        log.info("resumed at step %d (%.1f min)", state.step, state.elapsed_s / 60)
-    steps_per_epoch = len(train_data.batches(opts.tokens_per_batch))
-    total_steps = steps_per_epoch * opts.epochs
-    amp = autocast_for(opts.amp, device)
-    budget_s = (opts.max_minutes or 0) * 60
-    bar = tqdm(
-        total=round(budget_s) if budget_s else total_steps,
-        unit="s" if budget_s else "step",
-        disable=not opts.progress,
-        dynamic_ncols=True,
-        mininterval=1.0 if sys.stderr.isatty() else 60.0,
-        initial=round(state.elapsed_s) if budget_s else state.step,
-    )
-    started = time.perf_counter() - state.elapsed_s
-    last_eval, window_chars, window_t0, loss_avg = state.elapsed_s, 0, time.perf_counter(), None
-    fingerprint = corpus_fingerprint(opts.corpus)
-    extra = {"train_targets": train_data.targets}
-    model.train()
-    done = False
-    while not done and state.epoch < opts.epochs:
-        for i, batch in enumerate(
-            epoch_batches(train_data, opts.tokens_per_batch, opts.seed, state.epoch)
-        ):
-            if i < state.batch_in_epoch:
-                continue
-            for group in optim.param_groups:
-                group["lr"] = learning_rate(opts, state, total_steps)
-            value, n = train_step(model, optim, batch.to(device, non_blocking=True), amp)
-            state.step += 1
-            state.batch_in_epoch = i + 1
-            state.chars_seen += n
-            window_chars += n
-            state.elapsed_s = time.perf_counter() - started
-            loss_avg = value if loss_avg is None else 0.98 * loss_avg + 0.02 * value
-            now = time.perf_counter()
-            rate = window_chars / max(now - window_t0, 1e-9)
-            if now - window_t0 > 30:
-                window_chars, window_t0 = 0, now
-            bar.set_postfix(
-                loss=f"{loss_avg:.3f}",
-                chars_s=f"{rate:,.0f}",
-                best=f"{state.best_val:.3f}",
-                refresh=False,
-            )
-            bar.update((round(state.elapsed_s) - bar.n) if budget_s else 1)
-            out_of_time = (budget_s and state.elapsed_s >= budget_s) or (
-                opts.max_steps is not None and state.step >= opts.max_steps
-            )
-            if opts.dry_run and state.step >= 2:
-                done = True
-                break
-            if out_of_time or state.elapsed_s - last_eval >= opts.eval_minutes * 60:
-                last_eval = state.elapsed_s
-                _validate_and_save(
-                    opts,
-                    model,
-                    optim,
-                    vocab,
-                    val_data,
-                    device,
-                    state,
-                    loss_avg,
-                    fingerprint,
-                    extra,
-                )
-                if out_of_time:
-                    done = True
-                    break
-        else:
-            state.epoch += 1
-            state.batch_in_epoch = 0
-            if not opts.dry_run:  # validate at every epoch end as well
-                last_eval = state.elapsed_s
-                _validate_and_save(
-                    opts,
-                    model,
-                    optim,
-                    vocab,
-                    val_data,
-                    device,
-                    state,
-                    loss_avg,
-                    fingerprint,
-                    extra,
-                )
-    if opts.dry_run:
-        val = evaluate(model, val_data, device)
-        bar.close()
-        return {
-            "dry_run": True,
-            "steps": state.step,
-            "train_loss": loss_avg,
-            "val_nats_per_char": val,
-        }
-    if not state.curve or state.curve[-1]["step"] != state.step:
-        _validate_and_save(
-            opts, model, optim, vocab, val_data, device, state, loss_avg, fingerprint, extra
-        )
-    bar.close()
-    return finish(opts, device)
-
-
-def _validate_and_save(
-    opts, model, optim, vocab, val_data, device, state, loss_avg, fingerprint, extra
-) -> None:
-    val = evaluate(model, val_data, device)
-    state.curve.append(
-        {
-            "minutes": round(state.elapsed_s / 60, 2),
-            "step": state.step,
-            "chars_seen": state.chars_seen,
-            "train_loss": round(loss_avg, 4) if loss_avg is not None else None,
-            "val_nats_per_char": round(val, 4),
-        }
-    )
-    log.info("step %d  %.1f min  val %.4f nats/char", state.step, state.elapsed_s / 60, val)
-    if val < state.best_val:
-        state.best_val = val
-        save_model_dir(opts.out, model, vocab, _model_meta(opts, state, fingerprint, extra))
-    else:  # keep the saved model, refresh its learning curve
-        _update_curve(opts.out, state.curve)
-    save_state(opts.state_dir, model, optim, state)
+    return Trainer(opts).run()
 
 
 def _update_curve(out: Path, curve: list[dict]) -> None:
