@@ -120,6 +120,16 @@ class Constraints:
             relaxed |= torch.where(ok, 0, flag)
         return allowed, relaxed
 
+    def objective(
+        self, lp: torch.Tensor, state: HypState, slot: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probabilities (B, V) with disallowed ids at -inf and loose-tone penalties applied,
+        and the (B,) relaxation flags."""
+        allowed, relaxed = self.allowed(state, slot)
+        objective = lp.masked_fill(~allowed, float("-inf"))
+        penalty = self.penalty(state, slot)
+        return (objective if penalty is None else objective + penalty), relaxed
+
     def penalty(self, state: HypState, slot: int) -> torch.Tensor | None:
         """(B, V) log-probability adjustment for loose tones at this slot, if any."""
         if slot not in self.tone_at or self.rules.tones != "loose":

@@ -93,11 +93,7 @@ def beam_search(
             scores, logp = scores + lp, logp + lp  # lp is the forced token's (B,)
             relaxed = torch.zeros_like(cstate.relaxed)
         else:
-            allowed, relaxed = constraints.allowed(cstate, slot)
-            objective = lp.masked_fill(~allowed, NEG_INF)
-            penalty = constraints.penalty(cstate, slot)
-            if penalty is not None:
-                objective = objective + penalty
+            objective, relaxed = constraints.objective(lp, cstate, slot)
             flat = (scores.unsqueeze(1) + objective).view(-1)  # (B*V,)
             values, rows, tok, relaxed = _top(
                 flat, V, beam_size, constraints, cstate, slot, relaxed
@@ -162,11 +158,7 @@ def sample(
         if forced is not None:
             choice = forced
         else:
-            allowed, relaxed = constraints.allowed(cstate, slot)
-            logits = lp.masked_fill(~allowed, NEG_INF)
-            penalty = constraints.penalty(cstate, slot)
-            if penalty is not None:
-                logits = logits + penalty
+            logits, relaxed = constraints.objective(lp, cstate, slot)
             choice, fresh = _draw_novel(
                 logits[0] / temperature, generator, top_k, top_p, constraints, cstate, slot
             )
