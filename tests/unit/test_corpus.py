@@ -47,3 +47,46 @@ def test_split_is_deterministic_and_about_96_2_2(corpus_dir, tmp_path, tarball):
         and 0.015 < share["val"] < 0.025
         and 0.015 < share["test"] < 0.025
     )
+
+
+def test_a_cached_tarball_is_used_without_running_npm(tmp_path, monkeypatch):
+    import subprocess
+
+    from train.corpus import TARBALL_NAME, fetch_tarball
+
+    (tmp_path / TARBALL_NAME).write_bytes(b"cached")
+    monkeypatch.setattr(
+        subprocess, "run", lambda *a, **k: (_ for _ in ()).throw(AssertionError("npm ran"))
+    )
+    assert fetch_tarball(tmp_path) == tmp_path / TARBALL_NAME
+
+
+def test_cli_builds_the_corpus_from_a_local_tarball(tarball, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "corpus"
+    args = ["corpus", "build", "--tarball", str(tarball), "--out", str(out)]
+    res = subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["poems"] == 401
+    assert sorted(p.name for p in out.iterdir()) == [
+        "stats.json",
+        "test.txt",
+        "train.txt",
+        "val.txt",
+    ]
+    missing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "corpus",
+            "build",
+            "--tarball",
+            str(tmp_path / "nope.tgz"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 2 and "no such tarball" in missing.stderr
