@@ -70,8 +70,9 @@ class CharLSTM(nn.Module):
     def nll(self, h: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Summed negative log-likelihood of targets (B, T) given outputs h (B, T, H)."""
         h, targets = h.reshape(-1, h.size(-1)), targets.reshape(-1)
-        if self.adaptive:
-            return -self.out(h, targets).output.sum()
+        if self.adaptive:  # AdaptiveLogSoftmaxWithLoss mixes dtypes under autocast: keep it fp32
+            with torch.autocast(h.device.type, enabled=False):
+                return -self.out(h.float(), targets).output.sum()
         return F.cross_entropy(self.out(h).float(), targets, reduction="sum")
 
     def log_probs(self, h: torch.Tensor) -> torch.Tensor:

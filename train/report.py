@@ -21,10 +21,13 @@ def write_report(report: dict, out: Path) -> list[Path]:
     return [out / "report.json", out / "report.md", *plot(report, out)]
 
 
-def _fmt(value) -> str:
+COUNTS = {"repeated_chars_per_poem"}  # shown as numbers, everything else as percentages
+
+
+def _fmt(value, key: str = "") -> str:
     if value is None:
         return "—"
-    return f"{value:.2%}" if isinstance(value, float) and value <= 1 else str(value)
+    return str(value) if key in COUNTS else f"{value:.2%}"
 
 
 def render_markdown(r: dict) -> str:
@@ -54,8 +57,8 @@ def render_markdown(r: dict) -> str:
         "|" + "---|" * (len(modes) + 2),
     ]
     for label, key in rows:
-        cells = [_fmt(m.get(key)) for m in modes.values()]
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {_fmt(human.get(key))} |")
+        cells = [_fmt(m.get(key), key) for m in modes.values()]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {_fmt(human.get(key), key)} |")
     lat = [f"{m['latency_ms']['median']} / {m['latency_ms']['p95']}" for m in modes.values()]
     lines.append("| latency ms (median / p95) | " + " | ".join(lat) + " | |")
     lines += ["", "Modes: " + ", ".join(f"`{k}`" for k in modes), ""]

@@ -129,7 +129,9 @@ def test_eval_writes_every_file_with_every_metric(tiny_model_dir, corpus_dir, tm
 
 
 def test_bf16_autocast_training_runs_on_cpu(corpus_dir, tmp_path):
-    summary = train(_opts(corpus_dir, tmp_path / "amp", epochs=1, amp="bf16"))
-    assert 0 < summary["test_nats_per_char"] < 10
+    for cutoffs in [(), (10,)]:  # full and adaptive softmax
+        out = tmp_path / f"amp{len(cutoffs)}"
+        summary = train(_opts(corpus_dir, out, epochs=1, amp="bf16", cutoffs=cutoffs))
+        assert 0 < summary["test_nats_per_char"] < 10
     with pytest.raises(ValueError):
         train(_opts(corpus_dir, tmp_path / "bad", epochs=1, amp="fp8"))
