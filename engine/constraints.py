@@ -68,6 +68,7 @@ class Constraints:
         if masks is None and (rules.rhyme_slots or rules.tone_slots):
             raise ValueError("rhyme and tone rules need prosody masks")
         self.rules, self.masks, self.lines = rules, masks, lines
+        self.known_tone = (masks.ping | masks.ze) if masks else None  # (V,)
         self.base = torch.zeros(V, dtype=torch.bool)
         self.base[first_char_id:] = True
         self.member = masks.member.float() if masks else None  # (G, V)
@@ -101,6 +102,8 @@ class Constraints:
             layers.append((RELAX_RHYME, (state.rhyme_set.float() @ self.member) > 0))
         if slot in self.tone_at and self.rules.tones == "strict":
             layers.append((RELAX_TONES, self._tone_mask(state, slot)))
+        elif slot in self.tone_at:  # loose: a penalty, but a character of unknown tone never
+            layers.append((RELAX_TONES, self.known_tone.unsqueeze(0)))
         return layers
 
     def allowed(self, state: HypState, slot: int) -> tuple[torch.Tensor, torch.Tensor]:

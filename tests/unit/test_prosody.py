@@ -114,3 +114,17 @@ def test_positions_tail_and_middle(poet):
     assert [line[3] for line in middle.lines] == list("春风秋雨") and middle.checks["acrostic"]
     with pytest.raises(ValueError):
         poet.acrostic("春风", chars_per_line=5, position=6)
+
+
+@common
+@given(head=heads, tones=st.sampled_from(["loose", "strict"]), width=st.sampled_from([5, 7]))
+def test_characters_of_unknown_tone_never_fill_a_constrained_slot(
+    poet, prosody, head, tones, width
+):
+    poem = poet.acrostic(head, chars_per_line=width, tones=tones)
+    if "tones" in poem.params.get("relaxed", []):
+        return
+    for i, line in enumerate(poem.lines):
+        checked = [1, 3, 5][: width // 2] + ([width - 1] if i % 2 == 0 and i > 0 else [])
+        for pos in checked:
+            assert prosody.tones(line[pos]), (poem.text, i, pos)
