@@ -125,7 +125,13 @@ def eval_command(
     if not heads.exists():
         _fail(f"no such heads file: {heads}")
     head_list = read_heads(heads)[:n] if n else read_heads(heads)
-    report = evaluate_model(model, corpus, head_list, 5 if five else 7)
+    from engine import HeadError
+    from engine.checkpoint import ModelDirError
+
+    try:
+        report = evaluate_model(model, corpus, head_list, 5 if five else 7)
+    except (HeadError, ModelDirError) as e:  # a bad head in the file, or a bad model directory
+        _fail(str(e))
     for path in write_report(report, out):
         typer.echo(f"wrote {path}")
     summary = {
@@ -243,7 +249,7 @@ def train(
             summary = finish(opts, pick_device(device))
         else:
             summary = run_training(opts)
-    except ModelDirError as e:
+    except (ModelDirError, ValueError) as e:  # bad model directory or option (e.g. --amp)
         _fail(str(e))
     typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
 

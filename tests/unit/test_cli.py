@@ -97,3 +97,21 @@ def test_prosody_options_and_footer(tiny_model_dir):
     assert plain.returncode == 0 and "藏头✓ 七言✓" in plain.stdout
     bad = run("poem", "春风", "--tones", "wild", model=tiny_model_dir)
     assert bad.returncode == 2 and "tones" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_eval_and_train_report_bad_input_in_one_line(tiny_model_dir, corpus_dir, tmp_path):
+    heads = tmp_path / "heads.txt"
+    heads.write_text("春风\nhello\n", encoding="utf-8")
+    args = (
+        "eval",
+        "--corpus",
+        str(corpus_dir),
+        "--heads",
+        str(heads),
+        "--out",
+        str(tmp_path / "r"),
+    )
+    res = run(*args, model=tiny_model_dir)
+    assert res.returncode == 2 and "h、e、l、o" in res.stderr and "Traceback" not in res.stderr
+    res = run("train", "--corpus", str(corpus_dir), "--out", str(tmp_path / "m"), "--amp", "fp8")
+    assert res.returncode == 2 and "amp" in res.stderr and "Traceback" not in res.stderr
