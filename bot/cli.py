@@ -256,3 +256,14 @@ def train(
 
 if __name__ == "__main__":
     app()
+
+
+def _register_bot_commands() -> None:
+    from bot import cli_bot
+
+    app.command()(cli_bot.chat)
+    app.command()(cli_bot.run)
+    app.add_typer(cli_bot.db_app, name="db")
+
+
+_register_bot_commands()

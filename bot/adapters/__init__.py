@@ -1,0 +1,1 @@
+"""Thin adapters: a platform event in, a core call, the core's reply out."""

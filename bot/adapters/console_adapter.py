@@ -1,0 +1,67 @@
+"""The console adapter: the same commands and buttons in a terminal (no tokens, no network)."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+from collections.abc import Iterable
+from typing import TextIO
+
+from bot.core import Actor, Core
+from bot.replies import Reply
+
+PROMPT = "藏头> "
+BUTTON_HINT = "（按钮：输入方括号里的内容，例如 {example}）"
+
+
+def console_actor() -> Actor:
+    user = getpass.getuser()
+    return Actor("console", user, "console", user_name=user)
+
+
+def render(reply: Reply) -> str:
+    """The reply's text, and its buttons as [label payload] that can be typed back."""
+    if not reply.buttons:
+        return reply.text
+    rows = ["  ".join(f"[{b.label} {b.payload}]" for b in row) for row in reply.buttons]
+    example = reply.buttons[0][-1].payload
+    return "\n".join([reply.text, *rows, BUTTON_HINT.format(example=example)])
+
+
+async def handle_line(core: Core, actor: Actor, line: str) -> str:
+    """A command, a typed button payload (r:1:5, a:1, f:0) or plain text (taken as a head)."""
+    line = line.strip()
+    if not line:
+        return ""
+    if line[:2] in ("r:", "a:", "f:"):
+        answer = await core.callback(actor, line)
+        parts = [answer.toast]
+        if answer.reply:
+            parts.append(render(answer.reply))
+        return "\n".join(parts)
+    if not line.startswith(("/", "／")):
+        line = "/acrostic " + line
+    return render(await core.command(actor, line))
+
+
+async def run_commands(core: Core, lines: Iterable[str], out: TextIO = sys.stdout) -> None:
+    actor = console_actor()
+    for line in lines:
+        print(f"{PROMPT}{line}", file=out)
+        print(await handle_line(core, actor, line), file=out, flush=True)
+
+
+async def repl(core: Core) -> None:
+    """Read commands until EOF or /quit."""
+    actor = console_actor()
+    print("cangtou 藏头诗 · 输入 /help 查看命令，/quit 退出，直接输入汉字就是藏头。", flush=True)
+    while True:
+        try:
+            line = await asyncio.to_thread(input, PROMPT)
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return
+        if line.strip() in ("/quit", "/exit", "/q"):
+            return
+        print(await handle_line(core, actor, line), flush=True)

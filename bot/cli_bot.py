@@ -1,0 +1,118 @@
+"""The bot's commands on the `acrostic` command line: chat, run, db."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated
+
+import typer
+
+db_app = typer.Typer(help="The database: migrations and what is stored.", no_args_is_help=True)
+
+
+def _settings():
+    from pydantic import ValidationError
+
+    from bot.settings import get_settings
+
+    try:
+        return get_settings()
+    except ValidationError as e:
+        errors = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
+        typer.echo(f"error: bad settings: {errors}", err=True)
+        raise typer.Exit(2) from None
+
+
+def chat(
+    command: Annotated[
+        list[str] | None,
+        typer.Option("-c", "--command", help="Run this command and exit (repeatable)."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log to stderr.")] = False,
+) -> None:
+    """A local chat with the bot: the same commands as Telegram and Discord, no tokens."""
+    from bot.adapters.console_adapter import repl, run_commands
+    from bot.app import build_core
+    from bot.logs import setup_logging
+
+    setup_logging("INFO" if verbose else "WARNING")
+    core = build_core(_settings())
+
+    async def main():
+        try:
+            await (run_commands(core, command) if command else repl(core))
+        finally:
+            await core.close()
+
+    asyncio.run(main())
+
+
+def run(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Start every adapter whose token is configured (Telegram, Discord) until Ctrl-C."""
+    from bot.logs import setup_logging
+    from bot.runner import NoAdapters, serve
+
+    settings = _settings()
+    setup_logging("DEBUG" if verbose else settings.log_level)
+    try:
+        asyncio.run(serve(settings))
+    except NoAdapters as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        pass
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply the Alembic migrations (the only way the schema changes)."""
+    from bot.store.session import current_revision, upgrade
+
+    url = _settings().database_url
+    upgrade(url, revision)
+    typer.echo(f"database at revision {current_revision(url)}")
+
+
+@db_app.command("requests")
+def db_requests(
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Show the newest stored poem requests with their ratings."""
+    from bot.store import queries
+    from bot.store.session import Database
+
+    db = Database(_settings().database_url)
+    with db.session() as session:
+        for row in queries.recent_requests(session, limit):
+            summary = queries.rating_summary(session, row.id)
+            record = {
+                "id": row.id,
+                "created_at": row.created_at.isoformat(timespec="seconds"),
+                "status": row.status.value,
+                "error_code": row.error_code,
+                "head": row.head,
+                "options": row.options,
+                "poem": row.poem,
+                "model_version": row.model_version,
+                "seed": row.seed,
+                "latency_ms": row.latency_ms,
+                "ratings": summary.count,
+                "mean_stars": round(summary.mean, 2),
+            }
+            typer.echo(json.dumps(record, ensure_ascii=False) if as_json else _pretty(record))
+    db.dispose()
+
+
+def _pretty(record: dict) -> str:
+    head = f"#{record['id']} {record['created_at']} {record['status']}"
+    if record["error_code"]:
+        return f"{head} ({record['error_code']})"
+    return (
+        f"{head} 《{record['head']}》 {record['poem']}\n"
+        f"    model {record['model_version']}, {record['latency_ms']} ms, "
+        f"{record['ratings']} ratings, mean {record['mean_stars']}★, options {record['options']}"
+    )

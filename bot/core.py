@@ -1,0 +1,332 @@
+"""The command core: every chat command and button, platform-neutral (no Telegram, no Discord)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from bot import messages
+from bot.commands import Command, PoemOptions, parse_callback, parse_command
+from bot.limits import Busy, RateLimited, RateLimiter, WorkerPool
+from bot.poets import PoetHolder
+from bot.replies import CallbackAnswer, PoemView, Reply, render_poem
+from bot.settings import Settings
+from bot.store import queries
+from bot.store.models import PoemRequest, RequestStatus
+from bot.store.session import Database
+from engine import HeadError, Poem, normalize_head
+from engine.text import to_traditional
+
+log = logging.getLogger(__name__)
+TOP_P = 0.9
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who sent a command, and where: ids as the platform gives them, as strings."""
+
+    platform: str
+    user_id: str
+    chat_id: str
+    user_name: str = ""
+    chat_kind: str = "private"
+    chat_title: str = ""
+    chat_admin: Callable[[], Awaitable[bool]] | None = None  # None: a private chat
+
+    @property
+    def user_key(self) -> str:
+        return f"{self.platform}:{self.user_id}"
+
+    @property
+    def chat_key(self) -> str:
+        return f"{self.platform}:{self.chat_id}"
+
+
+class StoreDown(Exception):
+    """The database cannot be reached."""
+
+
+class Rejected(Exception):
+    """Bad input: `code` goes to the database, `text` to the user."""
+
+    def __init__(self, code: str, text: str):
+        super().__init__(code)
+        self.code, self.text = code, text
+
+
+def error_id() -> str:
+    return secrets.token_hex(4)
+
+
+@dataclass(frozen=True)
+class Context:
+    user_id: int
+    chat_id: int
+    chars_per_line: int
+    rhyme: bool
+    script: str
+    temperature: float
+
+
+DEFAULT_CONTEXT = Context(0, 0, 7, True, "simplified", 0.8)
+
+
+class Core:
+    """Turns commands into replies: parse → limit → store → generate (off the loop) → store."""
+
+    def __init__(self, settings: Settings, db: Database, poets: PoetHolder, admin: Any = None):
+        self.settings = settings
+        self.db = db
+        self.poets = poets
+        self.admin = admin  # retrain/rollback hooks, wired by the scheduler
+        self.limiter = RateLimiter(settings.limits)
+        self.workers = WorkerPool(settings.limits.workers, settings.limits.queue_size)
+        from bot import handlers  # the command table lives beside, to keep this module small
+
+        self.handlers = handlers
+
+    # --- entry points ---------------------------------------------------------------------------
+    async def command(self, actor: Actor, text: str) -> Reply:
+        """A chat message that starts with '/'. Always returns a reply, never raises."""
+        return await self._safely(actor, self._command(actor, text))
+
+    async def acrostic(self, actor: Actor, options: PoemOptions, raw_text: str = "") -> Reply:
+        """A poem request with structured options (Discord's slash command)."""
+        raw = raw_text or f"/acrostic {options.head}"
+        return await self._safely(actor, self.write(actor, options, raw))
+
+    async def callback(self, actor: Actor, data: str | None) -> CallbackAnswer:
+        """A button press. Forged or stale data gets a polite toast."""
+        try:
+            callback = parse_callback(data)
+            if callback is None:
+                log.info("stale or forged callback %r from %s", (data or "")[:80], actor.user_key)
+                return CallbackAnswer(messages.STALE_BUTTON, alert=True)
+            return await self.handlers.on_callback(self, actor, callback)
+        except StoreDown:
+            eid = error_id()
+            log.error("database down during callback error_id=%s", eid)
+            return CallbackAnswer(messages.DB_DOWN.format(error_id=eid), alert=True)
+        except Exception:
+            eid = error_id()
+            log.exception("callback failed error_id=%s data=%r", eid, (data or "")[:80])
+            return CallbackAnswer(messages.FAILED.format(error_id=eid), alert=True)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.workers.shutdown)
+
+    # --- plumbing -------------------------------------------------------------------------------
+    async def _command(self, actor: Actor, text: str) -> Reply:
+        if len(text) > self.settings.limits.max_message_chars:
+            command = parse_command(text[:64]) or Command("acrostic", "")
+            if command.name == "acrostic":
+                await self._record_failure(actor, text, "too_long", RequestStatus.REJECTED)
+            return Reply(messages.TOO_LONG.format(length=len(text)))
+        command = parse_command(text)
+        if command is None:
+            return Reply(messages.HELP)
+        return await self.handlers.on_command(self, actor, command, text)
+
+    async def _safely(self, actor: Actor, work: Awaitable[Reply]) -> Reply:
+        try:
+            return await work
+        except StoreDown:
+            eid = error_id()
+            log.error("database down error_id=%s user=%s", eid, actor.user_key)
+            return Reply(messages.DB_DOWN.format(error_id=eid), error_id=eid)
+        except Exception:
+            eid = error_id()
+            log.exception("command failed error_id=%s user=%s", eid, actor.user_key)
+            return Reply(messages.FAILED.format(error_id=eid), error_id=eid)
+
+    async def store(self, fn: Callable[..., Any], *args) -> Any:
+        """Run `fn(session, *args)` in one transaction on a worker thread."""
+
+        def work():
+            with self.db.session() as session:
+                return fn(session, *args)
+
+        try:
+            return await asyncio.to_thread(work)
+        except (OperationalError, PoolTimeout) as e:
+            raise StoreDown() from e
+        except DBAPIError as e:
+            if e.connection_invalidated:
+                raise StoreDown() from e
+            raise
+
+    async def context(self, actor: Actor) -> Context:
+        """Our ids for this user and chat, and the chat's settings."""
+
+        def load(session) -> Context:
+            user = queries.user(session, actor.platform, actor.user_id, actor.user_name)
+            chat = queries.chat(
+                session, actor.platform, actor.chat_id, actor.chat_kind, actor.chat_title
+            )
+            prefs = queries.chat_settings(session, chat.id)
+            return Context(
+                user.id,
+                chat.id,
+                prefs.chars_per_line,
+                prefs.rhyme,
+                prefs.script,
+                prefs.temperature,
+            )
+
+        return await self.store(load)
+
+    # --- writing poems --------------------------------------------------------------------------
+    async def write(
+        self,
+        actor: Actor,
+        options: PoemOptions,
+        raw_text: str,
+        parent: PoemRequest | None = None,
+        seed: int | None = None,
+        mode: str | None = None,
+    ) -> Reply:
+        """One poem request, start to end; every outcome is stored (when the database is up)."""
+        started = time.perf_counter()
+        try:
+            head = self._head(options.head)
+            self.limiter.check(actor.user_key, actor.chat_key)
+        except Rejected as e:
+            await self._record_failure(actor, raw_text, e.code, RequestStatus.REJECTED)
+            return Reply(e.text)
+        except RateLimited as e:
+            await self._record_failure(actor, raw_text, f"limit_{e.scope}", RequestStatus.LIMITED)
+            template = (
+                messages.RATE_LIMITED_USER if e.scope == "user" else messages.RATE_LIMITED_CHAT
+            )
+            return Reply(template.format(seconds=int(e.retry_after)))
+        down_id = None
+        try:
+            ctx = await self.context(actor)
+        except StoreDown:
+            down_id = error_id()
+            log.error("database down, poem not stored error_id=%s", down_id)
+            ctx = DEFAULT_CONTEXT
+        job = self._job(head, options, ctx, parent, seed, mode)
+        try:
+            poem = await self.workers.run(self._generate, job)
+        except Busy:
+            await self._record_failure(actor, raw_text, "busy", RequestStatus.LIMITED, ctx)
+            return Reply(messages.BUSY)
+        except Exception:
+            eid = error_id()
+            log.exception("generation failed error_id=%s head=%r", eid, head)
+            await self._record_failure(
+                actor, raw_text, "generation", RequestStatus.FAILED, ctx, eid
+            )
+            return Reply(messages.FAILED.format(error_id=eid), error_id=eid)
+        latency = (time.perf_counter() - started) * 1000
+        text = to_traditional(poem.text) if job["script"] == "traditional" else poem.text
+        view = PoemView(
+            None, head, text, job["chars_per_line"], job["position"], poem.model_version,
+            poem.checks, poem.params,
+        )  # fmt: skip
+        if down_id is None:
+            try:
+                row_id = await self.store(self._save_poem, ctx, raw_text, job, poem, text, latency)
+                view = replace(view, poem_id=row_id)
+            except StoreDown:
+                down_id = error_id()
+                log.error("database down, poem not stored error_id=%s", down_id)
+        note = messages.DB_DOWN_NOTE.format(error_id=down_id) if down_id else ""
+        return render_poem(view, note=note)
+
+    def _head(self, raw: str) -> str:
+        try:
+            return normalize_head(raw)
+        except HeadError as e:
+            raise Rejected("bad_head", messages.BAD_HEAD.format(reason=str(e))) from e
+
+    def _job(self, head, options, ctx: Context, parent, seed, mode) -> dict:
+        """Everything that decides the poem: stored with it, so `/poem <id>` can reproduce it."""
+        again = parent is not None
+        mode = mode or ("sample" if again else "beam")
+        job = {
+            "head": head,
+            "chars_per_line": options.chars_per_line or ctx.chars_per_line,
+            "position": options.position,
+            "script": options.script or ctx.script,
+            "rhyme": ctx.rhyme,
+            "mode": mode,
+            "parent_id": parent.id if parent else None,
+        }
+        if mode == "sample":
+            job.update(temperature=ctx.temperature, top_p=TOP_P)
+            job["seed"] = secrets.randbits(31) if seed is None else seed
+        else:
+            job["beam_size"] = self.settings.beam_size
+        return job
+
+    def _generate(self, job: dict) -> Poem:
+        poet = self.poets.current  # taken once: a model swap never changes a poem half-way
+        kwargs = {k: job[k] for k in ("temperature", "top_p", "seed", "beam_size") if k in job}
+        return poet.acrostic(
+            job["head"],
+            chars_per_line=job["chars_per_line"],
+            mode=job["mode"],
+            rhyme=job["rhyme"],
+            position=job["position"],
+            **kwargs,
+        )
+
+    @staticmethod
+    def _save_poem(session, ctx: Context, raw_text, job: dict, poem: Poem, text, latency) -> int:
+        row = PoemRequest(
+            user_id=ctx.user_id,
+            chat_id=ctx.chat_id,
+            parent_id=job["parent_id"],
+            raw_text=raw_text[:512],
+            head=job["head"],
+            options={k: v for k, v in job.items() if k not in ("head", "parent_id", "seed")},
+            poem=text,
+            model_version=poem.model_version,
+            seed=job.get("seed"),
+            params=poem.params,
+            checks=poem.checks,
+            score=poem.score,
+            latency_ms=round(latency, 2),
+            status=RequestStatus.OK,
+        )
+        session.add(row)
+        session.flush()
+        return row.id
+
+    async def _record_failure(
+        self, actor, raw_text, code, status, ctx: Context | None = None, eid=None
+    ) -> None:
+        """Store a request that got no poem; a database that is down only costs the record."""
+
+        def save(session):
+            user = queries.user(session, actor.platform, actor.user_id, actor.user_name)
+            chat = queries.chat(
+                session, actor.platform, actor.chat_id, actor.chat_kind, actor.chat_title
+            )
+            session.add(
+                PoemRequest(
+                    user_id=user.id,
+                    chat_id=chat.id,
+                    raw_text=raw_text[:512],
+                    options={},
+                    status=status,
+                    error_code=code,
+                    error_id=eid,
+                )
+            )
+
+        log.info("request %s code=%s user=%s", status.value, code, actor.user_key)
+        try:
+            await self.store(save)
+        except StoreDown:
+            log.error("database down, failed request not stored code=%s", code)

@@ -1,0 +1,100 @@
+"""Keeping the bot responsive: token-bucket rate limits and a bounded generation queue."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class RateLimited(Exception):
+    """Too many requests; `retry_after` seconds until one more is allowed."""
+
+    def __init__(self, scope: str, retry_after: float):
+        super().__init__(f"{scope} rate limit, retry after {retry_after:.1f} s")
+        self.scope = scope
+        self.retry_after = retry_after
+
+
+class Busy(Exception):
+    """The generation queue is full."""
+
+
+class TokenBuckets:
+    """One token bucket per key (a user or a chat): `per_minute` refill, `burst` capacity."""
+
+    def __init__(
+        self,
+        per_minute: float,
+        burst: int,
+        max_keys: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.rate = per_minute / 60.0
+        self.burst = burst
+        self.max_keys = max_keys
+        self.clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, time
+
+    def wait_time(self, key: str) -> float:
+        """Seconds until `key` may act again (0 when it may act now)."""
+        tokens, _ = self._refilled(key)
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
+    def take(self, key: str) -> None:
+        tokens, now = self._refilled(key)
+        self._buckets[key] = (tokens - 1, now)
+        self._buckets.move_to_end(key)
+        while len(self._buckets) > self.max_keys:  # forget the longest-idle keys
+            self._buckets.popitem(last=False)
+
+    def _refilled(self, key: str) -> tuple[float, float]:
+        now = self.clock()
+        tokens, then = self._buckets.get(key, (float(self.burst), now))
+        return min(float(self.burst), tokens + (now - then) * self.rate), now
+
+
+class RateLimiter:
+    """Per-user and per-chat limits, checked together: a refused request costs nothing."""
+
+    def __init__(self, limits, clock: Callable[[], float] = time.monotonic):
+        self.users = TokenBuckets(limits.user_per_minute, limits.user_burst, clock=clock)
+        self.chats = TokenBuckets(limits.chat_per_minute, limits.chat_burst, clock=clock)
+
+    def check(self, user_key: str, chat_key: str) -> None:
+        for scope, buckets, key in (
+            ("user", self.users, user_key),
+            ("chat", self.chats, chat_key),
+        ):
+            wait = buckets.wait_time(key)
+            if wait > 0:
+                raise RateLimited(scope, math.ceil(wait))
+        self.users.take(user_key)
+        self.chats.take(chat_key)
+
+
+class WorkerPool:
+    """CPU work off the event loop: `workers` threads, at most `queue_size` jobs waiting."""
+
+    def __init__(self, workers: int, queue_size: int):
+        self.capacity = workers + queue_size
+        self.pending = 0
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="poet")
+
+    async def run(self, fn: Callable[..., T], *args) -> T:
+        if self.pending >= self.capacity:
+            raise Busy()
+        self.pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        finally:
+            self.pending -= 1
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)

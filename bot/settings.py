@@ -1,0 +1,100 @@
+"""All configuration of the bot, read once from the environment (prefix CANGTOU_, nested with __)."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///data/cangtou.db"
+
+
+class TelegramSettings(BaseModel):
+    token: SecretStr | None = None
+    base_url: str = "https://api.telegram.org/bot"  # a local Bot API server works too
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str | None = None  # public https URL Telegram posts to (webhook mode)
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8443
+    webhook_path: str = "telegram"
+    webhook_secret: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _webhook_needs_url(self) -> TelegramSettings:
+        if self.token and self.mode == "webhook" and not self.webhook_url:
+            raise ValueError("telegram.mode=webhook needs CANGTOU_TELEGRAM__WEBHOOK_URL")
+        return self
+
+
+class DiscordSettings(BaseModel):
+    token: SecretStr | None = None
+    api_base: str | None = None  # only for tests against a local fake server
+    gateway_url: str | None = None
+    sync_commands: bool = True
+
+
+class LimitSettings(BaseModel):
+    user_per_minute: int = Field(10, ge=1)  # poems per user per minute, bursts of `user_burst`
+    user_burst: int = Field(4, ge=1)
+    chat_per_minute: int = Field(30, ge=1)
+    chat_burst: int = Field(10, ge=1)
+    queue_size: int = Field(64, ge=1)  # poems waiting for a worker; beyond it: "busy, try later"
+    workers: int = Field(2, ge=1, le=64)  # generation threads
+    max_message_chars: int = Field(300, ge=20)
+
+
+class Settings(BaseSettings):
+    """Environment: CANGTOU_DATABASE_URL (or DATABASE_URL), CANGTOU_TELEGRAM__TOKEN, …"""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CANGTOU_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    auto_migrate: bool = True  # run `alembic upgrade head` when the bot starts
+    model_dir: Path | None = None  # None: the model shipped with the package
+    admins: Annotated[list[str], NoDecode] = []  # "telegram:123,discord:456"
+    console_is_admin: bool = True  # the local console user runs admin commands
+    telegram: TelegramSettings = TelegramSettings()
+    discord: DiscordSettings = DiscordSettings()
+    limits: LimitSettings = LimitSettings()
+    beam_size: int = Field(8, ge=1, le=32)
+    log_level: str = "INFO"
+
+    @field_validator("admins", mode="before")
+    @classmethod
+    def _split_admins(cls, value):
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for item in value:
+            platform, _, user = str(item).partition(":")
+            if platform not in ("telegram", "discord", "console") or not user:
+                raise ValueError(f"admin {item!r} must look like telegram:123 or discord:456")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_database_url(cls, data):
+        """Accept the conventional DATABASE_URL when CANGTOU_DATABASE_URL is not set."""
+        wanted = isinstance(data, dict) and "database_url" not in data
+        if wanted and "DATABASE_URL" in os.environ and "CANGTOU_DATABASE_URL" not in os.environ:
+            data = {**data, "database_url": os.environ["DATABASE_URL"]}
+        return data
+
+    def is_admin(self, platform: str, user_id: str) -> bool:
+        if platform == "console" and self.console_is_admin:
+            return True
+        return f"{platform}:{user_id}" in self.admins
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings (read once; tests build `Settings(...)` directly)."""
+    return Settings()

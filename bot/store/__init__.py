@@ -1,0 +1,1 @@
+"""Storage: typed models, sessions and small query functions."""

@@ -1,0 +1,63 @@
+"""Alembic environment: the URL comes from the Alembic config or else the bot's settings."""
+
+from __future__ import annotations
+
+import logging
+
+from alembic import context
+
+from bot.store.models import Base
+from bot.store.session import make_engine
+
+config = context.config
+target_metadata = Base.metadata
+log = logging.getLogger("alembic.env")
+
+
+def _url() -> str:
+    url = config.get_main_option("sqlalchemy.url")
+    if url:
+        return url
+    from bot.settings import get_settings
+
+    return get_settings().database_url
+
+
+def include_name(name, type_, parent_names) -> bool:
+    """Tables that are not ours (APScheduler's job store) are never touched by autogenerate."""
+    return not (type_ == "table" and name == "apscheduler_jobs")
+
+
+def run_offline() -> None:
+    context.configure(
+        url=_url(),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=True,
+        include_name=include_name,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_online() -> None:
+    engine = make_engine(_url())
+    try:
+        with engine.connect() as connection:
+            context.configure(
+                connection=connection,
+                target_metadata=target_metadata,
+                render_as_batch=True,  # SQLite alters tables by copying them
+                compare_type=True,
+                include_name=include_name,
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        engine.dispose()
+
+
+if context.is_offline_mode():
+    run_offline()
+else:
+    run_online()
