@@ -60,3 +60,63 @@ def poet(tiny_model_dir):
     from engine import Poet
 
     return Poet.load(tiny_model_dir)
+
+
+# --- the bot ------------------------------------------------------------------------------------
+POSTGRES_ENV = "CANGTOU_TEST_POSTGRES_URL"
+
+
+def _fresh_postgres_database(server_url: str, name: str) -> str:
+    from sqlalchemy import create_engine, text
+
+    from bot.store.session import normalize_url
+
+    admin = create_engine(normalize_url(server_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    base, _, _ = normalize_url(server_url).rpartition("/")
+    return f"{base}/{name}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path) -> str:
+    """A fresh, empty database: a SQLite file, or a new database on the test PostgreSQL."""
+    import os
+    import uuid
+
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/cangtou.db"
+    server = os.environ.get(POSTGRES_ENV)
+    if not server:
+        pytest.skip(f"{POSTGRES_ENV} is not set (tests/with_postgres.sh sets it)")
+    return _fresh_postgres_database(server, f"t_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path}/cangtou.db"
+
+
+def bot_settings(database_url: str, **overrides):
+    from bot.settings import Settings
+
+    values = {
+        "database_url": database_url,
+        "admins": ["telegram:99", "discord:99"],
+        "console_is_admin": False,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture
+async def core(sqlite_url, poet):
+    from bot.app import build_core
+    from bot.poets import PoetHolder
+
+    core = build_core(bot_settings(sqlite_url), PoetHolder(poet=poet))
+    yield core
+    await core.close()
+    core.db.dispose()

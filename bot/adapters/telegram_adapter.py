@@ -1,0 +1,172 @@
+"""The Telegram adapter (python-telegram-bot 22): commands and ★/🔄 buttons over the core."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ChatType
+from telegram.error import BadRequest
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot import messages
+from bot.core import Actor, Core
+from bot.handlers import COMMANDS
+from bot.replies import Reply
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+MAX_TEXT = 4096
+MENU = [
+    BotCommand("acrostic", "写一首藏头诗：/acrostic 算法进阶"),
+    BotCommand("top", "本群评分最高的诗"),
+    BotCommand("stats", "本群统计"),
+    BotCommand("settings", "本群设置"),
+    BotCommand("help", "用法"),
+]
+
+
+def build_application(settings: Settings, core: Core | None = None) -> Application:
+    """A PTB Application wired to the core; run it with polling or a webhook (see `run`)."""
+    if settings.telegram.token is None:
+        raise ValueError("CANGTOU_TELEGRAM__TOKEN is not set")
+    if core is None:
+        from bot.app import build_core
+
+        core = build_core(settings)
+    base = settings.telegram.base_url.rstrip("/")
+    application = (
+        ApplicationBuilder()
+        .token(settings.telegram.token.get_secret_value())
+        .base_url(base)
+        .base_file_url(base.removesuffix("/bot") + "/file/bot")
+        .concurrent_updates(True)
+        .post_init(_post_init)
+        .build()
+    )
+    application.bot_data["core"] = core
+    names = [*COMMANDS, "cangtou"]
+    application.add_handler(CommandHandler(names, on_command, block=False))
+    # Unknown commands get help in private chats; in groups they may be for another bot.
+    unknown = filters.COMMAND & filters.ChatType.PRIVATE
+    application.add_handler(MessageHandler(unknown, on_command, block=False))
+    application.add_handler(CallbackQueryHandler(on_button, block=False))
+    application.add_error_handler(on_error)
+    return application
+
+
+async def _post_init(application: Application) -> None:
+    await application.bot.set_my_commands(MENU)
+
+
+def actor_of(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Actor:
+    user, chat = update.effective_user, update.effective_chat
+    is_private = chat.type == ChatType.PRIVATE
+
+    async def chat_admin() -> bool:
+        member = await context.bot.get_chat_member(chat.id, user.id)
+        return member.status in ("administrator", "creator")
+
+    return Actor(
+        "telegram",
+        str(user.id),
+        str(chat.id),
+        user_name=user.full_name or "",
+        chat_kind=chat.type,
+        chat_title=chat.title or "",
+        chat_admin=None if is_private else chat_admin,
+    )
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    if not reply.buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(b.label, callback_data=b.payload) for b in row]
+            for row in reply.buttons
+        ]
+    )
+
+
+async def send(message: Message, reply: Reply) -> Message:
+    return await message.reply_text(reply.text[:MAX_TEXT], reply_markup=keyboard(reply))
+
+
+async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Every command goes to the core as text; its reply comes back with buttons."""
+    core: Core = context.bot_data["core"]
+    message = update.effective_message
+    reply = await core.command(actor_of(update, context), message.text or "")
+    await send(message, reply)
+
+
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """★ and 🔄 presses: always answered; the poem message shows the new rating."""
+    core: Core = context.bot_data["core"]
+    query = update.callback_query
+    try:
+        answer = await core.callback(actor_of(update, context), query.data)
+    except BaseException:
+        await query.answer()
+        raise
+    await query.answer(answer.toast[:200], show_alert=answer.alert)
+    if answer.edit is not None and query.message is not None:
+        try:
+            await query.edit_message_text(
+                answer.edit.text[:MAX_TEXT], reply_markup=keyboard(answer.edit)
+            )
+        except BadRequest as e:  # same rating again: "message is not modified"
+            if "not modified" not in str(e).lower():
+                raise
+    if answer.reply is not None and query.message is not None:
+        await send(query.message, answer.reply)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log first, with an error id; then a short apology in the chat, if there is one."""
+    eid = secrets.token_hex(4)
+    log.error("telegram handler failed error_id=%s", eid, exc_info=context.error)
+    if isinstance(update, Update) and update.effective_chat is not None:
+        try:
+            await context.bot.send_message(
+                update.effective_chat.id, messages.FAILED.format(error_id=eid)
+            )
+        except Exception:
+            log.warning("could not send the apology for error_id=%s", eid)
+
+
+async def start(application: Application, settings: Settings) -> None:
+    """Initialise and start the application with polling or a webhook, per settings."""
+    telegram = settings.telegram
+    await application.initialize()
+    await _post_init(application)
+    if telegram.mode == "webhook":
+        secret = telegram.webhook_secret.get_secret_value() if telegram.webhook_secret else None
+        await application.updater.start_webhook(
+            listen=telegram.webhook_listen,
+            port=telegram.webhook_port,
+            url_path=telegram.webhook_path,
+            webhook_url=telegram.webhook_url,
+            secret_token=secret,
+        )
+    else:
+        await application.updater.start_polling(drop_pending_updates=False)
+    await application.start()
+
+
+async def stop(application: Application) -> None:
+    if application.updater.running:
+        await application.updater.stop()
+    if application.running:
+        await application.stop()
+    await application.shutdown()

@@ -1,0 +1,206 @@
+"""The real python-telegram-bot Application against a fake Bot API server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import aiohttp
+import pytest
+from sqlalchemy import select
+
+from bot.adapters import telegram_adapter
+from bot.store.models import PoemRequest, Rating
+from tests.conftest import bot_settings
+from tests.fakes import FakeBotApi, buttons_of
+
+
+@pytest.fixture
+async def fake_api():
+    api = FakeBotApi()
+    await api.start()
+    yield api
+    await api.stop()
+
+
+@contextlib.asynccontextmanager
+async def running(core, api: FakeBotApi, **telegram):
+    settings = bot_settings(
+        core.settings.database_url,
+        telegram={"token": api.token, "base_url": api.base_url, **telegram},
+    )
+    application = telegram_adapter.build_application(settings, core)
+    async with application:
+        await application.updater.start_polling(poll_interval=0, timeout=5)
+        await application.start()
+        try:
+            yield application
+        finally:
+            await application.updater.stop()
+            await application.stop()
+
+
+def rows(core, model):
+    with core.db.session() as session:
+        return list(session.scalars(select(model)))
+
+
+async def test_command_poem_buttons_rating_round_trip(core, fake_api):
+    async with running(core, fake_api):
+        fake_api.command(
+            "/acrostic@cangtou_bot 春风 五言", user_id=7, chat_id=-100, chat_type="group"
+        )
+        (sent,) = await fake_api.wait_for("sendMessage")
+        text = sent.params["text"]
+        lines = [line for line in text.splitlines() if line.endswith(("，", "。"))]
+        assert [line[0] for line in lines] == ["春", "风"]
+        assert all(len(line) == 6 for line in lines)  # 5 characters + punctuation
+        assert "藏头✓ 五言✓" in text
+        keyboard = buttons_of(sent)
+        assert [b["text"] for b in keyboard[0]] == ["★1", "★2", "★3", "★4", "★5"]
+        (request,) = rows(core, PoemRequest)
+        assert request.head == "春风" and request.status == "ok" and request.latency_ms > 0
+        assert keyboard[0][3]["callback_data"] == f"r:{request.id}:4"
+        assert f"#{request.id}" in text
+
+        poem_message = {
+            "message_id": 555,
+            "date": 0,
+            "chat": {"id": -100, "type": "group"},
+            "text": text,
+        }
+        fake_api.press(keyboard[0][3]["callback_data"], poem_message, user_id=8)
+        (answer,) = await fake_api.wait_for("answerCallbackQuery")
+        assert "★★★★" in answer.params["text"]
+        (edit,) = await fake_api.wait_for("editMessageText")
+        assert "评分 4.0★（1 人）" in edit.params["text"] and buttons_of(edit) == keyboard
+        (rating,) = rows(core, Rating)
+        assert rating.stars == 4 and rating.request_id == request.id
+
+        fake_api.press(f"r:{request.id}:2", poem_message, user_id=8)  # a change of mind
+        await fake_api.wait_for("answerCallbackQuery", 2)
+        (rating,) = rows(core, Rating)
+        assert rating.stars == 2
+
+
+async def test_another_one_button_sends_a_new_poem(core, fake_api):
+    async with running(core, fake_api):
+        fake_api.command("/cangtou 明月")
+        (sent,) = await fake_api.wait_for("sendMessage")
+        again = buttons_of(sent)[1][0]["callback_data"]
+        message = {"message_id": 9, "date": 0, "chat": {"id": 1, "type": "private"}, "text": "x"}
+        fake_api.press(again, message)
+        await fake_api.wait_for("answerCallbackQuery")
+        _, second = await fake_api.wait_for("sendMessage", 2)
+        assert "《明月》" in second.params["text"]
+        parent, child = rows(core, PoemRequest)
+        assert child.parent_id == parent.id and child.options["mode"] == "sample"
+
+
+@pytest.mark.parametrize(
+    "data", ["r:zzzzzzzzzzz:5", "r:1:9", "x", "", "r:1", "a:1:3", "f:1", "r:-1:5", "💥"]
+)
+async def test_forged_callback_data_is_answered_politely(core, fake_api, data):
+    async with running(core, fake_api):
+        message = {"message_id": 9, "date": 0, "chat": {"id": 1, "type": "private"}, "text": "x"}
+        fake_api.press(data, message)
+        (answer,) = await fake_api.wait_for("answerCallbackQuery")
+        assert answer.params["text"] == "这个按钮已失效。"
+        assert not fake_api.sent("editMessageText") and not rows(core, Rating)
+
+
+async def test_rating_a_poem_that_does_not_exist(core, fake_api):
+    async with running(core, fake_api):
+        message = {"message_id": 9, "date": 0, "chat": {"id": 1, "type": "private"}, "text": "x"}
+        fake_api.press("r:zz:5", message)
+        (answer,) = await fake_api.wait_for("answerCallbackQuery")
+        assert answer.params["text"] == "找不到这首诗（可能已被删除）。"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/acrostic", "藏头为空"),
+        ("/acrostic abc", "不是：a、b、c"),
+        ("/acrostic 😀🌸", "😀"),
+        ("/acrostic " + "诗" * 100, "藏头太长"),
+        ("/acrostic " + "长" * 4000, "消息太长"),
+        ("/nosuch", "不认识这个命令"),
+    ],
+)
+async def test_bad_input_gets_a_clear_reply_and_is_stored(core, fake_api, text, expected):
+    async with running(core, fake_api):
+        fake_api.command(text)
+        (sent,) = await fake_api.wait_for("sendMessage")
+        assert expected in sent.params["text"] and "Traceback" not in sent.params["text"]
+        if text.startswith("/acrostic"):
+            (request,) = rows(core, PoemRequest)
+            assert request.status == "rejected" and request.poem is None
+        fake_api.command("/acrostic 好")  # and the bot keeps serving
+        await fake_api.wait_for("sendMessage", 2)
+        assert "《好》" in fake_api.sent("sendMessage")[1].params["text"]
+
+
+async def test_admin_commands_refused_for_others(core, fake_api):
+    async with running(core, fake_api):
+        fake_api.command("/retrain", user_id=5)
+        fake_api.command("/model", user_id=99)
+        sent = await fake_api.wait_for("sendMessage", 2)
+        by_chat = {c.params["chat_id"]: c.params["text"] for c in sent}
+        assert "只有机器人管理员" in by_chat[5]
+        assert "当前模型" in by_chat[99]
+
+
+async def test_group_settings_need_a_chat_admin(core, fake_api):
+    fake_api.members[(-5, 2)] = "administrator"
+    async with running(core, fake_api):
+        fake_api.command("/settings 五言", user_id=1, chat_id=-5, chat_type="group")
+        (sent,) = await fake_api.wait_for("sendMessage")
+        assert "只有群管理员" in sent.params["text"]
+        fake_api.command("/settings 五言", user_id=2, chat_id=-5, chat_type="group")
+        await fake_api.wait_for("sendMessage", 2)
+        fake_api.command("/acrostic 山水", user_id=1, chat_id=-5, chat_type="group")
+        sent = (await fake_api.wait_for("sendMessage", 3))[-1]
+        assert "藏头五言" in sent.params["text"]
+
+
+async def test_webhook_mode_rejects_a_wrong_secret(core, fake_api, unused_tcp_port):
+    settings = bot_settings(
+        core.settings.database_url,
+        telegram={
+            "token": fake_api.token,
+            "base_url": fake_api.base_url,
+            "mode": "webhook",
+            "webhook_url": "https://example.invalid/telegram",
+            "webhook_port": unused_tcp_port,
+            "webhook_secret": "s3cret",
+        },
+    )
+    application = telegram_adapter.build_application(settings, core)
+    await telegram_adapter.start(application, settings)
+    try:
+        (hook,) = fake_api.sent("setWebhook")
+        assert hook.params["secret_token"] == "s3cret"
+        update = {
+            "update_id": 1,
+            "message": {
+                "message_id": 1,
+                "date": 0,
+                "chat": {"id": 3, "type": "private"},
+                "from": {"id": 3, "is_bot": False, "first_name": "Wang Wei"},
+                "text": "/acrostic 山",
+                "entities": [{"type": "bot_command", "offset": 0, "length": 9}],
+            },
+        }
+        url = f"http://127.0.0.1:{unused_tcp_port}/telegram"
+        async with aiohttp.ClientSession() as http:
+            async with http.post(url, json=update) as response:
+                assert response.status == 403
+            headers = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
+            async with http.post(url, json=update, headers=headers) as response:
+                assert response.status == 200
+        (sent,) = await fake_api.wait_for("sendMessage")
+        assert "《山》" in sent.params["text"]
+    finally:
+        await telegram_adapter.stop(application)
+    await asyncio.sleep(0)
