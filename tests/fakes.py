@@ -15,11 +15,20 @@ from aiohttp import web
 BOT_USER = {"id": 4242, "is_bot": True, "first_name": "藏头", "username": "cangtou_bot"}
 
 
-ADMIN_RIGHTS = (
-    "can_be_edited is_anonymous can_manage_chat can_delete_messages can_manage_video_chats "
-    "can_restrict_members can_promote_members can_change_info can_invite_users can_post_stories "
-    "can_edit_stories can_delete_stories"
-).split()
+ADMIN_RIGHTS = [
+    "can_be_edited",
+    "is_anonymous",
+    "can_manage_chat",
+    "can_delete_messages",
+    "can_manage_video_chats",
+    "can_restrict_members",
+    "can_promote_members",
+    "can_change_info",
+    "can_invite_users",
+    "can_post_stories",
+    "can_edit_stories",
+    "can_delete_stories",
+]
 
 
 def _decode(value: str):

@@ -1,0 +1,203 @@
+"""The Discord adapter (discord.py 2.7): slash commands and restart-safe ★/🔄 buttons over the core."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+
+import discord
+from discord import app_commands
+
+from bot import messages
+from bot.commands import PoemOptions
+from bot.core import Actor, Core
+from bot.replies import Reply
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+MAX_TEXT = 2000
+# cangtou has no voice: do not warn at every start that the voice libraries are missing
+discord.VoiceClient.warn_nacl = False
+discord.VoiceClient.warn_dave = False
+FORMS = [app_commands.Choice(name="五言", value=5), app_commands.Choice(name="七言", value=7)]
+POSITIONS = [
+    app_commands.Choice(name="藏头", value="head"),
+    app_commands.Choice(name="藏尾", value="tail"),
+]
+SCRIPTS = [
+    app_commands.Choice(name="简体", value="simplified"),
+    app_commands.Choice(name="繁体", value="traditional"),
+]
+TEXT_COMMANDS = {
+    "help": "用法",
+    "top": "本群评分最高的诗",
+    "stats": "本群统计",
+    "forgetme": "删除我的全部请求和评分",
+    "model": "（管理员）当前模型",
+    "retrain": "（管理员）重新训练",
+    "rollback": "（管理员）回滚到上一个模型",
+}
+
+
+class PayloadButton(discord.ui.DynamicItem[discord.ui.Button], template=r"(?P<payload>.{1,100})"):
+    """Every button the core makes. Dynamic items are matched by custom_id, so the buttons of
+    poems sent before a restart keep working; unknown or forged ids reach the core, which says
+    so politely."""
+
+    def __init__(self, label: str, payload: str):
+        super().__init__(discord.ui.Button(label=label, custom_id=payload))
+        self.payload = payload
+
+    @classmethod
+    async def from_custom_id(cls, interaction, item, match: re.Match[str]):
+        return cls(item.label or "", match["payload"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        core: Core = interaction.client.core
+        await interaction.response.defer()  # acknowledge first: a 🔄 poem takes a moment
+        answer = await core.callback(actor_of(interaction), self.payload)
+        if answer.edit is not None:
+            await interaction.edit_original_response(
+                content=answer.edit.text[:MAX_TEXT], view=view_of(answer.edit)
+            )
+        await interaction.followup.send(answer.toast, ephemeral=True)
+        if answer.reply is not None:
+            await send(interaction, answer.reply)
+
+
+def view_of(reply: Reply) -> discord.ui.View | None:
+    if not reply.buttons:
+        return None
+    view = discord.ui.View(timeout=None)
+    for row, buttons in enumerate(reply.buttons):
+        for button in buttons:
+            item = PayloadButton(button.label, button.payload)
+            item.item.row = row
+            view.add_item(item)
+    return view
+
+
+async def send(interaction: discord.Interaction, reply: Reply) -> None:
+    view = view_of(reply)
+    if view is None:
+        await interaction.followup.send(reply.text[:MAX_TEXT])
+    else:
+        await interaction.followup.send(reply.text[:MAX_TEXT], view=view)
+
+
+def actor_of(interaction: discord.Interaction) -> Actor:
+    in_guild = interaction.guild_id is not None
+    permissions = interaction.permissions
+
+    async def chat_admin() -> bool:
+        return permissions.manage_guild or permissions.administrator
+
+    channel = interaction.channel
+    return Actor(
+        "discord",
+        str(interaction.user.id),
+        str(interaction.channel_id),
+        user_name=interaction.user.display_name,
+        chat_kind="guild" if in_guild else "dm",
+        chat_title=getattr(channel, "name", "") or "",
+        chat_admin=chat_admin if in_guild else None,
+    )
+
+
+class CangtouClient(discord.Client):
+    """A discord.Client with an app-command tree; the commands are registered in `build_bot`."""
+
+    def __init__(self, settings: Settings, core: Core, **options):
+        super().__init__(intents=discord.Intents.none() | discord.Intents(guilds=True), **options)
+        self.settings = settings
+        self.core = core
+        self.tree = app_commands.CommandTree(self)
+        self.tree.on_error = on_tree_error
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(PayloadButton)  # restart-safe buttons
+        if self.settings.discord.sync_commands:
+            await self.tree.sync()
+
+
+def build_bot(settings: Settings, core: Core | None = None, **options) -> discord.Client:
+    """A discord.py client wired to the core; `await bot.start(token)` runs it."""
+    if core is None:
+        from bot.app import build_core
+
+        core = build_core(settings)
+    bot = CangtouClient(settings, core, **options)
+
+    @app_commands.describe(
+        head="藏在每句开头的字，1–12 个汉字，例如 算法进阶",
+        form="五言或七言（默认本频道的设置）",
+        position="藏头（默认）或藏尾",
+        script="简体或繁体输出",
+    )
+    @app_commands.choices(form=FORMS, position=POSITIONS, script=SCRIPTS)
+    async def acrostic(
+        interaction: discord.Interaction,
+        head: app_commands.Range[str, 1, 100],
+        form: int | None = None,
+        position: str = "head",
+        script: str | None = None,
+    ) -> None:
+        """写一首藏头诗"""
+        await interaction.response.defer(thinking=True)
+        options = PoemOptions(head, form, position, script)
+        raw = f"/acrostic head:{head} form:{form or ''}"
+        await send(interaction, await core.acrostic(actor_of(interaction), options, raw))
+
+    bot.tree.add_command(
+        app_commands.Command(name="acrostic", description="写一首藏头诗", callback=acrostic)
+    )
+    bot.tree.add_command(
+        app_commands.Command(name="cangtou", description="写一首藏头诗", callback=acrostic)
+    )
+    for name, description in TEXT_COMMANDS.items():
+        bot.tree.add_command(_text_command(core, name, description))
+    bot.tree.add_command(_settings_command(core))
+    return bot
+
+
+def _text_command(core: Core, name: str, description: str) -> app_commands.Command:
+    async def run(interaction: discord.Interaction) -> None:
+        await interaction.response.defer(thinking=True)
+        await send(interaction, await core.command(actor_of(interaction), f"/{name}"))
+
+    return app_commands.Command(name=name, description=description, callback=run)
+
+
+def _settings_command(core: Core) -> app_commands.Command:
+    @app_commands.describe(change="例如：五言、押韵 关、繁、创意 1.0；留空查看当前设置")
+    async def run(interaction: discord.Interaction, change: str = "") -> None:
+        await interaction.response.defer(thinking=True)
+        reply = await core.command(actor_of(interaction), f"/settings {change}".strip())
+        await send(interaction, reply)
+
+    return app_commands.Command(name="settings", description="本频道设置", callback=run)
+
+
+async def on_tree_error(interaction: discord.Interaction, error: Exception) -> None:
+    """Log first, with an error id; then a short apology to the user."""
+    eid = secrets.token_hex(4)
+    log.error("discord command failed error_id=%s", eid, exc_info=error)
+    text = messages.FAILED.format(error_id=eid)
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True)
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
+    except discord.HTTPException:
+        log.warning("could not send the apology for error_id=%s", eid)
+
+
+def point_at(settings: Settings) -> None:
+    """Use the API base and gateway from settings (a local fake server in tests)."""
+    import yarl
+
+    if settings.discord.api_base:
+        discord.http.Route.BASE = settings.discord.api_base.rstrip("/")
+    if settings.discord.gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord.gateway_url)

@@ -1,0 +1,134 @@
+"""The real discord.py client against a fake Discord REST + gateway server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import discord
+import pytest
+from sqlalchemy import select
+
+from bot.adapters import discord_adapter
+from bot.store.models import PoemRequest, Rating
+from tests.conftest import bot_settings
+from tests.fake_discord import FakeDiscord
+
+
+@pytest.fixture
+async def fake_discord(monkeypatch):
+    server = FakeDiscord()
+    await server.start()
+    # discord.py reads these two class attributes; patching them is the documented test seam
+    monkeypatch.setattr(discord.http.Route, "BASE", server.api_base)
+    monkeypatch.setattr(
+        discord.gateway.DiscordWebSocket,
+        "DEFAULT_GATEWAY",
+        discord.gateway.yarl.URL(server.gateway_url),
+    )
+    yield server
+    await server.stop()
+
+
+@contextlib.asynccontextmanager
+async def running(core, server: FakeDiscord):
+    settings = bot_settings(core.settings.database_url, discord={"token": "discord-test"})
+    client = discord_adapter.build_bot(settings, core, guild_ready_timeout=0.01)
+    await client.login("discord-test")
+    task = asyncio.create_task(client.connect(reconnect=False))
+    await asyncio.wait_for(client.wait_until_ready(), 10)
+    try:
+        yield client
+    finally:
+        await client.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 5)
+
+
+def rows(core, model):
+    with core.db.session() as session:
+        return list(session.scalars(select(model)))
+
+
+def buttons(body: dict) -> list[dict]:
+    return [c for row in body.get("components", []) for c in row["components"]]
+
+
+async def test_slash_command_poem_buttons_click_rating(core, fake_discord):
+    async with running(core, fake_discord):
+        (sync,) = fake_discord.made("PUT", "/commands")
+        names = {c["name"] for c in sync.body}
+        assert {"acrostic", "cangtou", "top", "settings"} <= names
+        acrostic = next(c for c in sync.body if c["name"] == "acrostic")
+        head, form = acrostic["options"][:2]
+        assert head["description"].startswith("藏在每句开头的字")
+        assert [c["name"] for c in form["choices"]] == ["五言", "七言"]
+
+        token = await fake_discord.slash("acrostic", {"head": "秋水", "form": 5})
+        (deferred,) = await fake_discord.wait_for("POST", "/callback")
+        assert deferred.body["type"] == 5  # defer() before the slow work
+        (followup,) = await fake_discord.wait_for("POST", f"/webhooks/7000/{token}")
+        text = followup.body["content"]
+        lines = [line for line in text.splitlines() if line.endswith(("，", "。"))]
+        assert [line[0] for line in lines] == ["秋", "水"] and all(len(x) == 6 for x in lines)
+        (request,) = rows(core, PoemRequest)
+        ids = [b["custom_id"] for b in buttons(followup.body)]
+        assert ids == [f"r:{request.id}:{n}" for n in range(1, 6)] + [f"a:{request.id}"]
+
+        message = fake_discord.messages[next(reversed(fake_discord.messages))]
+        token = await fake_discord.click(f"r:{request.id}:5", message, user_id=3)
+        (edit,) = await fake_discord.wait_for(
+            "PATCH", f"/webhooks/7000/{token}/messages/@original"
+        )
+        assert "评分 5.0★（1 人）" in edit.body["content"]
+        (toast,) = await fake_discord.wait_for("POST", f"/webhooks/7000/{token}")
+        assert "★★★★★" in toast.body["content"] and toast.body["flags"] & 64  # ephemeral
+        (rating,) = rows(core, Rating)
+        assert rating.stars == 5 and rating.request_id == request.id
+
+
+async def test_buttons_survive_a_restart(core, fake_discord):
+    """A poem's buttons work in a client started after the poem was sent (persistent view)."""
+    async with running(core, fake_discord):
+        token = await fake_discord.slash("cangtou", {"head": "山"})
+        (followup,) = await fake_discord.wait_for("POST", f"/webhooks/7000/{token}")
+    ids = [b["custom_id"] for b in buttons(followup.body)]
+    message = fake_discord.messages[next(reversed(fake_discord.messages))]
+    async with running(core, fake_discord):  # a new client: no view was ever sent by it
+        token = await fake_discord.click(ids[-1], message)  # 🔄
+        await fake_discord.wait_for("POST", f"/webhooks/7000/{token}", count=2)
+    parent, child = rows(core, PoemRequest)
+    assert child.parent_id == parent.id
+
+
+@pytest.mark.parametrize(
+    ("custom_id", "expected"),
+    [
+        ("r:1:9; DROP TABLE ratings", "这个按钮已失效。"),
+        ("r:zz:5", "找不到这首诗（可能已被删除）。"),
+    ],
+)
+async def test_stale_or_forged_button_gets_a_polite_ephemeral_answer(
+    core, fake_discord, custom_id, expected
+):
+    """Discord only sends ids of buttons on the message: an old or tampered one is still there."""
+    button = {"type": 2, "style": 2, "label": "★", "custom_id": custom_id}
+    message = fake_discord._message({"components": [{"type": 1, "components": [button]}]})
+    async with running(core, fake_discord):
+        token = await fake_discord.click(custom_id, message)
+        (toast,) = await fake_discord.wait_for("POST", f"/webhooks/7000/{token}")
+        assert toast.body["content"] == expected and toast.body["flags"] & 64
+        assert rows(core, Rating) == []
+
+
+async def test_bad_head_and_admin_refusal(core, fake_discord):
+    async with running(core, fake_discord):
+        token = await fake_discord.slash("acrostic", {"head": "hello👋"})
+        (reply,) = await fake_discord.wait_for("POST", f"/webhooks/7000/{token}")
+        assert "不是：h、e、l、o、👋" in reply.body["content"]
+        token = await fake_discord.slash("retrain", {}, user_id=5)
+        (reply,) = await fake_discord.wait_for("POST", f"/webhooks/7000/{token}")
+        assert "只有机器人管理员" in reply.body["content"]
+        token = await fake_discord.slash("model", {}, user_id=99)
+        (reply,) = await fake_discord.wait_for("POST", f"/webhooks/7000/{token}")
+        assert "当前模型" in reply.body["content"]
