@@ -23,8 +23,9 @@ demo: $(STAMP)
 	@echo "== 七言, sampled (temperature 0.8, top-p 0.9, seed 7)"
 	@$(BIN)/acrostic poem 算法进阶 --sample --temperature 0.8 --top-p 0.9 --seed 7
 
+# A throwaway PostgreSQL (when installed, or installable as root) so its tests run too.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	tests/with_postgres.sh $(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

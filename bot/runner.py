@@ -1,0 +1,73 @@
+"""`acrostic run`: every adapter whose token is configured, sharing one core, until a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from bot.app import build_core
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class NoAdapters(Exception):
+    """Neither a Telegram nor a Discord token is configured."""
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Start the configured adapters, run until `stop` is set (or SIGINT/SIGTERM), stop them."""
+    if settings.telegram.token is None and settings.discord.token is None:
+        raise NoAdapters(
+            "no adapter configured: set CANGTOU_TELEGRAM__TOKEN and/or CANGTOU_DISCORD__TOKEN "
+            "(or try `acrostic chat`, which needs no token)"
+        )
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    core = build_core(settings)
+    stoppers = []
+    try:
+        if settings.telegram.token is not None:
+            stoppers.append(await _start_telegram(settings, core))
+        if settings.discord.token is not None:
+            stoppers.append(await _start_discord(settings, core, stop))
+        log.info("serving with model %s", core.poets.current.model_version)
+        await stop.wait()
+    finally:
+        for stopper in reversed(stoppers):
+            with contextlib.suppress(Exception):
+                await stopper()
+        await core.close()
+        core.db.dispose()
+
+
+async def _start_telegram(settings: Settings, core):
+    from bot.adapters import telegram_adapter
+
+    application = telegram_adapter.build_application(settings, core)
+    await telegram_adapter.start(application, settings)
+    log.info("telegram adapter started (%s)", settings.telegram.mode)
+    return lambda: telegram_adapter.stop(application)
+
+
+async def _start_discord(settings: Settings, core, stop: asyncio.Event):
+    from bot.adapters import discord_adapter
+
+    discord_adapter.point_at(settings)
+    client = discord_adapter.build_bot(settings, core)
+    await client.login(settings.discord.token.get_secret_value())
+    task = asyncio.create_task(client.connect())
+    task.add_done_callback(lambda t: stop.set() if not t.cancelled() and t.exception() else None)
+    log.info("discord adapter started")
+
+    async def stopper():
+        await client.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 5)
+
+    return stopper
