@@ -69,7 +69,7 @@ def to_base36(n: int) -> str:
 
 def from_base36(text: str) -> int | None:
     """'#1a' or '1a' → 46; None for anything that is not a short poem id."""
-    match = POEM_ID.match(text.strip().lower())
+    match = POEM_ID.fullmatch(text.strip().lower())
     return int(match.group(1), 36) if match else None
 
 
@@ -96,7 +96,7 @@ FORGET_PAYLOAD = "f:0"
 
 def parse_callback(data: str | None) -> Callback | None:
     """Button payloads: 'r:<id>:<1-5>', 'a:<id>', 'f:0'; None for anything else (forged)."""
-    match = CALLBACK.match(data or "")
+    match = CALLBACK.fullmatch(data or "")
     if not match:
         return None
     kind, ident, stars = match.groups()

@@ -52,6 +52,7 @@ class FakeDiscord:
         self._ids = itertools.count(9_000_000)
         self._seq = itertools.count(1)
         self._event = asyncio.Event()
+        self.identified = asyncio.Event()  # a client has IDENTIFYed and got READY
         self.runner: web.AppRunner | None = None
         self.port = 0
 
@@ -172,6 +173,7 @@ class FakeDiscord:
         for event, data in (("READY", ready), ("GUILD_CREATE", guild)):
             seq = next(self._seq)
             await socket.send_str(json.dumps({"op": 0, "t": event, "s": seq, "d": data}))
+        self.identified.set()
 
     # --- REST ------------------------------------------------------------------------------------
     async def _rest(self, request: web.Request) -> web.Response:
