@@ -12,8 +12,14 @@ from bot.store.session import Database, upgrade
 log = logging.getLogger(__name__)
 
 
-def build_core(settings: Settings, poets: PoetHolder | None = None) -> Core:
-    """A ready core: the schema migrated (unless turned off), the model loaded lazily."""
+def build_core(
+    settings: Settings, poets: PoetHolder | None = None, processes: bool | None = None
+) -> Core:
+    """A ready core: the schema migrated (unless turned off), the model loaded lazily.
+    `processes=False` writes poems in threads (the console: one user, no start-up cost)."""
+    if processes is not None:
+        limits = settings.limits.model_copy(update={"processes": processes})
+        settings = settings.model_copy(update={"limits": limits})
     if settings.auto_migrate:
         upgrade(settings.database_url)
     db = Database(settings.database_url)

@@ -37,7 +37,7 @@ def chat(
     from bot.logs import setup_logging
 
     setup_logging("INFO" if verbose else "WARNING")
-    core = build_core(_settings())
+    core = build_core(_settings(), processes=False)
 
     async def main():
         try:

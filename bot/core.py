@@ -15,7 +15,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot import messages
 from bot.commands import Command, PoemOptions, parse_callback, parse_command
-from bot.limits import Busy, RateLimited, RateLimiter, WorkerPool
+from bot.generation import Busy, Generator
+from bot.limits import RateLimited, RateLimiter
 from bot.poets import PoetHolder
 from bot.replies import CallbackAnswer, PoemView, Reply, render_poem
 from bot.settings import Settings
@@ -88,7 +89,8 @@ class Core:
         self.poets = poets
         self.admin = admin  # retrain/rollback hooks, wired by the scheduler
         self.limiter = RateLimiter(settings.limits)
-        self.workers = WorkerPool(settings.limits.workers, settings.limits.queue_size)
+        limits = settings.limits
+        self.generator = Generator(poets, limits.workers, limits.queue_size, limits.processes)
         from bot import handlers  # the command table lives beside, to keep this module small
 
         self.handlers = handlers
@@ -121,7 +123,7 @@ class Core:
             return CallbackAnswer(messages.FAILED.format(error_id=eid), alert=True)
 
     async def close(self) -> None:
-        await asyncio.to_thread(self.workers.shutdown)
+        await asyncio.to_thread(self.generator.shutdown)
 
     # --- plumbing -------------------------------------------------------------------------------
     async def _command(self, actor: Actor, text: str) -> Reply:
@@ -216,7 +218,7 @@ class Core:
             ctx = DEFAULT_CONTEXT
         job = self._job(head, options, ctx, parent, seed, mode)
         try:
-            poem = await self.workers.run(self._generate, job)
+            poem = await self.generator.write(job)
         except Busy:
             await self._record_failure(actor, raw_text, "busy", RequestStatus.LIMITED, ctx)
             return Reply(messages.BUSY)
@@ -268,18 +270,6 @@ class Core:
         else:
             job["beam_size"] = self.settings.beam_size
         return job
-
-    def _generate(self, job: dict) -> Poem:
-        poet = self.poets.current  # taken once: a model swap never changes a poem half-way
-        kwargs = {k: job[k] for k in ("temperature", "top_p", "seed", "beam_size") if k in job}
-        return poet.acrostic(
-            job["head"],
-            chars_per_line=job["chars_per_line"],
-            mode=job["mode"],
-            rhyme=job["rhyme"],
-            position=job["position"],
-            **kwargs,
-        )
 
     @staticmethod
     def _save_poem(session, ctx: Context, raw_text, job: dict, poem: Poem, text, latency) -> int:

@@ -122,7 +122,7 @@ async def poem(core: Core, actor: Actor, args: str, text: str) -> Reply:
         return Reply(messages.NO_SUCH_POEM)
     options = dict(row.options or {})
     job = {**options, "head": row.head, "seed": row.seed, "parent_id": row.id}
-    fresh = await core.workers.run(core._generate, job)
+    fresh = await core.generator.write(job)
     current = core.poets.current.model_version
     shown = render_poem(view_of(row))
     if fresh.model_version != row.model_version:

@@ -1,16 +1,11 @@
-"""Keeping the bot responsive: token-bucket rate limits and a bounded generation queue."""
+"""Per-user and per-chat rate limits (token buckets), checked before any work is done."""
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
-
-T = TypeVar("T")
 
 
 class RateLimited(Exception):
@@ -20,10 +15,6 @@ class RateLimited(Exception):
         super().__init__(f"{scope} rate limit, retry after {retry_after:.1f} s")
         self.scope = scope
         self.retry_after = retry_after
-
-
-class Busy(Exception):
-    """The generation queue is full."""
 
 
 class TokenBuckets:
@@ -77,24 +68,3 @@ class RateLimiter:
                 raise RateLimited(scope, math.ceil(wait))
         self.users.take(user_key)
         self.chats.take(chat_key)
-
-
-class WorkerPool:
-    """CPU work off the event loop: `workers` threads, at most `queue_size` jobs waiting."""
-
-    def __init__(self, workers: int, queue_size: int):
-        self.capacity = workers + queue_size
-        self.pending = 0
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="poet")
-
-    async def run(self, fn: Callable[..., T], *args) -> T:
-        if self.pending >= self.capacity:
-            raise Busy()
-        self.pending += 1
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
-        finally:
-            self.pending -= 1
-
-    def shutdown(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)

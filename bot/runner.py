@@ -36,6 +36,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             stoppers.append(await _start_telegram(settings, core))
         if settings.discord.token is not None:
             stoppers.append(await _start_discord(settings, core, stop))
+        await core.generator.warm_up()
         log.info("serving with model %s", core.poets.current.model_version)
         await stop.wait()
     finally:

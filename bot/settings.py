@@ -43,7 +43,8 @@ class LimitSettings(BaseModel):
     chat_per_minute: int = Field(30, ge=1)
     chat_burst: int = Field(10, ge=1)
     queue_size: int = Field(64, ge=1)  # poems waiting for a worker; beyond it: "busy, try later"
-    workers: int = Field(2, ge=1, le=64)  # generation threads
+    workers: int = Field(default_factory=lambda: min(8, os.cpu_count() or 1), ge=1, le=64)
+    processes: bool = True  # generation in worker processes (False: threads in the bot process)
     max_message_chars: int = Field(300, ge=20)
 
 

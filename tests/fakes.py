@@ -54,6 +54,7 @@ class FakeBotApi:
         self.updates: list[dict] = []
         self.members: dict[tuple[int, int], str] = {}  # (chat, user) → status
         self.fail_methods: set[str] = set()
+        self.on_call = None  # optional callable(Call), e.g. to time replies in a benchmark
         self._ids = itertools.count(1)
         self._messages = itertools.count(100)
         self._new_update = asyncio.Event()
@@ -145,8 +146,11 @@ class FakeBotApi:
                 params.update({k: _decode(v) for k, v in (await request.post()).items()})
         if method == "getUpdates":
             return self._ok(await self._get_updates(params))
-        self.calls.append(Call(method, params))
+        call = Call(method, params)
+        self.calls.append(call)
         self._call_event.set()
+        if self.on_call is not None:
+            self.on_call(call)
         if method in self.fail_methods:
             return web.json_response(
                 {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"}
