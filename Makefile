@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench corpus train clean
+.PHONY: demo test lint bench bench-bot corpus train clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,13 +15,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
+# The console bot (SQLite in data/cangtou.db, the shipped model, no tokens): a poem, a rating,
+# another form, then what was stored.
 demo: $(STAMP)
-	@echo "== 七言, beam search (width 8)"
-	@$(BIN)/acrostic poem 算法进阶 --seven --beam 8
-	@echo "== 五言, beam search (width 8)"
-	@$(BIN)/acrostic poem 算法进阶 --five --beam 8
-	@echo "== 七言, sampled (temperature 0.8, top-p 0.9, seed 7)"
-	@$(BIN)/acrostic poem 算法进阶 --sample --temperature 0.8 --top-p 0.9 --seed 7
+	@$(BIN)/acrostic chat -c "/acrostic 算法进阶" -c "/rate 5" -c "/acrostic 春风得意 五言 繁"
+	@echo "== stored (acrostic db requests --limit 2)"
+	@$(BIN)/acrostic db requests --limit 2
 
 # A throwaway PostgreSQL (when installed, or installable as root) so its tests run too.
 test: $(STAMP)
@@ -32,6 +31,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.bench_engine
+
+bench-bot: $(STAMP)
+	$(BIN)/python -m tests.bench.bench_bot
 
 corpus: $(STAMP)
 	$(BIN)/acrostic corpus build --out data/corpus

@@ -233,7 +233,7 @@ class Core:
         text = to_traditional(poem.text) if job["script"] == "traditional" else poem.text
         view = PoemView(
             None, head, text, job["chars_per_line"], job["position"], poem.model_version,
-            poem.checks, poem.params,
+            poem.checks, poem.params, job["script"],
         )  # fmt: skip
         if down_id is None:
             try:

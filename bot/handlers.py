@@ -58,6 +58,7 @@ def view_of(row: PoemRequest) -> PoemView:
         row.model_version or "",
         row.checks or {},
         row.params or {},
+        options.get("script", "simplified"),
     )
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from bot import messages
 from bot.commands import again_payload, rate_payload, to_base36
 from engine.checks import FORMS, footer
-from engine.text import COMMA, PERIOD
+from engine.text import COMMA, PERIOD, to_traditional
 
 POSITIONS = {"head": "藏头", "tail": "藏尾"}
 
@@ -47,6 +47,7 @@ class PoemView:
     model_version: str
     checks: dict
     params: dict = field(default_factory=dict)
+    script: str = "simplified"
 
 
 def poem_lines(text: str) -> list[str]:
@@ -68,11 +69,9 @@ def poem_buttons(poem_id: int) -> tuple[tuple[Button, ...], ...]:
 def render_poem(view: PoemView, rating: tuple[float, int] | None = None, note: str = "") -> Reply:
     """Title, the lines, notes, the compliance footer and the id that reproduces the poem."""
     position = POSITIONS.get(view.position, "藏中")
-    parts = [
-        messages.POEM_TITLE.format(
-            head=view.head, position=position, form=FORMS[view.chars_per_line]
-        )
-    ]
+    head = to_traditional(view.head) if view.script == "traditional" else view.head
+    form = FORMS[view.chars_per_line]
+    parts = [messages.POEM_TITLE.format(head=head, position=position, form=form)]
     parts += poem_lines(view.text)
     fallbacks = view.params.get("fallbacks") or {}
     if fallbacks:
