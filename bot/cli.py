@@ -254,10 +254,6 @@ def train(
     typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
 
 
-if __name__ == "__main__":
-    app()
-
-
 def _register_bot_commands() -> None:
     from bot import cli_bot
 
@@ -267,3 +263,6 @@ def _register_bot_commands() -> None:
 
 
 _register_bot_commands()
+
+if __name__ == "__main__":
+    app()

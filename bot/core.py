@@ -15,6 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot import messages
 from bot.commands import Command, PoemOptions, parse_callback, parse_command
+from bot.errors import Rejected, StoreDown, error_id
 from bot.generation import Busy, Generator
 from bot.limits import RateLimited, RateLimiter
 from bot.poets import PoetHolder
@@ -49,22 +50,6 @@ class Actor:
     @property
     def chat_key(self) -> str:
         return f"{self.platform}:{self.chat_id}"
-
-
-class StoreDown(Exception):
-    """The database cannot be reached."""
-
-
-class Rejected(Exception):
-    """Bad input: `code` goes to the database, `text` to the user."""
-
-    def __init__(self, code: str, text: str):
-        super().__init__(code)
-        self.code, self.text = code, text
-
-
-def error_id() -> str:
-    return secrets.token_hex(4)
 
 
 @dataclass(frozen=True)
@@ -110,7 +95,10 @@ class Core:
         try:
             callback = parse_callback(data)
             if callback is None:
-                log.info("stale or forged callback %r from %s", (data or "")[:80], actor.user_key)
+                log.info(
+                    "stale or forged callback error_id=%s data=%r user=%s",
+                    error_id(), (data or "")[:80], actor.user_key,
+                )  # fmt: skip
                 return CallbackAnswer(messages.STALE_BUTTON, alert=True)
             return await self.handlers.on_callback(self, actor, callback)
         except StoreDown:
@@ -296,7 +284,9 @@ class Core:
     async def _record_failure(
         self, actor, raw_text, code, status, ctx: Context | None = None, eid=None
     ) -> None:
-        """Store a request that got no poem; a database that is down only costs the record."""
+        """Log and store a request that got no poem, under an error id that ties the two
+        together; a database that is down only costs the record."""
+        eid = eid or error_id()
 
         def save(session):
             user = queries.user(session, actor.platform, actor.user_id, actor.user_name)
@@ -315,8 +305,8 @@ class Core:
                 )
             )
 
-        log.info("request %s code=%s user=%s", status.value, code, actor.user_key)
+        log.info("request %s code=%s error_id=%s user=%s", status.value, code, eid, actor.user_key)
         try:
             await self.store(save)
         except StoreDown:
-            log.error("database down, failed request not stored code=%s", code)
+            log.error("database down, failed request not stored error_id=%s", eid)

@@ -17,6 +17,7 @@ from bot.commands import (
     parse_poem_args,
     to_base36,
 )
+from bot.errors import error_id
 from bot.replies import Button, CallbackAnswer, PoemView, Reply, render_poem
 from bot.store import queries
 from bot.store.models import PoemRequest, RequestStatus, User
@@ -303,6 +304,10 @@ async def on_callback(core: Core, actor: Actor, callback: Callback) -> CallbackA
         return await forget(core, actor)
     row = await core.store(queries.poem_request, callback.poem_id)
     if row is None or row.status != RequestStatus.OK:
+        log.info(
+            "button for a missing poem error_id=%s poem=%d user=%s",
+            error_id(), callback.poem_id, actor.user_key,
+        )  # fmt: skip
         return CallbackAnswer(messages.NO_SUCH_POEM, alert=True)
     if callback.kind == "rate":
         return await store_rating(core, actor, row, callback.stars)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from alembic import context
+from alembic.util import CommandError
 
 from bot.store.models import Base
 from bot.store.session import make_engine
@@ -15,7 +16,10 @@ log = logging.getLogger("alembic.env")
 
 
 def _url() -> str:
-    url = config.get_main_option("sqlalchemy.url")
+    try:
+        url = config.get_main_option("sqlalchemy.url")
+    except CommandError:  # the alembic CLI with only [tool.alembic] in pyproject.toml
+        url = None
     if url:
         return url
     from bot.settings import get_settings

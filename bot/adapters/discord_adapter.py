@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 
 import discord
 from discord import app_commands
@@ -12,6 +11,7 @@ from discord import app_commands
 from bot import messages
 from bot.commands import PoemOptions
 from bot.core import Actor, Core
+from bot.errors import error_id
 from bot.replies import Reply
 from bot.settings import Settings
 
@@ -181,7 +181,7 @@ def _settings_command(core: Core) -> app_commands.Command:
 
 async def on_tree_error(interaction: discord.Interaction, error: Exception) -> None:
     """Log first, with an error id; then a short apology to the user."""
-    eid = secrets.token_hex(4)
+    eid = error_id()
     log.error("discord command failed error_id=%s", eid, exc_info=error)
     text = messages.FAILED.format(error_id=eid)
     try:

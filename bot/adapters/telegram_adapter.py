@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import secrets
 
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
@@ -20,6 +19,7 @@ from telegram.ext import (
 
 from bot import messages
 from bot.core import Actor, Core
+from bot.errors import error_id
 from bot.handlers import COMMANDS
 from bot.replies import Reply
 from bot.settings import Settings
@@ -134,7 +134,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log first, with an error id; then a short apology in the chat, if there is one."""
-    eid = secrets.token_hex(4)
+    eid = error_id()
     log.error("telegram handler failed error_id=%s", eid, exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat is not None:
         try:

@@ -207,3 +207,28 @@ async def test_text_rating_defaults_to_the_latest_poem_and_top_orders(core):
 async def test_unknown_head_character_is_kept_and_the_fallback_is_said(core):
     reply = await core.command(ALICE, "/acrostic 𠀀")
     assert reply.text.splitlines()[1].startswith("𠀀") and "不在字表里" in reply.text
+
+
+@pytest.mark.parametrize(
+    ("how", "what"),
+    [
+        ("command", "/acrostic"),
+        ("command", "/acrostic 😀"),
+        ("command", "/acrostic abc"),
+        ("command", "/acrostic " + "长" * 4000),
+        ("callback", "r:1:5; --"),
+        ("callback", "r:zz:5"),
+    ],
+)
+async def test_every_bad_input_logs_an_error_id(core, caplog, how, what):
+    caplog.set_level(logging.INFO)
+    if how == "command":
+        reply = await core.command(ALICE, what)
+        assert reply.text and "Traceback" not in reply.text
+        (row,) = requests(core)
+        assert row.status.value == "rejected" and row.error_id
+        assert f"error_id={row.error_id}" in caplog.text
+    else:
+        answer = await core.callback(ALICE, what)
+        assert answer.alert and answer.toast
+        assert re.search(r"error_id=[0-9a-f]{8}", caplog.text)

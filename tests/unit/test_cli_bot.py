@@ -1,0 +1,58 @@
+"""`acrostic chat`, `acrostic db`, `acrostic run` and the alembic CLI, as real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args, env=None, program=(sys.executable, "-m", "bot.cli"), cwd=None):
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    for name in ("CANGTOU_TELEGRAM__TOKEN", "CANGTOU_DISCORD__TOKEN", "DATABASE_URL"):
+        environment.pop(name, None)
+    return subprocess.run(
+        [*program, *args], capture_output=True, text=True, env=environment, timeout=120,
+        cwd=cwd or ROOT,
+    )  # fmt: skip
+
+
+def test_chat_commands_rating_and_the_stored_request(tmp_path, tiny_model_dir):
+    env = {"CANGTOU_DATABASE_URL": f"sqlite:///{tmp_path}/chat.db",
+           "CANGTOU_MODEL_DIR": str(tiny_model_dir)}  # fmt: skip
+    res = run("chat", "-c", "/acrostic 春风 五言", "-c", "/rate 4", "-c", "/acrostic 🙂", env=env)
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    assert "藏头> /acrostic 春风 五言" in out and "《春风》· 藏头五言" in out
+    assert "[★5 r:1:5]" in out and "已记下 ★★★★" in out and "😀" not in out
+    assert "不是：🙂" in out and "Traceback" not in out + res.stderr
+    stored = run("db", "requests", "--json", env=env)
+    newest, oldest = [json.loads(line) for line in stored.stdout.splitlines()]
+    assert (oldest["head"], oldest["status"], oldest["ratings"], oldest["mean_stars"]) == (
+        "春风", "ok", 1, 4.0)  # fmt: skip
+    assert (newest["status"], newest["error_code"]) == ("rejected", "bad_head")
+
+
+def test_run_without_tokens_is_one_clear_line(tmp_path):
+    res = run("run", env={"CANGTOU_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"})
+    assert res.returncode == 2
+    assert res.stderr.startswith("error: no adapter configured") and "Traceback" not in res.stderr
+
+
+def test_bad_settings_are_one_clear_line(tmp_path):
+    res = run("chat", "-c", "/help", env={"CANGTOU_ADMINS": "root"})
+    assert res.returncode == 2 and res.stderr.startswith("error: bad settings: admins")
+
+
+def test_db_upgrade_and_the_alembic_cli_agree(tmp_path):
+    env = {"CANGTOU_DATABASE_URL": f"sqlite:///{tmp_path}/a.db"}
+    res = run("db", "upgrade", env=env)
+    assert res.returncode == 0 and "database at revision 0001" in res.stdout, res.stderr
+    alembic = (sys.executable, "-m", "alembic")
+    check = run("check", env=env, program=alembic)  # [tool.alembic] in pyproject.toml
+    assert check.returncode == 0, check.stderr
+    assert "No new upgrade operations detected" in check.stdout + check.stderr

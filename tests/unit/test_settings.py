@@ -1,0 +1,69 @@
+"""Settings come from the environment (CANGTOU_…, nested with __); bad ones are clear errors."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from bot.settings import DEFAULT_DATABASE_URL, Settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    for name in ("DATABASE_URL", "CANGTOU_DATABASE_URL", "CANGTOU_ADMINS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults_need_nothing():
+    settings = Settings()
+    assert settings.database_url == DEFAULT_DATABASE_URL
+    assert settings.telegram.token is None and settings.discord.token is None
+    assert settings.telegram.mode == "polling" and settings.limits.workers >= 1
+
+
+def test_environment_nested_and_secret(monkeypatch):
+    monkeypatch.setenv("CANGTOU_TELEGRAM__TOKEN", "123:abc")
+    monkeypatch.setenv("CANGTOU_TELEGRAM__BASE_URL", "http://127.0.0.1:9/bot")
+    monkeypatch.setenv("CANGTOU_DISCORD__TOKEN", "d1")
+    monkeypatch.setenv("CANGTOU_ADMINS", "telegram:1, discord:2")
+    monkeypatch.setenv("CANGTOU_LIMITS__USER_BURST", "7")
+    settings = Settings()
+    assert settings.telegram.token.get_secret_value() == "123:abc"
+    assert "123:abc" not in repr(settings)  # tokens never show up in logs
+    assert settings.telegram.base_url == "http://127.0.0.1:9/bot"
+    assert settings.is_admin("telegram", "1") and settings.is_admin("discord", "2")
+    assert not settings.is_admin("telegram", "2") and settings.limits.user_burst == 7
+
+
+def test_database_url_from_either_variable(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://a@h/db")
+    assert Settings().database_url == "postgresql://a@h/db"
+    monkeypatch.setenv("CANGTOU_DATABASE_URL", "sqlite:///x.db")
+    assert Settings().database_url == "sqlite:///x.db"  # the prefixed one wins
+
+
+def test_dotenv_file_is_read(tmp_path):
+    (tmp_path / ".env").write_text("CANGTOU_BEAM_SIZE=4\n")
+    assert Settings().beam_size == 4
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("CANGTOU_ADMINS", "alice", "telegram:123"),
+        ("CANGTOU_TELEGRAM__MODE", "carrier-pigeon", "polling"),
+        ("CANGTOU_LIMITS__WORKERS", "0", "greater than or equal to 1"),
+    ],
+)
+def test_bad_settings_are_clear_errors(monkeypatch, name, value, message):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=message):
+        Settings()
+
+
+def test_webhook_mode_needs_a_public_url(monkeypatch):
+    monkeypatch.setenv("CANGTOU_TELEGRAM__TOKEN", "1:a")
+    monkeypatch.setenv("CANGTOU_TELEGRAM__MODE", "webhook")
+    with pytest.raises(ValidationError, match="WEBHOOK_URL"):
+        Settings()
