@@ -46,6 +46,7 @@ class TrainOptions:
     min_count: int = 2
     extra_texts: list[str] = field(default_factory=list)
     progress: bool = True
+    init_from: Path | None = None  # warm start: this model's weights, config and vocabulary
 
     @property
     def state_dir(self) -> Path:
@@ -101,7 +102,7 @@ def train_step(
 
 def learning_rate(opts: TrainOptions, state: TrainState, total_steps: int) -> float:
     """Linear warm-up, then cosine decay to 5% over the time budget (or the step budget)."""
-    warmup = 300
+    warmup = 30 if opts.init_from else 300  # a warm start needs little warm-up
     if state.step < warmup:
         return opts.lr * (state.step + 1) / warmup
     if opts.max_minutes:
@@ -138,13 +139,20 @@ class Trainer:
         torch.manual_seed(opts.seed)
         self.device = pick_device(opts.device)
         train_texts = read_split(opts.corpus, "train") + list(opts.extra_texts)
-        self.vocab = Vocab.build(train_texts, opts.min_count)
+        self.parent = None
+        if opts.init_from is not None:  # same vocabulary, so ids never change between versions
+            base = load_model_dir(opts.init_from)
+            self.vocab, self.model, self.parent = base.vocab, base.model.float(), base.version
+        else:
+            self.vocab = Vocab.build(train_texts, opts.min_count)
+            cfg = ModelConfig(
+                len(self.vocab), opts.embed_dim, opts.hidden_dim, 2, opts.dropout,
+                tuple(opts.cutoffs),
+            )  # fmt: skip
+            self.model = CharLSTM(cfg)
+        self.model.to(self.device)
         self.train_data = PoemBuckets(train_texts, self.vocab)
         self.val_data = PoemBuckets(read_split(opts.corpus, "val"), self.vocab)
-        cfg = ModelConfig(
-            len(self.vocab), opts.embed_dim, opts.hidden_dim, 2, opts.dropout, tuple(opts.cutoffs)
-        )
-        self.model = CharLSTM(cfg).to(self.device)
         self.optim = torch.optim.Adam(self.model.parameters(), lr=opts.lr)
         self.state = TrainState()
         if opts.resume and (opts.state_dir / "state.json").exists():
@@ -241,6 +249,7 @@ class Trainer:
         if val < state.best_val:
             state.best_val = val
             meta = _model_meta(self.opts, state, self.fingerprint, self.train_data.targets)
+            meta["parent"] = self.parent
             save_model_dir(self.opts.out, self.model, self.vocab, meta)
         else:  # keep the saved model, refresh its learning curve
             _update_curve(self.opts.out, state.curve)
