@@ -1,11 +1,14 @@
-"""Wiring: settings → database (migrated) → model holder → command core."""
+"""Wiring: settings → database (migrated) → model registry and holder → core → retrainer."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
 from bot.core import Core
 from bot.poets import PoetHolder
+from bot.registry import Registry
+from bot.replies import Reply
 from bot.settings import Settings
 from bot.store.session import Database, upgrade
 
@@ -23,4 +26,45 @@ def build_core(
     if settings.auto_migrate:
         upgrade(settings.database_url)
     db = Database(settings.database_url)
-    return Core(settings, db, poets or PoetHolder(settings.model_dir))
+    registry = Registry(settings.models_dir, settings.model_dir)
+    return Core(settings, db, poets or PoetHolder(registry=registry))
+
+
+@dataclass
+class Runtime:
+    """The running bot: what scheduled jobs and admin commands reach for."""
+
+    settings: Settings
+    core: Core
+    registry: Registry
+    retrainer: object
+    senders: dict = field(default_factory=dict)  # platform → async send(chat id, Reply)
+
+    async def notify_admins(self, outcome) -> None:
+        from bot.admin import outcome_text
+
+        target = self.settings.admin_chat
+        text = outcome_text(outcome)
+        log.info("retrain notice: %s", text.replace("\n", " | "))
+        if not target:
+            return
+        platform, _, chat_id = target.partition(":")
+        sender = self.senders.get(platform)
+        if sender is None:
+            log.warning("admin chat %s: no %s adapter is running", target, platform)
+            return
+        await sender(chat_id, Reply(text))
+
+
+def build_runtime(settings: Settings, core: Core | None = None) -> Runtime:
+    from bot.admin import AdminHooks
+    from bot.jobs import Retrainer
+
+    core = core or build_core(settings)
+    registry = core.poets.registry or Registry(settings.models_dir, settings.model_dir)
+    runtime = Runtime(settings, core, registry, None)
+    runtime.retrainer = Retrainer(
+        settings, core.db, core.poets, registry, notify=runtime.notify_admins
+    )
+    core.admin = AdminHooks(core.db, registry, core.poets, runtime.retrainer)
+    return runtime

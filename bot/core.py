@@ -182,12 +182,14 @@ class Core:
         parent: PoemRequest | None = None,
         seed: int | None = None,
         mode: str | None = None,
+        limited: bool = True,
     ) -> Reply:
         """One poem request, start to end; every outcome is stored (when the database is up)."""
         started = time.perf_counter()
         try:
             head = self._head(options.head)
-            self.limiter.check(actor.user_key, actor.chat_key)
+            if limited:  # the daily posts are not limited
+                self.limiter.check(actor.user_key, actor.chat_key)
         except Rejected as e:
             await self._record_failure(actor, raw_text, e.code, RequestStatus.REJECTED)
             return Reply(e.text)
@@ -204,6 +206,8 @@ class Core:
             down_id = error_id()
             log.error("database down, poem not stored error_id=%s", down_id)
             ctx = DEFAULT_CONTEXT
+        if self.poets.changed():  # a promotion or rollback moved CURRENT: follow it
+            await asyncio.to_thread(self.poets.refresh)
         job = self._job(head, options, ctx, parent, seed, mode)
         try:
             poem = await self.generator.write(job)

@@ -296,7 +296,15 @@ COMMANDS = {
     "model": model,
     "retrain": retrain,
     "rollback": rollback,
+    "subscribe": lambda *a: _daily().subscribe(*a),
+    "unsubscribe": lambda *a: _daily().unsubscribe(*a),
 }
+
+
+def _daily():
+    from bot import daily  # imports the core: loaded on first use
+
+    return daily
 
 
 async def on_callback(core: Core, actor: Actor, callback: Callback) -> CallbackAnswer:

@@ -83,3 +83,25 @@ FORGOTTEN = "已删除你的 {requests} 条请求和 {ratings} 条评分。"
 NOT_ADMIN = "抱歉，这个命令只有机器人管理员可以用。"
 ADMIN_NOT_WIRED = "这个命令需要调度器（重训练与回滚），本实例还没有启用。"
 MODEL_INFO = "当前模型：{version}\n创建于：{created}\n测试集交叉熵：{test_nats}\n参数量：{params}"
+MODEL_PROMOTED = "启用于：{when}\n原因：{reason}\n上一版：{parent}"
+RETRAIN_STARTED = (
+    "已开始重新训练（后台进行，机器人照常写诗）。结束后会通知管理员；/retrain status 查看进度。"
+)
+RETRAIN_BUSY = "重新训练正在进行（第 {run} 次），请稍候。"
+RETRAIN_NEVER = "还没有重新训练过。"
+RETRAIN_STATUS = (
+    "第 {run} 次重新训练：{status}\n开始于：{started}\n用到的高分诗：{poems} 首\n结论：{decision}"
+)
+RETRAIN_PROMOTED = "重新训练第 {run} 次：新模型 {version} 已启用。\n测试集交叉熵 {base} → {cand}；押韵率 {base_rhyme} → {cand_rhyme}\n{decision}"
+RETRAIN_REJECTED = "重新训练第 {run} 次：候选模型 {version} 未通过，继续使用当前模型。\n测试集交叉熵 {base} → {cand}；押韵率 {base_rhyme} → {cand_rhyme}\n{decision}"
+RETRAIN_FAILED_NOTE = "重新训练第 {run} 次失败，当前模型照常服务：{decision}"
+ROLLED_BACK = "已回滚：{old} → {new}。"
+ROLLBACK_FAILED = "无法回滚：{reason}"
+
+# --- daily posts ---------------------------------------------------------------------------------
+SUBSCRIBED = "已订阅：每天 {time}（{timezone}）送一首{form}藏头诗。/unsubscribe 取消。"
+UNSUBSCRIBED = "已取消每日一诗。"
+NOT_SUBSCRIBED = "本群没有订阅每日一诗。"
+SUBSCRIBE_USAGE = "用法：/subscribe [HH:MM] [五言|七言]，例如 /subscribe 08:00 七言"
+SUBSCRIBE_CHAT_ADMIN_ONLY = "只有群管理员可以订阅或取消每日一诗。"
+DAILY_TITLE = "【每日一诗 · {date} · {why}】"

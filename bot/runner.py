@@ -7,7 +7,10 @@ import contextlib
 import logging
 import signal
 
-from bot.app import build_core
+from bot.app import build_runtime
+from bot.scheduler import build_scheduler
+from bot.scheduler import start as scheduler_start
+from bot.scheduler import stop as scheduler_stop
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,17 +32,21 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    core = build_core(settings)
+    runtime = build_runtime(settings)
+    core = runtime.core
+    scheduler = build_scheduler(settings)
     stoppers = []
     try:
         if settings.telegram.token is not None:
-            stoppers.append(await _start_telegram(settings, core))
+            stoppers.append(await _start_telegram(settings, runtime))
         if settings.discord.token is not None:
-            stoppers.append(await _start_discord(settings, core, stop))
+            stoppers.append(await _start_discord(settings, runtime, stop))
         await core.generator.warm_up()
+        scheduler_start(scheduler, runtime, settings)
         log.info("serving with model %s", core.poets.current.model_version)
         await stop.wait()
     finally:
+        scheduler_stop(scheduler)
         for stopper in reversed(stoppers):
             with contextlib.suppress(Exception):
                 await stopper()
@@ -47,20 +54,22 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         core.db.dispose()
 
 
-async def _start_telegram(settings: Settings, core):
+async def _start_telegram(settings: Settings, runtime):
     from bot.adapters import telegram_adapter
 
-    application = telegram_adapter.build_application(settings, core)
+    application = telegram_adapter.build_application(settings, runtime.core)
     await telegram_adapter.start(application, settings)
+    runtime.senders["telegram"] = telegram_adapter.sender(application)
     log.info("telegram adapter started (%s)", settings.telegram.mode)
     return lambda: telegram_adapter.stop(application)
 
 
-async def _start_discord(settings: Settings, core, stop: asyncio.Event):
+async def _start_discord(settings: Settings, runtime, stop: asyncio.Event):
     from bot.adapters import discord_adapter
 
     discord_adapter.point_at(settings)
-    client = discord_adapter.build_bot(settings, core)
+    client = discord_adapter.build_bot(settings, runtime.core)
+    runtime.senders["discord"] = discord_adapter.sender(client)
     await client.login(settings.discord.token.get_secret_value())
     task = asyncio.create_task(client.connect())
     task.add_done_callback(lambda t: stop.set() if not t.cancelled() and t.exception() else None)

@@ -48,6 +48,28 @@ class LimitSettings(BaseModel):
     max_message_chars: int = Field(300, ge=20)
 
 
+class RetrainSettings(BaseModel):
+    enabled: bool = True
+    time: str = Field("03:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")  # nightly, in `timezone`
+    timezone: str = "Asia/Shanghai"
+    corpus_dir: Path = Path("data/corpus")  # `acrostic corpus build --out data/corpus`
+    min_mean: float = Field(4.0, ge=1, le=5)  # rated poems: mean stars at least this …
+    min_raters: int = Field(2, ge=1)  # … from at least this many distinct users
+    extra_share: float = Field(0.05, ge=0, lt=0.5)  # cap on their share of the training poems
+    max_minutes: float = Field(30.0, gt=0)
+    max_steps: int | None = None
+    eval_minutes: float = Field(5.0, gt=0)
+    tokens_per_batch: int = Field(8192, ge=64)
+    margin: float = Field(0.01, ge=0)  # nats/char the candidate may lose on the test split
+    eval_heads: int = Field(30, ge=1)  # heads from the public list for the compliance check
+
+
+class DailySettings(BaseModel):
+    timezone: str = "Asia/Shanghai"
+    default_time: str = Field("08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    sweep_seconds: int = Field(60, ge=1)
+
+
 class Settings(BaseSettings):
     """Environment: CANGTOU_DATABASE_URL (or DATABASE_URL), CANGTOU_TELEGRAM__TOKEN, …"""
 
@@ -60,12 +82,16 @@ class Settings(BaseSettings):
 
     database_url: str = DEFAULT_DATABASE_URL
     auto_migrate: bool = True  # run `alembic upgrade head` when the bot starts
-    model_dir: Path | None = None  # None: the model shipped with the package
+    model_dir: Path | None = None  # served until a version is promoted (None: the shipped one)
+    models_dir: Path = Path("data/models")  # model versions and the CURRENT pointer
+    admin_chat: str | None = None  # "telegram:<chat id>": told when a retrain ends
     admins: Annotated[list[str], NoDecode] = []  # "telegram:123,discord:456"
     console_is_admin: bool = True  # the local console user runs admin commands
     telegram: TelegramSettings = TelegramSettings()
     discord: DiscordSettings = DiscordSettings()
     limits: LimitSettings = LimitSettings()
+    retrain: RetrainSettings = RetrainSettings()
+    daily: DailySettings = DailySettings()
     beam_size: int = Field(8, ge=1, le=32)
     log_level: str = "INFO"
 

@@ -34,6 +34,7 @@ TEXT_COMMANDS = {
     "top": "本群评分最高的诗",
     "stats": "本群统计",
     "forgetme": "删除我的全部请求和评分",
+    "unsubscribe": "取消本频道的每日一诗",
     "model": "（管理员）当前模型",
     "retrain": "（管理员）重新训练",
     "rollback": "（管理员）回滚到上一个模型",
@@ -84,6 +85,22 @@ async def send(interaction: discord.Interaction, reply: Reply) -> None:
         await interaction.followup.send(reply.text[:MAX_TEXT])
     else:
         await interaction.followup.send(reply.text[:MAX_TEXT], view=view)
+
+
+def sender(client: discord.Client):
+    """Posts a reply to a channel by id (daily poems, admin notices)."""
+
+    async def send(channel_id: str, reply: Reply) -> None:
+        channel = client.get_channel(int(channel_id)) or await client.fetch_channel(
+            int(channel_id)
+        )
+        view = view_of(reply)
+        if view is None:
+            await channel.send(reply.text[:MAX_TEXT])
+        else:
+            await channel.send(reply.text[:MAX_TEXT], view=view)
+
+    return send
 
 
 def actor_of(interaction: discord.Interaction) -> Actor:
@@ -158,6 +175,7 @@ def build_bot(settings: Settings, core: Core | None = None, **options) -> discor
     for name, description in TEXT_COMMANDS.items():
         bot.tree.add_command(_text_command(core, name, description))
     bot.tree.add_command(_settings_command(core))
+    bot.tree.add_command(_subscribe_command(core))
     return bot
 
 
@@ -177,6 +195,19 @@ def _settings_command(core: Core) -> app_commands.Command:
         await send(interaction, reply)
 
     return app_commands.Command(name="settings", description="本频道设置", callback=run)
+
+
+def _subscribe_command(core: Core) -> app_commands.Command:
+    @app_commands.describe(time="每天几点发（HH:MM，默认 08:00）", form="五言或七言")
+    @app_commands.choices(form=FORMS)
+    async def run(interaction: discord.Interaction, time: str = "", form: int | None = None):
+        await interaction.response.defer(thinking=True)
+        args = " ".join(x for x in (time, {5: "五言", 7: "七言"}.get(form or 0, "")) if x)
+        await send(interaction, await core.command(actor_of(interaction), f"/subscribe {args}"))
+
+    return app_commands.Command(
+        name="subscribe", description="每天在本频道发一首藏头诗", callback=run
+    )
 
 
 async def on_tree_error(interaction: discord.Interaction, error: Exception) -> None:

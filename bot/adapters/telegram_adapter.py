@@ -70,6 +70,9 @@ async def _post_init(application: Application) -> None:
 
 def actor_of(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Actor:
     user, chat = update.effective_user, update.effective_chat
+    if user is None:  # a channel post: the channel speaks, and only its admins can post
+        return Actor("telegram", f"chat{chat.id}", str(chat.id), chat.title or "", chat.type,
+                     chat.title or "")  # fmt: skip
     is_private = chat.type == ChatType.PRIVATE
 
     async def chat_admin() -> bool:
@@ -100,6 +103,16 @@ def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
 
 async def send(message: Message, reply: Reply) -> Message:
     return await message.reply_text(reply.text[:MAX_TEXT], reply_markup=keyboard(reply))
+
+
+def sender(application: Application):
+    """Posts a reply to a chat by id (daily poems, admin notices)."""
+
+    async def send(chat_id: str, reply: Reply) -> None:
+        text = reply.text[:MAX_TEXT]
+        await application.bot.send_message(int(chat_id), text, reply_markup=keyboard(reply))
+
+    return send
 
 
 async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -105,6 +105,9 @@ class PoemRequest(Base):
     error_code: Mapped[str | None] = mapped_column(String(32))
     error_id: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    used_in_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("retrain_runs.id", ondelete="SET NULL")
+    )  # the retrain whose promoted model learned from this poem
 
 
 class Rating(Base):
@@ -191,3 +194,24 @@ class RetrainRun(Base):
     log: Mapped[str] = mapped_column(Text, default="")
     started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class DailyPost(Base):
+    """One day's poem for one subscription. The row is claimed before sending, so a restart or a
+    second replica never posts the same day twice."""
+
+    __tablename__ = "daily_posts"
+    __table_args__ = (UniqueConstraint("subscription_id", "post_date", name="once_a_day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE")
+    )
+    post_date: Mapped[dt.date] = mapped_column(Date)
+    head: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="sending")  # sent / failed
+    request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("poem_requests.id", ondelete="SET NULL")
+    )
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

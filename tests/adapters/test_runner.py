@@ -25,7 +25,7 @@ async def test_serve_runs_telegram_and_discord_together(sqlite_url, poet, monkey
         "DEFAULT_GATEWAY",
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY,
     )
-    monkeypatch.setattr("bot.app.PoetHolder", lambda path=None: PoetHolder(poet=poet))
+    monkeypatch.setattr("bot.app.PoetHolder", lambda **_: PoetHolder(poet=poet))
     settings = bot_settings(
         sqlite_url,
         telegram={"token": api.token, "base_url": api.base_url},

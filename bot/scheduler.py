@@ -1,0 +1,95 @@
+"""The bot's one AsyncIOScheduler (APScheduler 3.11): the nightly retrain and the daily-post
+sweep, in a persistent job store so that a run missed while the bot was down is caught up once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from zoneinfo import ZoneInfo
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.store.session import normalize_url
+
+log = logging.getLogger(__name__)
+RETRAIN_JOB = "nightly-retrain"
+SWEEP_JOB = "daily-posts"
+RETRAIN_GRACE_S = 6 * 3600  # a retrain due during a restart still runs within 6 hours
+SWEEP_GRACE_S = 3600
+_runtime = None  # the running bot: jobs in a persistent store name functions, not objects
+
+
+async def nightly_retrain() -> None:
+    """The scheduled retrain (skipped if one is already running)."""
+    if _runtime is None:
+        log.warning("nightly retrain fired before the bot was ready")
+        return
+    await _runtime.retrainer.run(trigger="schedule")
+
+
+async def daily_posts() -> None:
+    """Post every due daily poem."""
+    from bot.daily import sweep
+
+    if _runtime is None:
+        return
+    results = await sweep(_runtime.core, _runtime.senders, dt.datetime.now(dt.UTC))
+    if results:
+        log.info("daily posts: %s", ", ".join(f"{r.subscription_id}:{r.status}" for r in results))
+
+
+def build_scheduler(settings) -> AsyncIOScheduler:
+    store = SQLAlchemyJobStore(
+        url=normalize_url(settings.database_url), tablename="apscheduler_jobs"
+    )
+    return AsyncIOScheduler(
+        jobstores={"default": store},
+        timezone=ZoneInfo(settings.retrain.timezone),
+        job_defaults={"coalesce": True, "max_instances": 1},
+    )
+
+
+def ensure_jobs(scheduler: AsyncIOScheduler, settings) -> None:
+    """Add each fixed job only if it is missing: re-adding it (replace_existing=True) would
+    recompute next_run_time and silently drop a run missed while the bot was down. A time
+    changed in settings is a deliberate reschedule."""
+    hour, minute = (int(x) for x in settings.retrain.time.split(":"))
+    nightly = CronTrigger(hour=hour, minute=minute, timezone=ZoneInfo(settings.retrain.timezone))
+    sweep = IntervalTrigger(seconds=settings.daily.sweep_seconds)
+    jobs = [
+        (RETRAIN_JOB, nightly_retrain, nightly, RETRAIN_GRACE_S, settings.retrain.enabled),
+        (SWEEP_JOB, daily_posts, sweep, SWEEP_GRACE_S, True),
+    ]
+    for job_id, func, trigger, grace, enabled in jobs:
+        job = scheduler.get_job(job_id)
+        if not enabled:
+            if job is not None:
+                job.remove()
+            continue
+        if job is None:
+            scheduler.add_job(
+                func, trigger, id=job_id, name=job_id, misfire_grace_time=grace,
+                coalesce=True, max_instances=1,
+            )  # fmt: skip
+        elif str(job.trigger) != str(trigger):
+            log.info("rescheduling %s: %s → %s", job_id, job.trigger, trigger)
+            job.reschedule(trigger)
+
+
+def start(scheduler: AsyncIOScheduler, runtime, settings) -> None:
+    """Start paused, make sure the jobs exist, then resume: missed runs are processed once."""
+    global _runtime
+    _runtime = runtime
+    scheduler.start(paused=True)
+    ensure_jobs(scheduler, settings)
+    scheduler.resume()
+
+
+def stop(scheduler: AsyncIOScheduler) -> None:
+    global _runtime
+    if scheduler.running:
+        scheduler.shutdown(wait=False)
+    _runtime = None
