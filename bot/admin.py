@@ -27,7 +27,7 @@ def promote(db, registry: Registry, version: str, reason: str) -> str:
     except Exception as e:
         raise AdminError(f"{version}: {e}") from e
     with db.session() as session:
-        record_current(session, registry, version, reason)
+        record_current(session, registry, version, reason, previous=old)
     return old
 
 

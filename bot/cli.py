@@ -259,7 +259,9 @@ def _register_bot_commands() -> None:
 
     app.command()(cli_bot.chat)
     app.command()(cli_bot.run)
+    app.command()(cli_bot.retrain)
     app.add_typer(cli_bot.db_app, name="db")
+    app.add_typer(cli_bot.models_app, name="models")
 
 
 _register_bot_commands()

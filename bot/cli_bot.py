@@ -116,3 +116,99 @@ def _pretty(record: dict) -> str:
         f"    model {record['model_version']}, {record['latency_ms']} ms, "
         f"{record['ratings']} ratings, mean {record['mean_stars']}★, options {record['options']}"
     )
+
+
+models_app = typer.Typer(help="Model versions: list, promote, roll back.", no_args_is_help=True)
+
+
+def _registry_and_db():
+    from bot.registry import Registry
+    from bot.store.session import Database, upgrade
+
+    settings = _settings()
+    if settings.auto_migrate:
+        upgrade(settings.database_url)
+    return (
+        settings,
+        Registry(settings.models_dir, settings.model_dir),
+        Database(settings.database_url),
+    )
+
+
+@models_app.command("list")
+def models_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Every model version: on disk and in the database, the current one marked."""
+    from bot.admin import versions
+
+    _, registry, db = _registry_and_db()
+    for item in versions(db, registry):
+        if as_json:
+            typer.echo(json.dumps(item, ensure_ascii=False))
+        else:
+            mark = "*" if item["current"] else " "
+            nats = item["test_nats_per_char"]
+            typer.echo(
+                f"{mark} {item['version']:<36} {item['status']:<11} "
+                f"test {nats if nats is not None else '—':<7} parent {item['parent'] or '—'}"
+                f"  {item['promoted_at'] or ''} {item['reason']}".rstrip()
+            )
+    db.dispose()
+
+
+@models_app.command("promote")
+def models_promote(version: Annotated[str, typer.Argument(help="A version from `list`.")]) -> None:
+    """Validate VERSION and serve it (running bots follow within a request)."""
+    from bot.admin import AdminError, promote
+
+    _, registry, db = _registry_and_db()
+    try:
+        old = promote(db, registry, version, "promoted from the command line")
+    except AdminError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"serving {version} (was {old})")
+
+
+@models_app.command("rollback")
+def models_rollback() -> None:
+    """Serve the version that was current before this one."""
+    from bot.admin import AdminError, rollback
+
+    _, registry, db = _registry_and_db()
+    try:
+        old, new = rollback(db, registry)
+    except AdminError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"rolled back: {old} → {new}")
+
+
+def retrain(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = True,
+) -> None:
+    """Retrain now, in the foreground: rated poems in, candidate judged, promoted or not."""
+    from bot.app import build_core, build_runtime
+    from bot.logs import setup_logging
+
+    setup_logging("INFO" if verbose else "WARNING")
+    settings = _settings()
+    if not (settings.retrain.corpus_dir / "train.txt").exists():
+        typer.echo(
+            f"error: no corpus in {settings.retrain.corpus_dir}: run "
+            f"`acrostic corpus build --out {settings.retrain.corpus_dir}` first", err=True,
+        )  # fmt: skip
+        raise typer.Exit(2)
+    runtime = build_runtime(settings, build_core(settings, processes=False))
+
+    async def main():
+        try:
+            return await runtime.retrainer.run(trigger="cli")
+        finally:
+            await runtime.core.close()
+
+    outcome = asyncio.run(main())
+    typer.echo(f"run {outcome.run_id}: {outcome.status} — {outcome.decision}")
+    if outcome.status == "failed":
+        raise typer.Exit(1)

@@ -121,6 +121,7 @@ class Retrainer:
             self.running_run = None
             shutil.rmtree(work, ignore_errors=True)
             shutil.rmtree(staged, ignore_errors=True)  # promoted ones were moved out already
+            shutil.rmtree(staged.with_name(staged.name + ".state"), ignore_errors=True)
 
     def _start_run(self, trigger: str, base_version: str) -> tuple[int, list]:
         cfg = self.settings.retrain
@@ -145,7 +146,8 @@ class Retrainer:
             "--extra", str(work / "extra.json"), "--heads", str(work / "heads.json"),
             "--minutes", str(cfg.max_minutes), "--eval-minutes", str(cfg.eval_minutes),
             "--tokens-per-batch", str(cfg.tokens_per_batch), "--margin", str(cfg.margin),
-            "--extra-share", str(cfg.extra_share),
+            "--extra-share", str(cfg.extra_share), "--compliance-drop", str(cfg.compliance_drop),
+            "--lr", str(cfg.lr),
         ]  # fmt: skip
         if cfg.max_steps is not None:
             args += ["--max-steps", str(cfg.max_steps)]
@@ -185,7 +187,9 @@ class Retrainer:
     ):
         with self.db.session() as session:
             if status == "current":
-                record_current(session, self.registry, version, reason, parent, path, metrics)
+                record_current(
+                    session, self.registry, version, reason, parent, path, metrics, parent
+                )
                 if used:
                     session.execute(
                         PoemRequest.__table__.update()
@@ -214,22 +218,34 @@ class Retrainer:
 
 
 def record_current(
-    session, registry: Registry, version, reason, parent=None, path="", metrics=None
+    session, registry: Registry, version, reason, parent=None, path="", metrics=None, previous=None
 ):
-    """Mark `version` current in the database (the one before it retired), creating its row."""
+    """Mark `version` current in the database and the one before it (`previous`, created if it
+    was never recorded — the shipped model, say) retired, so a rollback can find it."""
     now = utcnow()
     for row in session.scalars(select(ModelVersion).where(ModelVersion.status == "current")):
         if row.version != version:
             row.status = "retired"
+    if previous and previous != version:
+        before = _version_row(session, registry, previous)
+        before.status = "retired"
+        before.promoted_at = before.promoted_at or now - dt.timedelta(microseconds=1)
+    row = _version_row(session, registry, version, parent, path, metrics)
+    row.status, row.reason, row.promoted_at = "current", reason, now
+    session.flush()
+    return row
+
+
+def _version_row(session, registry, version, parent=None, path="", metrics=None) -> ModelVersion:
     row = session.scalar(select(ModelVersion).where(ModelVersion.version == version))
     if row is None:
         meta = _meta(registry.path_of(version))
         row = ModelVersion(version=version, parent=parent or meta.get("parent"),
                            path=path or str(registry.path_of(version)),
-                           metrics=metrics or meta.get("metrics", {}), reason="")  # fmt: skip
+                           metrics=metrics or meta.get("metrics", {}), reason="",
+                           status="retired")  # fmt: skip
         session.add(row)
-    row.status, row.reason, row.promoted_at = "current", reason, now
-    session.flush()
+        session.flush()
     return row
 
 

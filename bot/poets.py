@@ -72,16 +72,18 @@ class PoetHolder:
             stamp = self._pointer_stamp()
             if self.registry is None or stamp == self._stamp:
                 return False
-            self._stamp = stamp
             path = self.registry.current_path()
             if path == self.path:
+                self._stamp = stamp
                 return False
             try:
                 poet = Poet.load(path)
             except (ModelDirError, OSError, ValueError, RuntimeError) as e:
                 log.error("refusing model %s: %s; still serving %s", path, e, self.path)
+                self._stamp = stamp  # do not retry a broken version on every request
                 return False
             old = self._poet
-            self._poet, self.path = poet, path
+            # requests that saw the move wait on the lock above, so none reads the old path now
+            self._poet, self.path, self._stamp = poet, path, stamp
             log.info("model now %s (was %s)", poet.model_version, old and old.model_version)
             return True

@@ -32,13 +32,13 @@ class Registry:
             version = self.pointer.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             return self.default
-        return self.root / version if version else self.default
+        return self.path_of(version) if version else self.default
 
     def current_version(self) -> str:
         return version_of(self.current_path())
 
     def path_of(self, version: str) -> Path:
-        if version == version_of(self.default):
+        if version == version_of(self.default) and not (self.root / version).exists():
             return self.default
         if not version or "/" in version or version.startswith("."):
             raise ModelDirError(f"not a model version name: {version!r}")

@@ -58,9 +58,11 @@ class RetrainSettings(BaseModel):
     extra_share: float = Field(0.05, ge=0, lt=0.5)  # cap on their share of the training poems
     max_minutes: float = Field(30.0, gt=0)
     max_steps: int | None = None
+    lr: float = Field(5e-4, gt=0)  # warm start: gentler than training from scratch
     eval_minutes: float = Field(5.0, gt=0)
     tokens_per_batch: int = Field(8192, ge=64)
     margin: float = Field(0.01, ge=0)  # nats/char the candidate may lose on the test split
+    compliance_drop: float = Field(0.0, ge=0, le=1)  # how far format/rhyme rates may fall
     eval_heads: int = Field(30, ge=1)  # heads from the public list for the compliance check
 
 

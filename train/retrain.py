@@ -92,6 +92,18 @@ def decide(base: dict, candidate: dict, margin: float, compliance_drop: float) -
     return True, f"test cross-entropy {delta:+.4f} nats/char, compliance held"
 
 
+def judge(
+    base: Path, candidate: Path, corpus: Path, heads: list[str], margin: float, drop: float
+) -> dict:
+    """Measure both models the same way (frozen test split, compliance on `heads`); decide."""
+    measured = {}
+    for name, path in (("base", base), ("candidate", candidate)):
+        measured[name] = {"test_nats_per_char": round(test_nats(path, corpus), 4)}
+        measured[name].update(compliance(path, heads))
+    promote, reason = decide(measured["base"], measured["candidate"], margin, drop)
+    return {**measured, "promote": promote, "reason": reason}
+
+
 def retrain(opts: RetrainOptions) -> dict:
     """Train the candidate, measure both models the same way, and return the report."""
     from train.corpus import read_split
@@ -108,16 +120,11 @@ def retrain(opts: RetrainOptions) -> dict:
             progress=False, epochs=1000,
         )
     )  # fmt: skip
-    base = {"test_nats_per_char": round(test_nats(opts.base, opts.corpus), 4)}
-    candidate = {"test_nats_per_char": round(test_nats(opts.out, opts.corpus), 4)}
-    base.update(compliance(opts.base, opts.heads))
-    candidate.update(compliance(opts.out, opts.heads))
-    promote, reason = decide(base, candidate, opts.margin, opts.compliance_drop)
+    verdict = judge(
+        opts.base, opts.out, opts.corpus, opts.heads, opts.margin, opts.compliance_drop
+    )
     return {
-        "base": base,
-        "candidate": candidate,
-        "promote": promote,
-        "reason": reason,
+        **verdict,
         "rated_poems": len(opts.extra_texts),
         "rated_poems_mixed": len(extra),
         "corpus_poems": corpus_size,
@@ -150,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--margin", type=float, default=0.01)
     parser.add_argument("--extra-share", type=float, default=0.05)
+    parser.add_argument("--compliance-drop", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -160,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         heads=json.loads(args.heads.read_text("utf-8")) if args.heads else [],
         max_minutes=args.minutes, max_steps=args.max_steps, eval_minutes=args.eval_minutes,
         tokens_per_batch=args.tokens_per_batch, lr=args.lr, margin=args.margin,
-        extra_share=args.extra_share, seed=args.seed,
+        extra_share=args.extra_share, seed=args.seed, compliance_drop=args.compliance_drop,
     )  # fmt: skip
     report = retrain(opts)
     write_json_atomic(args.report, report)
