@@ -46,7 +46,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         log.info("serving with model %s", core.poets.current.model_version)
         await stop.wait()
     finally:
-        scheduler_stop(scheduler)
+        await scheduler_stop(scheduler)
         for stopper in reversed(stoppers):
             with contextlib.suppress(Exception):
                 await stopper()

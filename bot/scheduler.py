@@ -3,6 +3,7 @@ sweep, in a persistent job store so that a run missed while the bot was down is 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from zoneinfo import ZoneInfo
@@ -88,8 +89,11 @@ def start(scheduler: AsyncIOScheduler, runtime, settings) -> None:
     scheduler.resume()
 
 
-def stop(scheduler: AsyncIOScheduler) -> None:
+async def stop(scheduler: AsyncIOScheduler) -> None:
+    """Shut down and let the deferred shutdown happen (AsyncIOScheduler runs it on the loop)."""
     global _runtime
     if scheduler.running:
         scheduler.shutdown(wait=False)
+        for _ in range(3):
+            await asyncio.sleep(0)
     _runtime = None
