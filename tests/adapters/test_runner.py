@@ -6,6 +6,7 @@ import asyncio
 
 import discord
 import pytest
+from sqlalchemy import create_engine, text
 
 from bot.poets import PoetHolder
 from bot.runner import NoAdapters, serve
@@ -41,6 +42,11 @@ async def test_serve_runs_telegram_and_discord_together(sqlite_url, poet, monkey
         (discord_reply,) = await gateway.wait_for("POST", f"/webhooks/7000/{token}")
         assert "《天地》" in telegram_reply.params["text"]
         assert "《日月》" in discord_reply.body["content"]
+        engine = create_engine(sqlite_url)  # the scheduler started with the adapters
+        with engine.connect() as connection:
+            jobs = connection.execute(text("SELECT id FROM apscheduler_jobs ORDER BY id"))
+            assert [row[0] for row in jobs] == ["daily-posts", "nightly-retrain"]
+        engine.dispose()
     finally:
         stop.set()
         await asyncio.wait_for(task, 15)

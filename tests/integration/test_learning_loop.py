@@ -109,6 +109,13 @@ def test_gate_promotes_a_planted_better_model_and_rejects_a_planted_worse_one(
 # --- the pipeline ---------------------------------------------------------------------------------
 async def test_retrain_promotes_records_and_hot_swaps(tmp_path, models, corpus_dir):
     runtime = make_runtime(tmp_path, models, corpus_dir, margin=100.0, compliance_drop=1.0)
+    runtime.settings = runtime.settings.model_copy(update={"admin_chat": "telegram:-500"})
+    notices = []
+
+    async def send(chat_id, reply):
+        notices.append((chat_id, reply.text))
+
+    runtime.senders["telegram"] = send
     core = runtime.core
     try:
         poem_id = await rated_poem(core)
@@ -131,6 +138,9 @@ async def test_retrain_promotes_records_and_hot_swaps(tmp_path, models, corpus_d
             == "tiny-v1"
         )
         assert not (models / ".staging").exists() or not any((models / ".staging").iterdir())
+        ((chat, notice),) = notices
+        assert chat == "-500" and f"新模型 {outcome.version} 已启用" in notice
+        assert f"测试集交叉熵 {version.metrics['base']['test_nats_per_char']} → " in notice
 
         rolled = await core.command(ADMIN, "/rollback")
         assert f"{outcome.version} → tiny-v1" in rolled.text
@@ -245,3 +255,26 @@ async def test_admin_model_and_retrain_status(runtime):
     assert "还没有重新训练过" in (await runtime.core.command(ADMIN, "/retrain status")).text
     info = (await runtime.core.command(ADMIN, "/model")).text
     assert "当前模型：tiny-v1" in info
+
+
+async def test_admin_retrain_runs_in_the_background_and_reports(tmp_path, models, corpus_dir):
+    runtime = make_runtime(tmp_path, models, corpus_dir, margin=100.0, compliance_drop=1.0)
+    core = runtime.core
+    try:
+        started = await core.command(ADMIN, "/retrain")
+        assert started.text.startswith("已开始重新训练")
+        await asyncio.sleep(0.2)
+        busy = await core.command(ADMIN, "/retrain")
+        assert "正在进行" in busy.text
+        poem = await core.command(USERS[0], "/acrostic 江南")  # the bot keeps answering
+        assert poem.poem_id is not None
+        for _ in range(600):
+            if not runtime.retrainer.lock.locked():
+                break
+            await asyncio.sleep(0.05)
+        status = (await core.command(ADMIN, "/retrain status")).text
+        assert "第 1 次重新训练：promoted" in status
+        info = (await core.command(ADMIN, "/model")).text
+        assert "当前模型：cangtou-" in info and "上一版：tiny-v1" in info
+    finally:
+        await core.close()

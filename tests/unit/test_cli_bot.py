@@ -56,3 +56,38 @@ def test_db_upgrade_and_the_alembic_cli_agree(tmp_path):
     check = run("check", env=env, program=alembic)  # [tool.alembic] in pyproject.toml
     assert check.returncode == 0, check.stderr
     assert "No new upgrade operations detected" in check.stdout + check.stderr
+
+
+def test_models_list_promote_rollback(tmp_path, tiny_model_dir):
+    import shutil
+
+    from engine.checkpoint import load_model_dir, resave
+
+    root = tmp_path / "models"
+    for version in ("tiny-a", "tiny-b"):
+        shutil.copytree(tiny_model_dir, root / version)
+        resave(load_model_dir(root / version), {"version": version})
+    env = {"CANGTOU_DATABASE_URL": f"sqlite:///{tmp_path}/m.db", "CANGTOU_MODELS_DIR": str(root),
+           "CANGTOU_MODEL_DIR": str(root / "tiny-a")}  # fmt: skip
+    listed = run("models", "list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[0].startswith("* tiny-a")
+    promoted = run("models", "promote", "tiny-b", env=env)
+    assert promoted.stdout.strip() == "serving tiny-b (was tiny-a)", promoted.stderr
+    assert (root / "CURRENT").read_text().strip() == "tiny-b"
+    bad = run("models", "promote", "no-such-version", env=env)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: no-such-version")
+    rolled = run("models", "rollback", env=env)
+    assert rolled.stdout.strip() == "rolled back: tiny-b → tiny-a", rolled.stderr
+    rows = [json.loads(x) for x in run("models", "list", "--json", env=env).stdout.splitlines()]
+    assert {r["version"]: r["status"] for r in rows} == {
+        "tiny-a": "current",
+        "tiny-b": "rolled_back",
+    }
+
+
+def test_retrain_without_a_corpus_is_one_clear_line(tmp_path):
+    env = {"CANGTOU_DATABASE_URL": f"sqlite:///{tmp_path}/r.db",
+           "CANGTOU_RETRAIN__CORPUS_DIR": str(tmp_path / "nothing")}  # fmt: skip
+    res = run("retrain", env=env)
+    assert res.returncode == 2 and "acrostic corpus build" in res.stderr
