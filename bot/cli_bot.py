@@ -56,7 +56,7 @@ def run(
     from bot.runner import NoAdapters, serve
 
     settings = _settings()
-    setup_logging("DEBUG" if verbose else settings.log_level)
+    setup_logging("DEBUG" if verbose else settings.log_level, settings.log_format)
     try:
         asyncio.run(serve(settings))
     except NoAdapters as e:

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot import messages
@@ -18,6 +18,8 @@ from bot.commands import Command, PoemOptions, parse_callback, parse_command
 from bot.errors import Rejected, StoreDown, error_id
 from bot.generation import Busy, Generator
 from bot.limits import RateLimited, RateLimiter
+from bot.logs import new_request_id
+from bot.metrics import Metrics
 from bot.poets import PoetHolder
 from bot.replies import CallbackAnswer, PoemView, Reply, render_poem
 from bot.settings import Settings
@@ -76,6 +78,7 @@ class Core:
         self.limiter = RateLimiter(settings.limits)
         limits = settings.limits
         self.generator = Generator(poets, limits.workers, limits.queue_size, limits.processes)
+        self.metrics = Metrics()
         from bot import handlers  # the command table lives beside, to keep this module small
 
         self.handlers = handlers
@@ -83,15 +86,18 @@ class Core:
     # --- entry points ---------------------------------------------------------------------------
     async def command(self, actor: Actor, text: str) -> Reply:
         """A chat message that starts with '/'. Always returns a reply, never raises."""
+        new_request_id()
         return await self._safely(actor, self._command(actor, text))
 
     async def acrostic(self, actor: Actor, options: PoemOptions, raw_text: str = "") -> Reply:
         """A poem request with structured options (Discord's slash command)."""
+        new_request_id()
         raw = raw_text or f"/acrostic {options.head}"
         return await self._safely(actor, self.write(actor, options, raw))
 
     async def callback(self, actor: Actor, data: str | None) -> CallbackAnswer:
         """A button press. Forged or stale data gets a polite toast."""
+        new_request_id()
         try:
             callback = parse_callback(data)
             if callback is None:
@@ -144,8 +150,18 @@ class Core:
             with self.db.session() as session:
                 return fn(session, *args)
 
+        def work_once_more_on_a_race():
+            # Two first messages of one user (or two replicas) can both try to create the same
+            # users/chats/ratings row: the loser's transaction is rolled back, and run again it
+            # finds the row. A second IntegrityError is a real one and is raised.
+            try:
+                return work()
+            except IntegrityError:
+                log.info("concurrent insert: running the transaction again")
+                return work()
+
         try:
-            return await asyncio.to_thread(work)
+            return await asyncio.to_thread(work_once_more_on_a_race)
         except (OperationalError, PoolTimeout) as e:
             raise StoreDown() from e
         except DBAPIError as e:
@@ -222,6 +238,8 @@ class Core:
             )
             return Reply(messages.FAILED.format(error_id=eid), error_id=eid)
         latency = (time.perf_counter() - started) * 1000
+        self.metrics.latency.observe(latency / 1000)
+        self.metrics.requests.labels("ok").inc()
         text = to_traditional(poem.text) if job["script"] == "traditional" else poem.text
         view = PoemView(
             None, head, text, job["chars_per_line"], job["position"], poem.model_version,
@@ -310,6 +328,7 @@ class Core:
             )
 
         log.info("request %s code=%s error_id=%s user=%s", status.value, code, eid, actor.user_key)
+        self.metrics.requests.labels(status.value).inc()
         try:
             await self.store(save)
         except StoreDown:

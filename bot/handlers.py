@@ -92,6 +92,7 @@ async def store_rating(core: Core, actor: Actor, row: PoemRequest, stars: int) -
         return changed, queries.rating_summary(session, row.id)
 
     changed, summary = await core.store(save)
+    core.metrics.ratings.labels(str(stars)).inc()
     template = messages.RERATED if changed else messages.RATED
     toast = template.format(stars="★" * stars, mean=summary.mean, count=summary.count)
     edit = render_poem(view_of(row), rating=(summary.mean, summary.count))

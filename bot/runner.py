@@ -8,6 +8,7 @@ import logging
 import signal
 
 from bot.app import build_runtime
+from bot.metrics import start_health_server
 from bot.scheduler import build_scheduler
 from bot.scheduler import start as scheduler_start
 from bot.scheduler import stop as scheduler_stop
@@ -22,7 +23,7 @@ class NoAdapters(Exception):
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Start the configured adapters, run until `stop` is set (or SIGINT/SIGTERM), stop them."""
-    if settings.telegram.token is None and settings.discord.token is None:
+    if not settings.telegram_on and not settings.discord_on:
         raise NoAdapters(
             "no adapter configured: set CANGTOU_TELEGRAM__TOKEN and/or CANGTOU_DISCORD__TOKEN "
             "(or try `acrostic chat`, which needs no token)"
@@ -37,9 +38,14 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     scheduler = build_scheduler(settings)
     stoppers = []
     try:
-        if settings.telegram.token is not None:
+        if settings.observability.enabled:
+            health = await start_health_server(
+                core, settings.observability.host, settings.observability.port
+            )
+            stoppers.append(health.cleanup)
+        if settings.telegram_on:
             stoppers.append(await _start_telegram(settings, runtime))
-        if settings.discord.token is not None:
+        if settings.discord_on:
             stoppers.append(await _start_discord(settings, runtime, stop))
         await core.generator.warm_up()
         scheduler_start(scheduler, runtime, settings)
@@ -68,7 +74,9 @@ async def _start_discord(settings: Settings, runtime, stop: asyncio.Event):
     from bot.adapters import discord_adapter
 
     discord_adapter.point_at(settings)
-    client = discord_adapter.build_bot(settings, runtime.core)
+    client = discord_adapter.build_bot(
+        settings, runtime.core, **discord_adapter.sharding(settings)
+    )
     runtime.senders["discord"] = discord_adapter.sender(client)
     await client.login(settings.discord.token.get_secret_value())
     task = asyncio.create_task(client.connect())

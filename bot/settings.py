@@ -14,6 +14,7 @@ DEFAULT_DATABASE_URL = "sqlite:///data/cangtou.db"
 
 
 class TelegramSettings(BaseModel):
+    enabled: bool | None = None  # None: on when a token is set; True without a token: an error
     token: SecretStr | None = None
     base_url: str = "https://api.telegram.org/bot"  # a local Bot API server works too
     mode: Literal["polling", "webhook"] = "polling"
@@ -25,16 +26,31 @@ class TelegramSettings(BaseModel):
 
     @model_validator(mode="after")
     def _webhook_needs_url(self) -> TelegramSettings:
+        if self.enabled and self.token is None:
+            raise ValueError("telegram is enabled but CANGTOU_TELEGRAM__TOKEN is not set")
         if self.token and self.mode == "webhook" and not self.webhook_url:
             raise ValueError("telegram.mode=webhook needs CANGTOU_TELEGRAM__WEBHOOK_URL")
         return self
 
 
 class DiscordSettings(BaseModel):
+    enabled: bool | None = None  # None: on when a token is set; True without a token: an error
     token: SecretStr | None = None
+    shard_count: int | None = Field(None, ge=1)  # several replicas: each runs some shards
+    shard_ids: list[int] | None = None  # the shards this replica runs (default: all)
     api_base: str | None = None  # only for tests against a local fake server
     gateway_url: str | None = None
     sync_commands: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> DiscordSettings:
+        if self.enabled and self.token is None:
+            raise ValueError("discord is enabled but CANGTOU_DISCORD__TOKEN is not set")
+        if self.shard_ids and (
+            self.shard_count is None or max(self.shard_ids) >= self.shard_count
+        ):
+            raise ValueError("discord.shard_ids need shard_count, and each must be below it")
+        return self
 
 
 class LimitSettings(BaseModel):
@@ -72,6 +88,12 @@ class DailySettings(BaseModel):
     sweep_seconds: int = Field(60, ge=1)
 
 
+class ObservabilitySettings(BaseModel):
+    enabled: bool = False  # GET /healthz and /metrics (Prometheus)
+    host: str = "127.0.0.1"
+    port: int = Field(9108, ge=1, le=65535)
+
+
 class Settings(BaseSettings):
     """Environment: CANGTOU_DATABASE_URL (or DATABASE_URL), CANGTOU_TELEGRAM__TOKEN, …"""
 
@@ -96,6 +118,8 @@ class Settings(BaseSettings):
     daily: DailySettings = DailySettings()
     beam_size: int = Field(8, ge=1, le=32)
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    observability: ObservabilitySettings = ObservabilitySettings()
 
     @field_validator("admins", mode="before")
     @classmethod
@@ -116,6 +140,14 @@ class Settings(BaseSettings):
         if wanted and "DATABASE_URL" in os.environ and "CANGTOU_DATABASE_URL" not in os.environ:
             data = {**data, "database_url": os.environ["DATABASE_URL"]}
         return data
+
+    @property
+    def telegram_on(self) -> bool:
+        return self.telegram.token is not None and self.telegram.enabled is not False
+
+    @property
+    def discord_on(self) -> bool:
+        return self.discord.token is not None and self.discord.enabled is not False
 
     def is_admin(self, platform: str, user_id: str) -> bool:
         if platform == "console" and self.console_is_admin:

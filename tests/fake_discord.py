@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from aiohttp import WSMsgType, web
 
 APP_ID = 7000
-GUILD_ID = 8000
+GUILD_ID = (1 << 22) + 8000  # a snowflake on shard 1 of 2 or of 4
 CHANNEL_ID = 8001
 BOT = {"id": "7001", "username": "cangtou", "discriminator": "0", "global_name": None,
        "avatar": None, "bot": True}  # fmt: skip
@@ -53,6 +53,8 @@ class FakeDiscord:
         self._seq = itertools.count(1)
         self._event = asyncio.Event()
         self.identified = asyncio.Event()  # a client has IDENTIFYed and got READY
+        self.identifies: list[dict] = []  # IDENTIFY payloads (one per shard)
+        self._socket_shards: list = []  # (shard, count) of each connection
         self.runner: web.AppRunner | None = None
         self.port = 0
 
@@ -130,16 +132,20 @@ class FakeDiscord:
                 "position": 0, "permission_overwrites": [], "nsfw": False}  # fmt: skip
 
     async def _dispatch(self, event: str, data: dict) -> None:
-        for socket in self.sockets:
-            if not socket.closed:
-                await socket.send_str(
-                    json.dumps({"op": 0, "t": event, "s": next(self._seq), "d": data})
-                )
+        """To the one connection whose shard owns the guild (Discord's (id >> 22) % count)."""
+        frame = json.dumps({"op": 0, "t": event, "s": next(self._seq), "d": data})
+        for socket, shard in zip(self.sockets, self._socket_shards, strict=True):
+            if socket.closed:
+                continue
+            if shard is None or (GUILD_ID >> 22) % shard[1] == shard[0]:
+                await socket.send_str(frame)
+                return
 
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         socket = web.WebSocketResponse()
         await socket.prepare(request)
         self.sockets.append(socket)
+        self._socket_shards.append(None)
         await socket.send_str(json.dumps({"op": 10, "d": {"heartbeat_interval": 45000}}))
         async for message in socket:
             if message.type != WSMsgType.TEXT:
@@ -148,15 +154,19 @@ class FakeDiscord:
             if frame["op"] == 1:
                 await socket.send_str(json.dumps({"op": 11}))
             elif frame["op"] == 2:
-                await self._ready(socket)
+                self.identifies.append(frame["d"])
+                self._socket_shards[self.sockets.index(socket)] = frame["d"].get("shard")
+                await self._ready(socket, frame["d"].get("shard"))
         return socket
 
-    async def _ready(self, socket) -> None:
+    async def _ready(self, socket, shard=None) -> None:
         ready = {
             "v": 10, "user": BOT, "guilds": [{"id": str(GUILD_ID), "unavailable": True}],
             "session_id": "session", "resume_gateway_url": self.gateway_url,
             "application": {"id": str(APP_ID), "flags": 0},
         }  # fmt: skip
+        if shard is not None:
+            ready["shard"] = shard
         guild = {
             "id": str(GUILD_ID), "name": "诗社", "icon": None, "owner_id": "1",
             "roles": [{"id": str(GUILD_ID), "name": "@everyone", "permissions": "1024",

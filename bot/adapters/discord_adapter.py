@@ -122,8 +122,8 @@ def actor_of(interaction: discord.Interaction) -> Actor:
     )
 
 
-class CangtouClient(discord.Client):
-    """A discord.Client with an app-command tree; the commands are registered in `build_bot`."""
+class _Cangtou:
+    """An app-command tree and restart-safe buttons; the commands are added by `build_bot`."""
 
     def __init__(self, settings: Settings, core: Core, **options):
         super().__init__(intents=discord.Intents.none() | discord.Intents(guilds=True), **options)
@@ -138,13 +138,22 @@ class CangtouClient(discord.Client):
             await self.tree.sync()
 
 
+class CangtouClient(_Cangtou, discord.Client):
+    """One connection: Discord's single shard, or `shard_id` of `shard_count`."""
+
+
+class CangtouShardedClient(_Cangtou, discord.AutoShardedClient):
+    """Several shards in one process (`shard_ids` of `shard_count`), for bots in many guilds."""
+
+
 def build_bot(settings: Settings, core: Core | None = None, **options) -> discord.Client:
     """A discord.py client wired to the core; `await bot.start(token)` runs it."""
     if core is None:
         from bot.app import build_core
 
         core = build_core(settings)
-    bot = CangtouClient(settings, core, **options)
+    sharded = "shard_ids" in options or (options.get("shard_count") and "shard_id" not in options)
+    bot = (CangtouShardedClient if sharded else CangtouClient)(settings, core, **options)
 
     @app_commands.describe(
         head="藏在每句开头的字，1–12 个汉字，例如 算法进阶",
@@ -222,6 +231,16 @@ async def on_tree_error(interaction: discord.Interaction, error: Exception) -> N
             await interaction.response.send_message(text, ephemeral=True)
     except discord.HTTPException:
         log.warning("could not send the apology for error_id=%s", eid)
+
+
+def sharding(settings: Settings) -> dict:
+    """discord.py options for the shards this replica runs (none: Discord's single shard)."""
+    options: dict = {}
+    if settings.discord.shard_count:
+        options["shard_count"] = settings.discord.shard_count
+        if settings.discord.shard_ids:
+            options["shard_ids"] = settings.discord.shard_ids
+    return options
 
 
 def point_at(settings: Settings) -> None:

@@ -31,9 +31,11 @@ async def fake_discord(monkeypatch):
 
 
 @contextlib.asynccontextmanager
-async def running(core, server: FakeDiscord):
-    settings = bot_settings(core.settings.database_url, discord={"token": "discord-test"})
-    client = discord_adapter.build_bot(settings, core, guild_ready_timeout=0.01)
+async def running(core, server: FakeDiscord, **discord_settings):
+    discord_settings = {"token": "discord-test", **discord_settings}
+    settings = bot_settings(core.settings.database_url, discord=discord_settings)
+    options = discord_adapter.sharding(settings)
+    client = discord_adapter.build_bot(settings, core, guild_ready_timeout=0.01, **options)
     await client.login("discord-test")
     task = asyncio.create_task(client.connect(reconnect=False))
     await asyncio.wait_for(client.wait_until_ready(), 10)
@@ -132,3 +134,16 @@ async def test_bad_head_and_admin_refusal(core, fake_discord):
         token = await fake_discord.slash("model", {}, user_id=99)
         (reply,) = await fake_discord.wait_for("POST", f"/webhooks/7000/{token}")
         assert "当前模型" in reply.body["content"]
+
+
+async def test_sharded_replica_identifies_its_shards_and_serves(core, fake_discord):
+    async with running(core, fake_discord, shard_count=4, shard_ids=[1, 3]) as client:
+        assert isinstance(client, discord.AutoShardedClient)
+        for _ in range(100):
+            if len(fake_discord.identifies) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert sorted(tuple(i["shard"]) for i in fake_discord.identifies) == [(1, 4), (3, 4)]
+        token = await fake_discord.slash("acrostic", {"head": "星河"})
+        (reply,) = await fake_discord.wait_for("POST", f"/webhooks/7000/{token}")
+        assert "《星河》" in reply.body["content"]
