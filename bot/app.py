@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 
 from bot.core import Core
+from bot.locks import JobLocks
 from bot.poets import PoetHolder
 from bot.registry import Registry
 from bot.replies import Reply
@@ -39,6 +40,7 @@ class Runtime:
     registry: Registry
     retrainer: object
     senders: dict = field(default_factory=dict)  # platform → async send(chat id, Reply)
+    locks: object = None  # JobLocks: which replica runs a scheduled job
 
     async def notify_admins(self, outcome) -> None:
         from bot.admin import outcome_text
@@ -62,9 +64,9 @@ def build_runtime(settings: Settings, core: Core | None = None) -> Runtime:
 
     core = core or build_core(settings)
     registry = core.poets.registry or Registry(settings.models_dir, settings.model_dir)
-    runtime = Runtime(settings, core, registry, None)
+    runtime = Runtime(settings, core, registry, None, locks=JobLocks(core.db))
     runtime.retrainer = Retrainer(
-        settings, core.db, core.poets, registry, notify=runtime.notify_admins
+        settings, core.db, core.poets, registry, notify=runtime.notify_admins, locks=runtime.locks
     )
     core.admin = AdminHooks(core.db, registry, core.poets, runtime.retrainer)
     return runtime

@@ -70,7 +70,10 @@ class RetrainOutcome:
 class Retrainer:
     """One retrain at a time per process (the scheduler and /retrain share this)."""
 
-    def __init__(self, settings, db, poets, registry: Registry, notify=None):
+    def __init__(self, settings, db, poets, registry: Registry, notify=None, locks=None):
+        from bot.locks import JobLocks
+
+        self.locks = locks or JobLocks(db)  # one retrain across all replicas
         self.settings = settings
         self.db = db
         self.poets = poets
@@ -80,11 +83,19 @@ class Retrainer:
         self.process: asyncio.subprocess.Process | None = None
         self.running_run: int | None = None
 
-    async def run(self, trigger: str = "schedule") -> RetrainOutcome | None:
-        """Retrain now; None if one is already running."""
+    async def run(self, trigger: str = "schedule", once_per_night: bool = False):
+        """Retrain now; None if one is already running here or on another replica (or, for the
+        nightly run, if one already finished tonight)."""
         if self.lock.locked():
             return None
-        async with self.lock:
+        async with self.lock, self.locks.hold("retrain") as mine:
+            if not mine:
+                log.info("retrain (%s): another replica is running one", trigger)
+                return None
+            fresh = await asyncio.to_thread(claim_tonight, self.db)
+            if once_per_night and not fresh:
+                log.info("nightly retrain: already done tonight by another replica")
+                return None
             outcome = await self._run(trigger)
         if self.notify is not None:
             try:
@@ -215,6 +226,28 @@ class Retrainer:
     def _in_session(self, fn):
         with self.db.session() as session:
             return fn(session)
+
+
+ABANDONED = "abandoned: the process running it stopped"
+
+
+def claim_tonight(db, hours: float = 12) -> bool:
+    """Called while holding the retrain lock. Runs left 'running' belong to a process that died
+    (it would hold the lock otherwise): they are marked abandoned. Returns False if a scheduled
+    run came to a decision in the last `hours`."""
+    since = utcnow() - dt.timedelta(hours=hours)
+    with db.session() as session:
+        for run in session.scalars(select(RetrainRun).where(RetrainRun.status == "running")):
+            run.status, run.decision, run.finished_at = "failed", ABANDONED, utcnow()
+        session.flush()
+        decided = session.scalar(
+            select(func.count()).where(
+                RetrainRun.trigger == "schedule",
+                RetrainRun.started_at >= since,
+                RetrainRun.decision != ABANDONED,
+            )
+        )
+    return decided == 0
 
 
 def record_current(

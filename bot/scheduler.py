@@ -24,11 +24,11 @@ _runtime = None  # the running bot: jobs in a persistent store name functions, n
 
 
 async def nightly_retrain() -> None:
-    """The scheduled retrain (skipped if one is already running)."""
+    """The scheduled retrain: one replica of all, once a night (see Retrainer.run)."""
     if _runtime is None:
         log.warning("nightly retrain fired before the bot was ready")
         return
-    await _runtime.retrainer.run(trigger="schedule")
+    await _runtime.retrainer.run(trigger="schedule", once_per_night=True)
 
 
 async def daily_posts() -> None:
@@ -37,15 +37,19 @@ async def daily_posts() -> None:
 
     if _runtime is None:
         return
-    results = await sweep(_runtime.core, _runtime.senders, dt.datetime.now(dt.UTC))
+    async with _runtime.locks.hold(SWEEP_JOB) as mine:
+        if not mine:
+            return  # another replica is sweeping; the UNIQUE claim guards each post anyway
+        results = await sweep(_runtime.core, _runtime.senders, dt.datetime.now(dt.UTC))
     if results:
         log.info("daily posts: %s", ", ".join(f"{r.subscription_id}:{r.status}" for r in results))
 
 
 def build_scheduler(settings) -> AsyncIOScheduler:
-    store = SQLAlchemyJobStore(
-        url=normalize_url(settings.database_url), tablename="apscheduler_jobs"
-    )
+    # APScheduler 3 must not share a job store between processes: each replica has its own
+    # table, and the advisory locks make the jobs run once across all of them.
+    table = "apscheduler_jobs" + (f"_{settings.replica_id}" if settings.replica_id else "")
+    store = SQLAlchemyJobStore(url=normalize_url(settings.database_url), tablename=table)
     return AsyncIOScheduler(
         jobstores={"default": store},
         timezone=ZoneInfo(settings.retrain.timezone),

@@ -109,6 +109,7 @@ class Settings(BaseSettings):
     model_dir: Path | None = None  # served until a version is promoted (None: the shipped one)
     models_dir: Path = Path("data/models")  # model versions and the CURRENT pointer
     admin_chat: str | None = None  # "telegram:<chat id>": told when a retrain ends
+    replica_id: str = Field("", pattern=r"^[a-z0-9_]{0,32}$")  # unique per replica when several
     admins: Annotated[list[str], NoDecode] = []  # "telegram:123,discord:456"
     console_is_admin: bool = True  # the local console user runs admin commands
     telegram: TelegramSettings = TelegramSettings()

@@ -29,7 +29,7 @@ def _url() -> str:
 
 def include_name(name, type_, parent_names) -> bool:
     """Tables that are not ours (APScheduler's job store) are never touched by autogenerate."""
-    return not (type_ == "table" and name == "apscheduler_jobs")
+    return not (type_ == "table" and name.startswith("apscheduler_jobs"))
 
 
 def run_offline() -> None:

@@ -16,6 +16,7 @@ from bot.almanac import head_of_the_day, solar_term
 from bot.app import build_core
 from bot.core import Actor
 from bot.daily import sweep
+from bot.locks import JobLocks
 from bot.poets import PoetHolder
 from bot.store.models import DailyPost, PoemRequest, Subscription
 from tests.conftest import bot_settings
@@ -34,8 +35,9 @@ class Counting:
         self.core, self.runs, self.sent, self.fail_chats = core, [], [], set(fail_chats)
         self.retrainer = self
         self.senders = {"telegram": self.send}
+        self.locks = JobLocks(core.db)
 
-    async def run(self, trigger):
+    async def run(self, trigger, once_per_night=False):
         self.runs.append((trigger, dt.datetime.now(SHANGHAI)))
 
     async def send(self, chat_id, reply):
