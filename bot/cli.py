@@ -209,8 +209,17 @@ def train(
         str, typer.Option(help="bf16 autocast: auto (on CUDA only), bf16 (also on CPU), off.")
     ] = "auto",
     threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
+    max_steps: Annotated[
+        int | None, typer.Option(help="Stop after this many optimiser steps (resumable).")
+    ] = None,
+    min_count: Annotated[
+        int, typer.Option(help="Keep characters seen at least this often in training.")
+    ] = 2,
 ) -> None:
-    """Train the two-layer LSTM on the corpus; the best model is saved atomically to OUT."""
+    """Train the two-layer LSTM on the corpus; the best model is saved atomically to OUT.
+
+    Distributed: `torchrun --nproc_per_node=N -m bot.cli train ...` (gloo on CPU, nccl on GPU;
+    --tokens-per-batch is per process; only rank 0 writes OUT)."""
     import torch
 
     from train.loop import TrainOptions
@@ -239,6 +248,9 @@ def train(
         dry_run=dry_run,
         device=device,
         amp=amp,
+        max_steps=max_steps,
+        min_count=min_count,
+        progress=int(os.environ.get("RANK", "0")) == 0,
     )
     from engine.checkpoint import ModelDirError
 
@@ -251,7 +263,8 @@ def train(
             summary = run_training(opts)
     except (ModelDirError, ValueError) as e:  # bad model directory or option (e.g. --amp)
         _fail(str(e))
-    typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+    if int(os.environ.get("RANK", "0")) == 0:
+        typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
 
 
 def _register_bot_commands() -> None:

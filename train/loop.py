@@ -17,6 +17,7 @@ from engine.checkpoint import load_model_dir, resave, save_model_dir
 from engine.model import CharLSTM, ModelConfig
 from engine.novelty import corpus_line_hashes
 from engine.vocab import Vocab
+from train import distributed
 from train.corpus import corpus_fingerprint, read_split
 from train.dataset import PoemBuckets, epoch_batches
 from train.state import TrainState, load_state, save_state
@@ -86,13 +87,17 @@ def autocast_for(amp: str, device: torch.device):
 
 
 def train_step(
-    model: CharLSTM, optim: torch.optim.Optimizer, batch: torch.Tensor, amp=None
+    model: CharLSTM, optim: torch.optim.Optimizer, batch: torch.Tensor, amp=None, ddp=None
 ) -> tuple[float, int]:
-    """One optimisation step on a (B, L) batch; returns (mean loss, predicted tokens)."""
+    """One optimisation step on a (B, L) batch; returns (mean loss, predicted tokens).
+    Under torchrun `ddp` is the DistributedDataParallel loss module, which averages gradients."""
     with amp or torch.autocast("cpu", enabled=False):
-        h, _ = model(batch[:, :-1])
         n = batch[:, 1:].numel()
-        loss = model.nll(h.float(), batch[:, 1:]) / n
+        if ddp is not None:
+            loss = ddp(batch) / n
+        else:
+            h, _ = model(batch[:, :-1])
+            loss = model.nll(h.float(), batch[:, 1:]) / n
     optim.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -136,8 +141,9 @@ class Trainer:
 
     def __init__(self, opts: TrainOptions):
         self.opts = opts
-        torch.manual_seed(opts.seed)
-        self.device = pick_device(opts.device)
+        torch.manual_seed(opts.seed)  # the same initial weights on every rank
+        self.ranks, rank_device = distributed.setup(opts.device)
+        self.device = rank_device or pick_device(opts.device)
         train_texts = read_split(opts.corpus, "train") + list(opts.extra_texts)
         self.parent = None
         if opts.init_from is not None:  # same vocabulary, so ids never change between versions
@@ -151,6 +157,7 @@ class Trainer:
             )  # fmt: skip
             self.model = CharLSTM(cfg)
         self.model.to(self.device)
+        self.ddp = distributed.wrap(self.model, self.ranks, self.device)
         self.train_data = PoemBuckets(train_texts, self.vocab)
         self.val_data = PoemBuckets(read_split(opts.corpus, "val"), self.vocab)
         self.optim = torch.optim.Adam(self.model.parameters(), lr=opts.lr)
@@ -158,7 +165,8 @@ class Trainer:
         if opts.resume and (opts.state_dir / "state.json").exists():
             self.state = load_state(opts.state_dir, self.model, self.optim)
             log.info("resumed at step %d (%.1f min)", self.state.step, self.state.elapsed_s / 60)
-        self.total_steps = len(self.train_data.batches(opts.tokens_per_batch)) * opts.epochs
+        per_epoch = len(self.train_data.batches(opts.tokens_per_batch)) // self.ranks.world
+        self.total_steps = per_epoch * opts.epochs
         self.budget_s = (opts.max_minutes or 0) * 60
         self.fingerprint = corpus_fingerprint(opts.corpus)
         self.loss_avg: float | None = None
@@ -172,15 +180,20 @@ class Trainer:
         last_eval, meter = state.elapsed_s, _Throughput()
         self.model.train()
         while state.epoch < opts.epochs:
-            batches = epoch_batches(self.train_data, opts.tokens_per_batch, opts.seed, state.epoch)
+            batches = distributed.shard(
+                list(
+                    epoch_batches(self.train_data, opts.tokens_per_batch, opts.seed, state.epoch)
+                ),
+                self.ranks,
+            )
             for i, batch in enumerate(batches):
                 if i < state.batch_in_epoch:
                     continue
                 for group in self.optim.param_groups:
                     group["lr"] = learning_rate(opts, state, self.total_steps)
-                loss, n = train_step(self.model, self.optim, batch.to(self.device), amp)
+                loss, n = train_step(self.model, self.optim, batch.to(self.device), amp, self.ddp)
                 state.step, state.batch_in_epoch = state.step + 1, i + 1
-                state.chars_seen += n
+                state.chars_seen += n * self.ranks.world  # every rank saw about as many
                 state.elapsed_s = time.perf_counter() - started
                 self.loss_avg = (
                     loss if self.loss_avg is None else 0.98 * self.loss_avg + 0.02 * loss
@@ -194,6 +207,7 @@ class Trainer:
                 bar.update((round(state.elapsed_s) - bar.n) if self.budget_s else 1)
                 if opts.dry_run and state.step >= 2:
                     bar.close()
+                    distributed.teardown(self.ranks)
                     val = evaluate(self.model, self.val_data, self.device)
                     return {
                         "dry_run": True,
@@ -201,18 +215,27 @@ class Trainer:
                         "train_loss": self.loss_avg,
                         "val_nats_per_char": val,
                     }
-                stop = self._out_of_budget()
+                stop = distributed.any_rank(self._out_of_budget(), self.ranks)
                 if stop or state.elapsed_s - last_eval >= opts.eval_minutes * 60:
                     last_eval = state.elapsed_s
                     self.validate_and_save()
                 if stop:
                     bar.close()
-                    return finish(opts, self.device)
+                    return self._finish()
             state.epoch, state.batch_in_epoch = state.epoch + 1, 0
             last_eval = state.elapsed_s
             self.validate_and_save()  # every epoch end as well
         bar.close()
-        return finish(opts, self.device)
+        return self._finish()
+
+    def _finish(self) -> dict:
+        """Rank 0 measures and records the saved model; the others wait for it and leave."""
+        summary = (
+            finish(self.opts, self.device) if self.ranks.is_main else {"rank": self.ranks.rank}
+        )
+        distributed.barrier(self.ranks)
+        distributed.teardown(self.ranks)
+        return summary
 
     def _out_of_budget(self) -> bool:
         state = self.state
@@ -226,14 +249,17 @@ class Trainer:
         return tqdm(
             total=round(self.budget_s) if self.budget_s else self.total_steps,
             unit="s" if self.budget_s else "step",
-            disable=not self.opts.progress,
+            disable=not self.opts.progress or not self.ranks.is_main,
             dynamic_ncols=True,
             mininterval=1.0 if sys.stderr.isatty() else 60.0,
             initial=round(state.elapsed_s) if self.budget_s else state.step,
         )
 
     def validate_and_save(self) -> None:
-        """Validate; save the model if it is the best so far; always save the resumable state."""
+        """Validate; save the model if it is the best so far; always save the resumable state.
+        Only rank 0 does this: one writer of the model directory."""
+        if not self.ranks.is_main:
+            return
         state = self.state
         val = evaluate(self.model, self.val_data, self.device)
         state.curve.append(
