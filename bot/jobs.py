@@ -131,8 +131,9 @@ class Retrainer:
         finally:
             self.running_run = None
             shutil.rmtree(work, ignore_errors=True)
-            shutil.rmtree(staged, ignore_errors=True)  # promoted ones were moved out already
-            shutil.rmtree(staged.with_name(staged.name + ".state"), ignore_errors=True)
+            # the candidate (promoted ones were moved out already), its training state, and any
+            # temporary directory of a save the kill interrupted; one retrain at a time (locked)
+            self.registry.clean_staging()
 
     def _start_run(self, trigger: str, base_version: str) -> tuple[int, list]:
         cfg = self.settings.retrain
