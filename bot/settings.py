@@ -101,6 +101,7 @@ class Settings(BaseSettings):
         env_prefix="CANGTOU_",
         env_nested_delimiter="__",
         env_file=".env",
+        env_ignore_empty=True,  # VAR= in a .env file means "not set": the default applies
         extra="ignore",
     )
 
