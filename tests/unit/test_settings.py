@@ -54,6 +54,10 @@ def test_dotenv_file_is_read(tmp_path):
         ("CANGTOU_ADMINS", "alice", "telegram:123"),
         ("CANGTOU_TELEGRAM__MODE", "carrier-pigeon", "polling"),
         ("CANGTOU_LIMITS__WORKERS", "0", "greater than or equal to 1"),
+        ("CANGTOU_TELEGRAM__ENABLED", "true", "telegram is enabled but CANGTOU_TELEGRAM__TOKEN"),
+        ("CANGTOU_DISCORD__ENABLED", "true", "discord is enabled but CANGTOU_DISCORD__TOKEN"),
+        ("CANGTOU_REPLICA_ID", "Replica A", "pattern"),
+        ("CANGTOU_RETRAIN__TIME", "3am", "pattern"),
     ],
 )
 def test_bad_settings_are_clear_errors(monkeypatch, name, value, message):
@@ -67,3 +71,25 @@ def test_webhook_mode_needs_a_public_url(monkeypatch):
     monkeypatch.setenv("CANGTOU_TELEGRAM__MODE", "webhook")
     with pytest.raises(ValidationError, match="WEBHOOK_URL"):
         Settings()
+
+
+def test_sharding_settings(monkeypatch):
+    monkeypatch.setenv("CANGTOU_DISCORD__TOKEN", "d")
+    monkeypatch.setenv("CANGTOU_DISCORD__SHARD_COUNT", "4")
+    monkeypatch.setenv("CANGTOU_DISCORD__SHARD_IDS", "[1, 3]")
+    assert Settings().discord.shard_ids == [1, 3]
+    monkeypatch.setenv("CANGTOU_DISCORD__SHARD_IDS", "[4]")
+    with pytest.raises(ValidationError, match="below it"):
+        Settings()
+
+
+def test_an_enabled_adapter_without_a_token_stops_acrostic_run(monkeypatch, tmp_path):
+    import subprocess
+    import sys
+
+    env = {"CANGTOU_TELEGRAM__ENABLED": "true", "CANGTOU_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+           "PATH": "/usr/bin:/bin"}  # fmt: skip
+    res = subprocess.run([sys.executable, "-m", "bot.cli", "run"], capture_output=True,
+                         text=True, env=env, timeout=60)  # fmt: skip
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "telegram is enabled but CANGTOU_TELEGRAM__TOKEN is not set" in res.stderr
