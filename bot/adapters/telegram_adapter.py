@@ -55,7 +55,13 @@ def build_application(settings: Settings, core: Core | None = None) -> Applicati
     )
     application.bot_data["core"] = core
     names = [*COMMANDS, "cangtou"]
-    application.add_handler(CommandHandler(names, on_command, block=False))
+    # new messages only: an edited /acrostic does not write a second poem
+    application.add_handler(
+        CommandHandler(names, on_command, filters.UpdateType.MESSAGE, block=False)
+    )
+    # channels (daily-poem subscriptions): CommandHandler does not see channel posts
+    channel = filters.UpdateType.CHANNEL_POST & filters.COMMAND
+    application.add_handler(MessageHandler(channel, on_command, block=False))
     # Unknown commands get help in private chats; in groups they may be for another bot.
     unknown = filters.COMMAND & filters.ChatType.PRIVATE
     application.add_handler(MessageHandler(unknown, on_command, block=False))

@@ -204,3 +204,37 @@ async def test_webhook_mode_rejects_a_wrong_secret(core, fake_api, unused_tcp_po
     finally:
         await telegram_adapter.stop(application)
     await asyncio.sleep(0)
+
+
+async def test_a_channel_subscribes_with_a_channel_post(core, fake_api):
+    async with running(core, fake_api):
+        fake_api.push(
+            {
+                "channel_post": {
+                    "message_id": 3,
+                    "date": 0,
+                    "chat": {"id": -1001, "type": "channel", "title": "诗刊"},
+                    "sender_chat": {"id": -1001, "type": "channel", "title": "诗刊"},
+                    "text": "/subscribe 07:30 五言",
+                    "entities": [{"type": "bot_command", "offset": 0, "length": 10}],
+                }
+            }
+        )
+        (sent,) = await fake_api.wait_for("sendMessage")
+        assert sent.params["chat_id"] == -1001
+        assert sent.params["text"].startswith("已订阅：每天 07:30")
+
+
+async def test_an_edited_command_does_not_write_another_poem(core, fake_api):
+    async with running(core, fake_api):
+        fake_api.command("/acrostic 春")
+        await fake_api.wait_for("sendMessage")
+        edited = {"message_id": 1, "date": 0, "edit_date": 1, "text": "/acrostic 秋",
+                  "chat": {"id": 1, "type": "private"},
+                  "from": {"id": 1, "is_bot": False, "first_name": "Li"},
+                  "entities": [{"type": "bot_command", "offset": 0, "length": 9}]}  # fmt: skip
+        fake_api.push({"edited_message": edited})
+        fake_api.command("/help")
+        sent = await fake_api.wait_for("sendMessage", 2)
+        assert "《秋》" not in "".join(c.params["text"] for c in sent)
+        assert len(rows(core, PoemRequest)) == 1
