@@ -83,6 +83,7 @@ class AdminHooks:
 
     def __init__(self, db, registry: Registry, poets, retrainer: Retrainer):
         self.db, self.registry, self.poets, self.retrainer = db, registry, poets, retrainer
+        self.background: set[asyncio.Task] = set()
 
     async def model_info(self, actor) -> str:
         await asyncio.to_thread(self.poets.refresh)
@@ -111,9 +112,11 @@ class AdminHooks:
             return await asyncio.to_thread(self._status)
         if self.retrainer.lock.locked():
             return messages.RETRAIN_BUSY.format(run=self.retrainer.running_run)
-        asyncio.get_running_loop().create_task(
+        task = asyncio.get_running_loop().create_task(
             self.retrainer.run(trigger=f"admin {actor.user_key}")
         )
+        self.background.add(task)  # kept referenced until done (and awaitable by the console)
+        task.add_done_callback(self.background.discard)
         return messages.RETRAIN_STARTED
 
     def _status(self) -> str:

@@ -33,15 +33,20 @@ def chat(
 ) -> None:
     """A local chat with the bot: the same commands as Telegram and Discord, no tokens."""
     from bot.adapters.console_adapter import repl, run_commands
-    from bot.app import build_core
+    from bot.app import build_core, build_runtime
     from bot.logs import setup_logging
 
     setup_logging("INFO" if verbose else "WARNING")
-    core = build_core(_settings(), processes=False)
+    settings = _settings()
+    runtime = build_runtime(settings, build_core(settings, processes=False))  # admin commands
+    core = runtime.core
 
     async def main():
         try:
             await (run_commands(core, command) if command else repl(core))
+            if core.admin.background:  # a /retrain started here: see it through
+                typer.echo("（等待重新训练结束……）", err=True)
+                await asyncio.gather(*core.admin.background)
         finally:
             await core.close()
 

@@ -91,3 +91,21 @@ def test_retrain_without_a_corpus_is_one_clear_line(tmp_path):
            "CANGTOU_RETRAIN__CORPUS_DIR": str(tmp_path / "nothing")}  # fmt: skip
     res = run("retrain", env=env)
     assert res.returncode == 2 and "acrostic corpus build" in res.stderr
+
+
+def test_console_admin_retrains_and_the_next_chat_serves_the_new_model(
+    tmp_path, tiny_model_dir, corpus_dir
+):
+    env = {
+        "CANGTOU_DATABASE_URL": f"sqlite:///{tmp_path}/c.db", "CANGTOU_MODEL_DIR": str(tiny_model_dir),
+        "CANGTOU_MODELS_DIR": str(tmp_path / "models"), "CANGTOU_RETRAIN__CORPUS_DIR": str(corpus_dir),
+        "CANGTOU_RETRAIN__MAX_MINUTES": "0.05", "CANGTOU_RETRAIN__EVAL_MINUTES": "0.02",
+        "CANGTOU_RETRAIN__TOKENS_PER_BATCH": "512", "CANGTOU_RETRAIN__EVAL_HEADS": "3",
+        "CANGTOU_RETRAIN__MARGIN": "100", "CANGTOU_RETRAIN__COMPLIANCE_DROP": "1",
+    }  # fmt: skip
+    first = run("chat", "-c", "/retrain", env=env)
+    assert first.returncode == 0 and "已开始重新训练" in first.stdout, first.stderr
+    second = run("chat", "-c", "/retrain status", "-c", "/acrostic 春风", env=env)
+    assert "第 1 次重新训练：promoted" in second.stdout, second.stdout + second.stderr
+    (version,) = [p.name for p in (tmp_path / "models").iterdir() if p.name.startswith("cangtou-")]
+    assert f"模型 {version}" in second.stdout  # the poem names the version that wrote it
