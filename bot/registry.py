@@ -10,7 +10,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from engine.checkpoint import ModelDirError, load_model_dir, read_meta
+from engine.checkpoint import ModelDirError, fsync_path, load_model_dir, read_meta
 from engine.poet import SHIPPED_MODEL
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class Registry:
             f.flush()
             os.fsync(f.fileno())
         os.replace(f.name, self.pointer)
-        _fsync_dir(self.root)
+        fsync_path(self.root)
         log.info("CURRENT → %s", version)
         return path
 
@@ -92,11 +92,3 @@ def version_of(path: Path) -> str:
         return read_meta(path).get("version", path.name)
     except (OSError, ValueError, ModelDirError):
         return path.name
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

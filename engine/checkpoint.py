@@ -47,7 +47,8 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """fsync a file or a directory (so a rename in it is durable)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -100,7 +101,7 @@ def atomic_directory(path: Path) -> Iterator[Path]:
         yield tmp
         for child in tmp.iterdir():
             child.chmod(0o644)
-            _fsync(child)
+            fsync_path(child)
         tmp.chmod(0o755)
         _swap_into_place(tmp, path)
     finally:

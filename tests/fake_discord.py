@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes import serve_on_free_port
+
 APP_ID = 7000
 GUILD_ID = (1 << 22) + 8000  # a snowflake on shard 1 of 2 or of 4
 CHANNEL_ID = 8001
@@ -70,11 +72,7 @@ class FakeDiscord:
         app = web.Application()
         app.router.add_get("/gateway", self._gateway)
         app.router.add_route("*", "/api/v10/{path:.*}", self._rest)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
+        self.runner, self.port = await serve_on_free_port(app)
 
     async def stop(self) -> None:
         for socket in self.sockets:

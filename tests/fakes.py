@@ -31,6 +31,15 @@ ADMIN_RIGHTS = [
 ]
 
 
+async def serve_on_free_port(app: web.Application) -> tuple[web.AppRunner, int]:
+    """Start `app` on 127.0.0.1 on a port the kernel picks; returns the runner and the port."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]
+
+
 def _decode(value: str):
     try:
         return json.loads(value)
@@ -69,11 +78,7 @@ class FakeBotApi:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
+        self.runner, self.port = await serve_on_free_port(app)
 
     async def stop(self) -> None:
         self._new_update.set()  # a long poll in flight returns now, not after its timeout

@@ -13,13 +13,10 @@ from sqlalchemy import select
 
 from bot import scheduler as schedules
 from bot.almanac import head_of_the_day, solar_term
-from bot.app import build_core
 from bot.core import Actor
 from bot.daily import sweep
 from bot.locks import JobLocks
-from bot.poets import PoetHolder
 from bot.store.models import DailyPost, PoemRequest, Subscription
-from tests.conftest import bot_settings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -44,14 +41,6 @@ class Counting:
         if chat_id in self.fail_chats:
             raise RuntimeError("Forbidden: bot was kicked from the group chat")
         self.sent.append((chat_id, reply.text))
-
-
-@pytest.fixture
-async def core(sqlite_url, poet):
-    core = build_core(bot_settings(sqlite_url), PoetHolder(poet=poet))
-    yield core
-    await core.close()
-    core.db.dispose()
 
 
 async def wait_until(predicate, timeout=5.0):
