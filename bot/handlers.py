@@ -18,6 +18,8 @@ from bot.commands import (
     to_base36,
 )
 from bot.errors import error_id
+from bot.generation import Busy
+from bot.limits import RateLimited
 from bot.replies import Button, CallbackAnswer, PoemView, Reply, render_poem
 from bot.store import queries
 from bot.store.models import PoemRequest, RequestStatus, User
@@ -125,7 +127,14 @@ async def poem(core: Core, actor: Actor, args: str, text: str) -> Reply:
         return Reply(messages.NO_SUCH_POEM)
     options = dict(row.options or {})
     job = {**options, "head": row.head, "seed": row.seed, "parent_id": row.id}
-    fresh = await core.generator.write(job)
+    try:  # rewriting costs a poem's worth of CPU: the same limits and queue as /acrostic
+        core.limiter.check(actor.user_key, actor.chat_key)
+        fresh = await core.generator.write(job)
+    except RateLimited as e:
+        template = messages.RATE_LIMITED_USER if e.scope == "user" else messages.RATE_LIMITED_CHAT
+        return Reply(template.format(seconds=int(e.retry_after)))
+    except Busy:
+        return Reply(messages.BUSY)
     current = core.poets.current.model_version
     shown = render_poem(view_of(row))
     if fresh.model_version != row.model_version:

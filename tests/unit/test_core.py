@@ -232,3 +232,14 @@ async def test_every_bad_input_logs_an_error_id(core, caplog, how, what):
         answer = await core.callback(ALICE, what)
         assert answer.alert and answer.toast
         assert re.search(r"error_id=[0-9a-f]{8}", caplog.text)
+
+
+async def test_poem_by_id_is_rate_limited_like_a_new_poem(sqlite_url, poet):
+    core = make_core(sqlite_url, poet, user_burst=2, user_per_minute=1, chat_burst=50)
+    try:
+        first = await core.command(ALICE, "/acrostic 云")
+        assert "结果与原诗一致：是" in (await core.command(ALICE, f"/poem {first.poem_id}")).text
+        limited = await core.command(ALICE, f"/poem {first.poem_id}")
+        assert "写得太快啦" in limited.text and limited.error_id is None
+    finally:
+        await core.close()
