@@ -215,6 +215,16 @@ def train(
     min_count: Annotated[
         int, typer.Option(help="Keep characters seen at least this often in training.")
     ] = 2,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(help="Warm start from this model directory (its config and vocabulary)."),
+    ] = None,
+    themes: Annotated[
+        bool, typer.Option(help="Prefix each poem with its cleaned title as the theme.")
+    ] = True,
+    theme_dropout: Annotated[
+        float, typer.Option(help="Share of poems trained without their theme.")
+    ] = 0.25,
 ) -> None:
     """Train the two-layer LSTM on the corpus; the best model is saved atomically to OUT.
 
@@ -250,6 +260,9 @@ def train(
         amp=amp,
         max_steps=max_steps,
         min_count=min_count,
+        init_from=init_from,
+        themes=themes,
+        theme_dropout=theme_dropout,
         progress=int(os.environ.get("RANK", "0")) == 0,
     )
     from engine.checkpoint import ModelDirError

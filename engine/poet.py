@@ -227,15 +227,17 @@ class Poet:
         return Poem(head, lines, text, self.model_version, decoded.score, params, checks)
 
     @torch.no_grad()
-    def nats_per_char(self, text: str) -> float:
+    def nats_per_char(self, text: str, theme: str = "") -> float:
         """Mean negative log-likelihood of a poem, per predicted token, in the training framing
-        (form token first; every character, punctuation mark and the end token predicted)."""
+        (the theme prefix and form token as context; every character, punctuation mark and the
+        end token predicted)."""
         poem = "".join(ch for ch in to_simplified(text) if not ch.isspace())
         if not poem:
             raise ValueError("empty text")
-        ids = torch.tensor([self.vocab.encode_poem(poem)])
+        start = len(self.vocab.prefix(theme))
+        ids = torch.tensor([self.vocab.encode_poem(poem, theme)])
         h, _ = self.model(ids[:, :-1])
-        return float(self.model.nll(h, ids[:, 1:])) / (ids.size(1) - 1)
+        return float(self.model.nll(h[:, start:], ids[:, start + 1 :])) / (len(poem) + 1)
 
 
 def _check_options(chars_per_line, mode, beam_size, temperature, top_k, top_p, max_repeat):

@@ -10,6 +10,8 @@ from engine.text import COMMA, PERIOD, is_han
 
 UNK, EOS, FIVE, SEVEN = "<unk>", "<eos>", "<5>", "<7>"
 SPECIALS = (UNK, EOS, FIVE, SEVEN, COMMA, PERIOD)
+FORM_IDS = (2, 3)  # the ids of <5> and <7>: where the poem proper begins
+SEP = "<sep>"  # ends the theme prefix; appended (ids are append-only), so its id varies
 
 
 class Vocab:
@@ -24,6 +26,16 @@ class Vocab:
             raise ValueError("vocabulary has duplicate tokens")
         self.unk, self.eos = self.index[UNK], self.index[EOS]
         self.comma, self.period = self.index[COMMA], self.index[PERIOD]
+        self.sep: int | None = self.index.get(SEP)
+
+    @property
+    def themed(self) -> bool:
+        """Whether this vocabulary frames poems with a theme prefix."""
+        return self.sep is not None
+
+    def with_separator(self) -> Vocab:
+        """This vocabulary with the theme separator appended (itself if it already has one)."""
+        return self if self.themed else Vocab([*self.tokens, SEP])
 
     @classmethod
     def build(cls, texts: Iterable[str], min_count: int = 2) -> Vocab:
@@ -33,16 +45,6 @@ class Vocab:
             (ch for ch, n in counts.items() if n >= min_count), key=lambda c: (-counts[c], c)
         )
         return cls([*SPECIALS, *chars])
-
-    def extended(self, texts: Iterable[str], min_count: int = 1) -> Vocab:
-        """A new vocabulary with unseen characters appended after the existing ids."""
-        counts = collections.Counter(
-            ch for text in texts for ch in text if is_han(ch) and ch not in self.index
-        )
-        new = sorted(
-            (ch for ch, n in counts.items() if n >= min_count), key=lambda c: (-counts[c], c)
-        )
-        return Vocab([*self.tokens, *new])
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -56,10 +58,18 @@ class Vocab:
     def form_id(self, chars_per_line: int) -> int:
         return self.index[FIVE if chars_per_line == 5 else SEVEN]
 
-    def encode_poem(self, text: str) -> list[int]:
-        """The training framing: <5>|<7>, every character and punctuation mark, <eos>."""
+    def encode_poem(self, text: str, theme: str = "") -> list[int]:
+        """The training framing: [theme characters, <sep>,] <5>|<7>, every character and
+        punctuation mark, <eos>. A themed vocabulary always has the <sep>, even with no theme;
+        theme characters it does not know are left out."""
         width = len(text.split(COMMA, 1)[0].split(PERIOD, 1)[0])
-        return [self.form_id(width), *(self.id(ch) for ch in text), self.eos]
+        return [*self.prefix(theme), self.form_id(width), *(self.id(ch) for ch in text), self.eos]
+
+    def prefix(self, theme: str) -> list[int]:
+        """The ids before the form token: the known theme characters and <sep>."""
+        if self.sep is None:
+            return []
+        return [*(self.index[ch] for ch in theme if ch in self.index and is_han(ch)), self.sep]
 
     @property
     def first_char_id(self) -> int:

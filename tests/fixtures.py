@@ -33,12 +33,20 @@ def fixture_poems(n: int = 400, seed: int = 0) -> list[list[str]]:
     return poems
 
 
+# Real-looking titles: serial suffixes to strip, generic ones to drop, annotations.
+TITLES = ["春日", "秋思二首 其一", "送友人 二", "無題", "句", "江樓夜雨（一作夜泊）", "山中十首"]
+
+
 def build_tarball(path: Path, n: int = 400, seed: int = 0) -> Path:
     """A chinese-poetry-shaped tarball: Tang and Song files, some junk poems, one duplicate."""
     poems = fixture_poems(n, seed)
     half = len(poems) // 2
-    tang = [{"author": "甲", "title": "題", "paragraphs": p} for p in poems[:half]]
-    song = [{"author": "乙", "title": "題", "paragraphs": p} for p in poems[half:]]
+    titles = [TITLES[i % len(TITLES)] for i in range(len(poems))]
+    tang = [{"author": "甲", "title": t, "paragraphs": p} for t, p in zip(titles, poems[:half])]
+    song = [
+        {"author": "乙", "title": t, "paragraphs": p}
+        for t, p in zip(titles[half:], poems[half:])
+    ]
     song += [{"author": "丙", "title": "雜", "paragraphs": p} for p in IRREGULAR]
     song.append(
         {"author": "丁", "title": "重", "paragraphs": poems[0]}

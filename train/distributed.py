@@ -12,6 +12,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from train.dataset import poem_nll
+
 log = logging.getLogger(__name__)
 
 
@@ -81,8 +83,7 @@ class SummedLoss(nn.Module):
         self.model = model
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
-        h, _ = self.model(batch[:, :-1])
-        return self.model.nll(h.float(), batch[:, 1:])
+        return poem_nll(self.model, batch)[0]
 
 
 def wrap(model: nn.Module, ranks: Ranks, device: torch.device) -> nn.Module | None:

@@ -18,9 +18,10 @@ from engine.model import CharLSTM, ModelConfig
 from engine.novelty import corpus_line_hashes
 from engine.vocab import Vocab
 from train import distributed
-from train.corpus import corpus_fingerprint, read_split
-from train.dataset import PoemBuckets, epoch_batches
+from train.corpus import corpus_fingerprint, read_split, read_themed
+from train.dataset import PoemBuckets, epoch_batches, poem_nll, poem_start
 from train.state import TrainState, load_state, save_state
+from train.warmstart import add_separator
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ class TrainOptions:
     extra_texts: list[str] = field(default_factory=list)
     progress: bool = True
     init_from: Path | None = None  # warm start: this model's weights, config and vocabulary
+    themes: bool = True  # frame each poem with its title as the theme (appends <sep>)
+    theme_dropout: float = 0.25  # share of poems trained without their theme: p(poem) too
 
     @property
     def state_dir(self) -> Path:
@@ -69,10 +72,9 @@ def evaluate(
     model.eval()
     total, count = 0.0, 0
     for batch in data.batches(tokens_per_batch):
-        batch = batch.to(device)
-        h, _ = model(batch[:, :-1])
-        total += model.nll(h.float(), batch[:, 1:]).item()
-        count += batch[:, 1:].numel()
+        nll, n = poem_nll(model, batch.to(device))
+        total += nll.item()
+        count += n
     model.train(was_training)
     return total / max(count, 1)
 
@@ -92,12 +94,8 @@ def train_step(
     """One optimisation step on a (B, L) batch; returns (mean loss, predicted tokens).
     Under torchrun `ddp` is the DistributedDataParallel loss module, which averages gradients."""
     with amp or torch.autocast("cpu", enabled=False):
-        n = batch[:, 1:].numel()
-        if ddp is not None:
-            loss = ddp(batch) / n
-        else:
-            h, _ = model(batch[:, :-1])
-            loss = model.nll(h.float(), batch[:, 1:]) / n
+        n = batch[:, poem_start(batch) + 1 :].numel()
+        loss = (ddp(batch) if ddp is not None else poem_nll(model, batch)[0]) / n
     optim.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -144,13 +142,17 @@ class Trainer:
         torch.manual_seed(opts.seed)  # the same initial weights on every rank
         self.ranks, rank_device = distributed.setup(opts.device)
         self.device = rank_device or pick_device(opts.device)
-        train_texts = read_split(opts.corpus, "train") + list(opts.extra_texts)
+        train_items = _items(opts, "train") + list(opts.extra_texts)
         self.parent = None
         if opts.init_from is not None:  # same vocabulary, so ids never change between versions
             base = load_model_dir(opts.init_from)
             self.vocab, self.model, self.parent = base.vocab, base.model.float(), base.version
+            if opts.themes:
+                self.model, self.vocab = add_separator(self.model, self.vocab)
         else:
-            self.vocab = Vocab.build(train_texts, opts.min_count)
+            texts = (item if isinstance(item, str) else item[1] for item in train_items)
+            self.vocab = Vocab.build(texts, opts.min_count)
+            self.vocab = self.vocab.with_separator() if opts.themes else self.vocab
             cfg = ModelConfig(
                 len(self.vocab), opts.embed_dim, opts.hidden_dim, 2, opts.dropout,
                 tuple(opts.cutoffs),
@@ -158,8 +160,8 @@ class Trainer:
             self.model = CharLSTM(cfg)
         self.model.to(self.device)
         self.ddp = distributed.wrap(self.model, self.ranks, self.device)
-        self.train_data = PoemBuckets(train_texts, self.vocab)
-        self.val_data = PoemBuckets(read_split(opts.corpus, "val"), self.vocab)
+        self.train_data = PoemBuckets(train_items, self.vocab, opts.theme_dropout, opts.seed)
+        self.val_data = PoemBuckets(_items(opts, "val"), self.vocab)
         self.optim = torch.optim.Adam(self.model.parameters(), lr=opts.lr)
         self.state = TrainState()
         if opts.resume and (opts.state_dir / "state.json").exists():
@@ -297,6 +299,11 @@ class _Throughput:
         return rate
 
 
+def _items(opts: TrainOptions, split: str) -> list:
+    """The poems of a split: (theme, poem) pairs when training with themes, else plain text."""
+    return read_themed(opts.corpus, split) if opts.themes else read_split(opts.corpus, split)
+
+
 def train(opts: TrainOptions) -> dict:
     """Train (or resume) a model; return a summary. The best model is saved to opts.out."""
     return Trainer(opts).run()
@@ -310,7 +317,7 @@ def _update_curve(out: Path, curve: list[dict]) -> None:
 def finish(opts: TrainOptions, device: torch.device) -> dict:
     """Measure the saved best model on the test split; record it and the corpus line index."""
     loaded = load_model_dir(opts.out)
-    test = PoemBuckets(read_split(opts.corpus, "test"), loaded.vocab)
+    test = PoemBuckets(read_themed(opts.corpus, "test"), loaded.vocab)
     test_nats = evaluate(loaded.model.to(device), test, device)
     loaded.model.cpu()
     metrics = {

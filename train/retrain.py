@@ -70,12 +70,12 @@ def compliance(model_dir: Path, heads: list[str]) -> dict:
 
 def test_nats(model_dir: Path, corpus: Path) -> float:
     from engine.checkpoint import load_model_dir
-    from train.corpus import read_split
+    from train.corpus import read_themed
     from train.dataset import PoemBuckets
     from train.loop import evaluate
 
     loaded = load_model_dir(model_dir)
-    data = PoemBuckets(read_split(corpus, "test"), loaded.vocab)
+    data = PoemBuckets(read_themed(corpus, "test"), loaded.vocab)
     return evaluate(loaded.model.float(), data, torch.device("cpu"))
 
 

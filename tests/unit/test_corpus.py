@@ -2,7 +2,7 @@
 
 import json
 
-from train.corpus import build_corpus, read_split, regularize, split_of
+from train.corpus import build_corpus, clean_title, read_split, read_themed, regularize, split_of
 
 
 def test_build_keeps_regular_poems_simplified_and_deduplicated(corpus_dir):
@@ -72,8 +72,11 @@ def test_cli_builds_the_corpus_from_a_local_tarball(tarball, tmp_path):
     assert json.loads(res.stdout)["poems"] == 401
     assert sorted(p.name for p in out.iterdir()) == [
         "stats.json",
+        "test.titles.txt",
         "test.txt",
+        "train.titles.txt",
         "train.txt",
+        "val.titles.txt",
         "val.txt",
     ]
     missing = subprocess.run(
@@ -90,3 +93,26 @@ def test_cli_builds_the_corpus_from_a_local_tarball(tarball, tmp_path):
         text=True,
     )
     assert missing.returncode == 2 and "no such tarball" in missing.stderr
+
+
+def test_titles_are_cleaned_into_themes():
+    assert clean_title("陪鄭廣文遊何將軍山林十首 一") == "陪郑广文游何将军山林"
+    assert clean_title("秋興八首 其一") == "秋兴"
+    assert clean_title("送友人 二") == "送友人"
+    assert clean_title("江樓夜雨（一作夜泊）") == "江楼夜雨"
+    assert clean_title("春日憶李白") == "春日忆李白"
+    for generic in ("句", "偈", "無題", "无题", "絕句"):
+        assert clean_title(generic) == ""
+    assert len(clean_title("奉和聖製從蓬萊向興慶閣道中留春雨中春望之作應制")) == 12
+
+
+def test_each_poem_keeps_its_cleaned_title(corpus_dir):
+    themed = [pair for s in ("train", "val", "test") for pair in read_themed(corpus_dir, s)]
+    assert [p for _, p in themed] == [
+        p for s in ("train", "val", "test") for p in read_split(corpus_dir, s)
+    ]
+    themes = {t for t, _ in themed}
+    assert {"春日", "秋思", "送友人", "江楼夜雨", "山中", ""} <= themes
+    assert not themes & {"无题", "句", "秋思二首 其一"}
+    # the annotated poem (title 注) keeps its title next to its text
+    assert ("注", "春风花月山，水云天江南。秋雨夜来人，归何处长门。") in themed

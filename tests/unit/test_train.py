@@ -6,6 +6,7 @@ import pytest
 
 from engine import Poet
 from engine.checkpoint import read_meta
+from train.corpus import read_themed
 from train.loop import TrainOptions, train
 
 
@@ -41,9 +42,9 @@ def test_the_saved_model_reproduces_the_same_poem(tiny_model_dir):
 def test_test_metric_equals_poet_nats_per_char_on_the_same_poems(trained, corpus_dir):
     _, out, _ = trained
     poet = Poet.load(out)
-    texts = (corpus_dir / "test.txt").read_text().split()
-    totals = [poet.nats_per_char(t) * (len(t) + 1) for t in texts]
-    mean = sum(totals) / sum(len(t) + 1 for t in texts)
+    pairs = read_themed(corpus_dir, "test")
+    totals = [poet.nats_per_char(text, theme) * (len(text) + 1) for theme, text in pairs]
+    mean = sum(totals) / sum(len(text) + 1 for _, text in pairs)
     assert mean == pytest.approx(read_meta(out)["metrics"]["test_nats_per_char"], abs=1e-3)
 
 
