@@ -16,6 +16,8 @@ app = typer.Typer(
 corpus_app = typer.Typer(help="Build the poem corpus.", no_args_is_help=True)
 app.add_typer(corpus_app, name="corpus")
 
+# package data of the engine (engine/shipped/heads.txt), found without importing torch
+PUBLIC_HEADS = Path(__file__).resolve().parents[1] / "engine" / "shipped" / "heads.txt"
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cangtou"
 
 
@@ -108,9 +110,10 @@ def eval_command(
     corpus: Annotated[
         Path, typer.Option(help="Corpus directory (test split, train lines).")
     ] = Path("data/corpus"),
-    heads: Annotated[Path, typer.Option(help="Heads file, one per line.")] = Path(
-        "tests/data/heads.txt"
-    ),
+    heads: Annotated[
+        Path | None,
+        typer.Option(help="Heads file, one per line (default: the engine's public heads)."),
+    ] = None,
     n: Annotated[int | None, typer.Option(help="Use only the first N heads.")] = None,
     five: Annotated[bool, typer.Option("--five", help="Evaluate 五言 instead of 七言.")] = False,
     out: Annotated[Path, typer.Option(help="Report directory.")] = Path("runs/eval"),
@@ -122,6 +125,7 @@ def eval_command(
     _setup_logging()
     if not (corpus / "test.txt").exists():
         _fail(f"{corpus} has no corpus; run `acrostic corpus build` first")
+    heads = heads or PUBLIC_HEADS
     if not heads.exists():
         _fail(f"no such heads file: {heads}")
     head_list = read_heads(heads)[:n] if n else read_heads(heads)

@@ -19,11 +19,12 @@ from sqlalchemy import func, select
 from bot.registry import Registry, version_of
 from bot.store.models import ModelVersion, PoemRequest, Rating, RequestStatus, RetrainRun, utcnow
 from engine.checkpoint import ModelDirError, read_meta
+from engine.poet import SHIPPED_MODEL
 from engine.text import PERIOD, is_han, to_simplified
+from train.evaluate import read_heads
 
 log = logging.getLogger(__name__)
-HEADS_FILE = Path(__file__).resolve().parents[1] / "tests" / "data" / "heads.txt"
-DEFAULT_HEADS = ["算法进阶", "春夏秋冬", "山高水长", "风花雪月", "明月清风", "海阔天空"]
+HEADS_FILE = SHIPPED_MODEL / "heads.txt"  # the public heads, package data of the engine
 
 
 def rated_poems(session, min_mean: float, min_raters: int) -> list[tuple[int, str]]:
@@ -49,13 +50,13 @@ def rated_poems(session, min_mean: float, min_raters: int) -> list[tuple[int, st
     return out
 
 
-def eval_heads(count: int) -> list[str]:
-    try:
-        lines = HEADS_FILE.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return DEFAULT_HEADS[:count]
-    heads = [x.strip() for x in lines if x.strip() and not x.startswith("#")]
-    return heads[:count] or DEFAULT_HEADS[:count]
+def eval_heads(count: int, path: Path = HEADS_FILE) -> list[str]:
+    """The first `count` public heads. A missing or empty file is an error, never a silent
+    fallback to a handful of built-in heads: the gate would judge far fewer poems than it says."""
+    heads = read_heads(path)
+    if not heads:
+        raise ValueError(f"no heads in {path}")
+    return heads[:count]
 
 
 @dataclass

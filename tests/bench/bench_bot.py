@@ -19,24 +19,22 @@ import asyncio
 import statistics
 import tempfile
 import time
-from pathlib import Path
 
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from bot.app import build_core
 from bot.core import Actor
+from bot.jobs import HEADS_FILE
 from bot.poets import PoetHolder
 from bot.settings import Settings
 from bot.store.models import PoemRequest, RequestStatus
 from engine import Poet
-
-HEADS_FILE = Path(__file__).resolve().parents[1] / "data" / "heads.txt"
+from train.evaluate import read_heads
 
 
 def heads() -> list[str]:
-    lines = HEADS_FILE.read_text(encoding="utf-8").splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    return read_heads(HEADS_FILE)
 
 
 def pct(samples: list[float], q: float) -> float:
