@@ -86,7 +86,8 @@ def db_requests(
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
-    """Show the newest stored poem requests with their ratings."""
+    """Show the newest stored poem requests with their ratings (ids in base 36, as in chat)."""
+    from bot.commands import to_base36
     from bot.store import queries
     from bot.store.session import Database
 
@@ -95,7 +96,7 @@ def db_requests(
         for row in queries.recent_requests(session, limit):
             summary = queries.rating_summary(session, row.id)
             record = {
-                "id": row.id,
+                "id": to_base36(row.id),  # what /poem, /rate and /again take
                 "created_at": row.created_at.isoformat(timespec="seconds"),
                 "status": row.status.value,
                 "error_code": row.error_code,

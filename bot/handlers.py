@@ -323,8 +323,8 @@ async def on_callback(core: Core, actor: Actor, callback: Callback) -> CallbackA
     row = await core.store(queries.poem_request, callback.poem_id)
     if row is None or row.status != RequestStatus.OK:
         log.info(
-            "button for a missing poem error_id=%s poem=%d user=%s",
-            error_id(), callback.poem_id, actor.user_key,
+            "button for a missing poem error_id=%s poem=#%s user=%s",
+            error_id(), to_base36(callback.poem_id), actor.user_key,
         )  # fmt: skip
         return CallbackAnswer(messages.NO_SUCH_POEM, alert=True)
     if callback.kind == "rate":

@@ -109,3 +109,31 @@ def test_console_admin_retrains_and_the_next_chat_serves_the_new_model(
     assert "第 1 次重新训练：promoted" in second.stdout, second.stdout + second.stderr
     (version,) = [p.name for p in (tmp_path / "models").iterdir() if p.name.startswith("cangtou-")]
     assert f"模型 {version}" in second.stdout  # the poem names the version that wrote it
+
+
+def test_db_requests_shows_the_base36_id_that_poem_takes(tmp_path, tiny_model_dir):
+    from sqlalchemy import create_engine, text
+
+    url = f"sqlite:///{tmp_path}/ids.db"
+    env = {"CANGTOU_DATABASE_URL": url, "CANGTOU_MODEL_DIR": str(tiny_model_dir)}
+    assert run("db", "upgrade", env=env).returncode == 0
+    engine = create_engine(url)  # 45 earlier requests: the next poem is row 46, "#1a"
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO users (id, platform, external_id, name, created_at)"
+                                " VALUES (1, 'x', '1', '', '2026-01-01')"))  # fmt: skip
+        connection.execute(text("INSERT INTO chats (id, platform, external_id, kind, title, "
+                                "created_at) VALUES (1, 'x', '1', 'private', '', '2026-01-01')"))  # fmt: skip
+        connection.execute(text("INSERT INTO poem_requests (id, user_id, chat_id, raw_text, "
+                                "options, status, created_at) VALUES (45, 1, 1, '', '{}', "
+                                "'rejected', '2026-01-01')"))  # fmt: skip
+    engine.dispose()
+    assert run("chat", "-c", "/acrostic 春风", env=env).returncode == 0
+    shown = run("db", "requests", "--limit", "1", env=env).stdout
+    assert shown.startswith("#1a "), shown
+    (record,) = [json.loads(x) for x in run("db", "requests", "--json", "--limit", "1", env=env)
+                 .stdout.splitlines()]  # fmt: skip
+    assert record["id"] == "1a"
+    again = run("chat", "-c", f"/poem {record['id']}", env=env)
+    assert "按 #1a 的参数重写" in again.stdout and "结果与原诗一致：是" in again.stdout, (
+        again.stdout
+    )
