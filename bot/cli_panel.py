@@ -1,0 +1,132 @@
+"""The `acrostic panel` commands: blind sheets and pairs for raters, and their scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from train import panel
+
+panel_app = typer.Typer(
+    help="Blind quality panels: sheets for raters, secret keys, scores.",
+    no_args_is_help=True,
+)
+
+SEED_HELP = "Seed of the shuffles and ids: the same seed writes the same files."
+FORCE_HELP = "Overwrite an existing key (ratings made against the old one become useless)."
+
+
+def _fail(message: str) -> None:
+    """One clear line on stderr and exit code 2, never a traceback."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _poem_set(spec: str) -> list[panel.Poem]:
+    """The poems of NAME=FILE, tagged with NAME."""
+    name, sep, file = spec.partition("=")
+    if not sep or not name.strip() or not file:
+        _fail(f"expected NAME=FILE, got {spec!r}")
+    if not Path(file).is_file():
+        _fail(f"no such poem set: {file}")
+    try:
+        poems = panel.read_poem_set(Path(file), name.strip())
+    except (ValueError, OSError) as e:
+        _fail(str(e))
+    if not poems:
+        _fail(f"{file} holds no poems")
+    return poems
+
+
+def _write(out: Path, files: dict[str, str], key: str, force: bool) -> None:
+    if (out / key).exists() and not force:
+        _fail(f"{out / key} exists; pick another --out or pass --force")
+    out.mkdir(parents=True, exist_ok=True)
+    for name, body in files.items():
+        (out / name).write_text(body, encoding="utf-8")
+        typer.echo(f"wrote {out / name}")
+
+
+@panel_app.command()
+def make(
+    source: Annotated[
+        list[str], typer.Option(help="NAME=FILE: a JSONL poem set and its secret name; repeat.")
+    ],
+    out: Annotated[Path, typer.Option(help="Panel directory to write.")],
+    seed: Annotated[int, typer.Option(help=SEED_HELP)] = 0,
+    raters: Annotated[
+        int,
+        typer.Option(min=1, help="Raters: each gets its own shuffle and ids (sheet-2.md …)."),
+    ] = 1,
+    force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
+) -> None:
+    """Blind sheets of every poem (sheet.md) and of the acrostics with heads (relevance.md)."""
+    sets = [_poem_set(spec) for spec in source]
+    names = [poems[0].source for poems in sets]
+    if len(set(names)) < len(names):
+        _fail(f"source names must differ: {', '.join(names)}")
+    files = panel.make_sheet([p for poems in sets for p in poems], seed, raters)
+    _write(out, files, "key.json", force)
+
+
+@panel_app.command()
+def pairs(
+    a: Annotated[str, typer.Option("--a", help="NAME=FILE: the baseline poem set.")],
+    b: Annotated[str, typer.Option("--b", help="NAME=FILE: the challenger poem set.")],
+    out: Annotated[Path, typer.Option(help="Panel directory to write.")],
+    seed: Annotated[int, typer.Option(help=SEED_HELP)] = 0,
+    force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
+) -> None:
+    """Blind pairs, one per head in both sets, A/B order drawn per pair (pairs.md)."""
+    try:
+        files = panel.make_pairs(_poem_set(a), _poem_set(b), seed)
+    except ValueError as e:
+        _fail(str(e))
+    _write(out, files, "pairs_key.json", force)
+
+
+@panel_app.command()
+def score(
+    directory: Annotated[Path, typer.Argument(help="Panel directory (with its keys).")],
+    ratings: Annotated[
+        list[Path] | None,
+        typer.Option(help="Sheet and relevance answers (default: DIR/ratings*.txt)."),
+    ] = None,
+    pair_ratings: Annotated[
+        list[Path] | None,
+        typer.Option(help="Pair answers (default: DIR/pairs_ratings*.txt)."),
+    ] = None,
+) -> None:
+    """Means by source, rater agreement and pair win rates; also written to DIR/scores.md."""
+    try:
+        report = panel.score(directory, ratings or None, pair_ratings or None)
+    except (ValueError, OSError) as e:
+        _fail(str(e))
+    typer.echo(report)
+    (directory / "scores.md").write_text(report, encoding="utf-8")
+
+
+@panel_app.command()
+def real(
+    out: Annotated[Path, typer.Option(help="Poem set (JSONL) to write.")],
+    corpus: Annotated[Path, typer.Option(help="Corpus directory (its test split).")] = Path(
+        "data/corpus"
+    ),
+    n: Annotated[int, typer.Option(help="How many poems.")] = 30,
+    chars: Annotated[int, typer.Option(help="Characters a line.")] = 7,
+    lines: Annotated[int, typer.Option(help="Lines a poem.")] = 4,
+    seed: Annotated[int, typer.Option(help="Which poems are picked.")] = 0,
+) -> None:
+    """Real test-split poems of one form, as a calibration poem set with no head."""
+    from train.corpus import read_split
+
+    if not (corpus / "test.txt").exists():
+        _fail(f"{corpus} has no corpus; run `acrostic corpus build` first")
+    try:
+        poems = panel.real_poems(read_split(corpus, "test"), n, chars, lines, seed)
+    except ValueError as e:
+        _fail(str(e))
+    out.write_text(panel.poem_set_text(poems), encoding="utf-8")
+    typer.echo(f"wrote {len(poems)} poems to {out}")
