@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -12,6 +13,13 @@ SCRIPTS = {"繁": "traditional", "繁体": "traditional", "简": "simplified", "
 SCRIPTS.update({"繁體": "traditional", "簡": "simplified", "簡體": "simplified"})
 ALIASES = {"cangtou": "acrostic", "藏头": "acrostic"}
 POEM_ID = re.compile(r"^#?([0-9a-z]{1,10})$")
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates: no database takes them
+
+
+def clean_text(text: str) -> str:
+    """User text that every database, log and platform can hold: NUL and lone surrogates (which
+    PostgreSQL, SQLite's UTF-8 or an encoder would refuse) become U+FFFD."""
+    return UNSTORABLE.sub("\ufffd", text)
 
 
 @dataclass(frozen=True)
@@ -73,7 +81,8 @@ def from_base36(text: str) -> int | None:
     return int(match.group(1), 36) if match else None
 
 
-CALLBACK = re.compile(r"^(r|a|f):([0-9a-z]{1,10})(?::([1-5]))?$")
+CALLBACK = re.compile(r"^(r|a):([0-9a-z]{1,10})(?::([1-5]))?$")
+FORGET = re.compile(r"^f:([0-9a-f]{12})$")
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,7 @@ class Callback:
     kind: str  # "rate", "again", "forget"
     poem_id: int
     stars: int | None = None
+    owner: str | None = None  # forget: the tag of the user who asked (see `owner_tag`)
 
 
 def rate_payload(poem_id: int, stars: int) -> str:
@@ -91,11 +101,20 @@ def again_payload(poem_id: int) -> str:
     return f"a:{to_base36(poem_id)}"
 
 
-FORGET_PAYLOAD = "f:0"
+def owner_tag(user_key: str) -> str:
+    """A short, stable tag of a user ('telegram:42'), ASCII for a button payload."""
+    return hashlib.sha256(user_key.encode()).hexdigest()[:12]
+
+
+def forget_payload(user_key: str) -> str:
+    """The /forgetme confirmation button: it names who asked, so only their press acts."""
+    return f"f:{owner_tag(user_key)}"
 
 
 def parse_callback(data: str | None) -> Callback | None:
-    """Button payloads: 'r:<id>:<1-5>', 'a:<id>', 'f:0'; None for anything else (forged)."""
+    """Button payloads: 'r:<id>:<1-5>', 'a:<id>', 'f:<owner>'; None for anything else (forged)."""
+    if match := FORGET.fullmatch(data or ""):
+        return Callback("forget", 0, owner=match.group(1))
     match = CALLBACK.fullmatch(data or "")
     if not match:
         return None
@@ -104,6 +123,4 @@ def parse_callback(data: str | None) -> Callback | None:
         return Callback("rate", int(ident, 36), int(stars))
     if kind == "a" and not stars:
         return Callback("again", int(ident, 36))
-    if kind == "f" and ident == "0" and not stars:
-        return Callback("forget", 0)
     return None

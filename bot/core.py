@@ -7,14 +7,15 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot import messages
-from bot.commands import Command, PoemOptions, parse_callback, parse_command
+from bot.actors import DEFAULT_CONTEXT, Actor, Context, cleaned
+from bot.commands import Command, PoemOptions, clean_text, parse_callback, parse_command
 from bot.errors import Rejected, StoreDown, error_id
 from bot.generation import Busy, Generator
 from bot.limits import RateLimited, RateLimiter
@@ -31,40 +32,6 @@ from engine.text import to_traditional
 
 log = logging.getLogger(__name__)
 TOP_P = 0.9
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who sent a command, and where: ids as the platform gives them, as strings."""
-
-    platform: str
-    user_id: str
-    chat_id: str
-    user_name: str = ""
-    chat_kind: str = "private"
-    chat_title: str = ""
-    chat_admin: Callable[[], Awaitable[bool]] | None = None  # None: a private chat
-
-    @property
-    def user_key(self) -> str:
-        return f"{self.platform}:{self.user_id}"
-
-    @property
-    def chat_key(self) -> str:
-        return f"{self.platform}:{self.chat_id}"
-
-
-@dataclass(frozen=True)
-class Context:
-    user_id: int
-    chat_id: int
-    chars_per_line: int
-    rhyme: bool
-    script: str
-    temperature: float
-
-
-DEFAULT_CONTEXT = Context(0, 0, 7, True, "simplified", 0.8)
 
 
 class Core:
@@ -87,17 +54,24 @@ class Core:
     async def command(self, actor: Actor, text: str) -> Reply:
         """A chat message that starts with '/'. Always returns a reply, never raises."""
         new_request_id()
+        actor, text = cleaned(actor), clean_text(text)
         return await self._safely(actor, self._command(actor, text))
+
+    async def text(self, actor: Actor, text: str) -> Reply:
+        """A message without a command (a private chat, the console): its text is the head."""
+        return await self.command(actor, "/acrostic " + text.strip())
 
     async def acrostic(self, actor: Actor, options: PoemOptions, raw_text: str = "") -> Reply:
         """A poem request with structured options (Discord's slash command)."""
         new_request_id()
-        raw = raw_text or f"/acrostic {options.head}"
+        actor, options = cleaned(actor), replace(options, head=clean_text(options.head))
+        raw = clean_text(raw_text or f"/acrostic {options.head}")
         return await self._safely(actor, self.write(actor, options, raw))
 
     async def callback(self, actor: Actor, data: str | None) -> CallbackAnswer:
         """A button press. Forged or stale data gets a polite toast."""
         new_request_id()
+        actor, data = cleaned(actor), clean_text(data or "")
         try:
             callback = parse_callback(data)
             if callback is None:

@@ -7,22 +7,20 @@ from typing import TYPE_CHECKING
 
 from bot import messages
 from bot.commands import (
-    FORGET_PAYLOAD,
     FORMS,
     SCRIPTS,
     Callback,
     Command,
-    PoemOptions,
-    from_base36,
+    forget_payload,
+    owner_tag,
     parse_poem_args,
     to_base36,
 )
 from bot.errors import error_id
-from bot.generation import Busy
-from bot.limits import RateLimited
-from bot.replies import Button, CallbackAnswer, PoemView, Reply, render_poem
+from bot.poem_commands import again, poem, rate, store_rating, visible, write_again
+from bot.replies import Button, CallbackAnswer, Reply
 from bot.store import queries
-from bot.store.models import PoemRequest, RequestStatus, User
+from bot.store.models import User
 
 if TYPE_CHECKING:
     from bot.core import Actor, Core
@@ -48,110 +46,6 @@ async def help_(core: Core, actor: Actor, args: str, text: str) -> Reply:
 
 async def start(core: Core, actor: Actor, args: str, text: str) -> Reply:
     return Reply(messages.START)
-
-
-def view_of(row: PoemRequest) -> PoemView:
-    options = row.options or {}
-    return PoemView(
-        row.id,
-        row.head or "",
-        row.poem or "",
-        options.get("chars_per_line", 7),
-        options.get("position", "head"),
-        row.model_version or "",
-        row.checks or {},
-        row.params or {},
-        options.get("script", "simplified"),
-    )
-
-
-async def find_poem(core: Core, actor: Actor, ident: str | None) -> PoemRequest | None:
-    """A poem by short id, or this user's latest in this chat when no id is given."""
-    if ident is None:
-        ctx = await core.context(actor)
-        return await core.store(queries.last_poem, ctx.user_id, ctx.chat_id)
-    poem_id = from_base36(ident)
-    row = None if poem_id is None else await core.store(queries.poem_request, poem_id)
-    return row if row is not None and row.status == RequestStatus.OK else None
-
-
-async def rate(core: Core, actor: Actor, args: str, text: str) -> Reply:
-    """/rate [id] <1-5>"""
-    parts = args.split()
-    if not 1 <= len(parts) <= 2 or parts[-1] not in {"1", "2", "3", "4", "5"}:
-        return Reply(messages.RATE_USAGE)
-    row = await find_poem(core, actor, parts[0] if len(parts) == 2 else None)
-    if row is None:
-        return Reply(messages.NO_SUCH_POEM)
-    answer = await store_rating(core, actor, row, int(parts[-1]))
-    return Reply(answer.toast, poem_id=row.id)
-
-
-async def store_rating(core: Core, actor: Actor, row: PoemRequest, stars: int) -> CallbackAnswer:
-    def save(session):
-        user = queries.user(session, actor.platform, actor.user_id, actor.user_name)
-        changed = queries.rate(session, row.id, user.id, stars)
-        return changed, queries.rating_summary(session, row.id)
-
-    changed, summary = await core.store(save)
-    core.metrics.ratings.labels(str(stars)).inc()
-    template = messages.RERATED if changed else messages.RATED
-    toast = template.format(stars="★" * stars, mean=summary.mean, count=summary.count)
-    edit = render_poem(view_of(row), rating=(summary.mean, summary.count))
-    return CallbackAnswer(toast, edit=edit)
-
-
-async def again(core: Core, actor: Actor, args: str, text: str) -> Reply:
-    """/again [id]: the same head and form, sampled with a new seed."""
-    row = await find_poem(core, actor, args or None)
-    if row is None:
-        return Reply(messages.NO_SUCH_POEM)
-    return await write_again(core, actor, row, text)
-
-
-async def write_again(core: Core, actor: Actor, row: PoemRequest, text: str) -> Reply:
-    options = row.options or {}
-    poem_options = PoemOptions(
-        row.head or "", options.get("chars_per_line"), options.get("position", "head"),
-        options.get("script"),
-    )  # fmt: skip
-    return await core.write(actor, poem_options, text, parent=row)
-
-
-async def poem(core: Core, actor: Actor, args: str, text: str) -> Reply:
-    """/poem <id>: write the stored poem again from its stored parameters."""
-    if not args or from_base36(args) is None:
-        return Reply(messages.POEM_USAGE)
-    row = await find_poem(core, actor, args)
-    if row is None:
-        return Reply(messages.NO_SUCH_POEM)
-    options = dict(row.options or {})
-    job = {**options, "head": row.head, "seed": row.seed, "parent_id": row.id}
-    try:  # rewriting costs a poem's worth of CPU: the same limits and queue as /acrostic
-        core.limiter.check(actor.user_key, actor.chat_key)
-        fresh = await core.generator.write(job)
-    except RateLimited as e:
-        template = messages.RATE_LIMITED_USER if e.scope == "user" else messages.RATE_LIMITED_CHAT
-        return Reply(template.format(seconds=int(e.retry_after)))
-    except Busy:
-        return Reply(messages.BUSY)
-    current = core.poets.current.model_version
-    shown = render_poem(view_of(row))
-    if fresh.model_version != row.model_version:
-        note = messages.REPRODUCED_OTHER.format(
-            poem_id=to_base36(row.id), old=row.model_version, new=current
-        )
-    else:
-        from engine.text import to_traditional
-
-        text_now = (
-            to_traditional(fresh.text) if options.get("script") == "traditional" else fresh.text
-        )
-        same = "是" if text_now == row.poem else "否"
-        note = messages.REPRODUCED_SAME.format(
-            poem_id=to_base36(row.id), version=current, same=same
-        )
-    return Reply(shown.text + "\n" + note, shown.buttons, row.id, model_version=current)
 
 
 async def top(core: Core, actor: Actor, args: str, text: str) -> Reply:
@@ -232,7 +126,8 @@ def parse_setting(args: str) -> dict | str:
 async def forgetme(core: Core, actor: Actor, args: str, text: str) -> Reply:
     if args.strip().lower() in ("确认", "confirm", "yes"):
         return Reply((await forget(core, actor)).toast)
-    return Reply(messages.FORGET_CONFIRM, ((Button(messages.FORGET_BUTTON, FORGET_PAYLOAD),),))
+    button = Button(messages.FORGET_BUTTON, forget_payload(actor.user_key))
+    return Reply(messages.FORGET_CONFIRM, ((button,),))
 
 
 async def forget(core: Core, actor: Actor) -> CallbackAnswer:
@@ -319,11 +214,15 @@ def _daily():
 
 async def on_callback(core: Core, actor: Actor, callback: Callback) -> CallbackAnswer:
     if callback.kind == "forget":
+        if callback.owner != owner_tag(actor.user_key):  # someone else's confirmation
+            log.info("forgetme button pressed by another user error_id=%s user=%s",
+                     error_id(), actor.user_key)  # fmt: skip
+            return CallbackAnswer(messages.NOT_YOUR_BUTTON, alert=True)
         return await forget(core, actor)
     row = await core.store(queries.poem_request, callback.poem_id)
-    if row is None or row.status != RequestStatus.OK:
+    if not visible(row, await core.context(actor)):
         log.info(
-            "button for a missing poem error_id=%s poem=#%s user=%s",
+            "button for a missing or another chat's poem error_id=%s poem=#%s user=%s",
             error_id(), to_base36(callback.poem_id), actor.user_key,
         )  # fmt: skip
         return CallbackAnswer(messages.NO_SUCH_POEM, alert=True)

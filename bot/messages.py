@@ -50,6 +50,7 @@ AGAIN_LABEL = "🔄 再来一首"
 RATED = "已记下 {stars}（平均 {mean:.1f}★，{count} 人）"
 RERATED = "已改为 {stars}（平均 {mean:.1f}★，{count} 人）"
 STALE_BUTTON = "这个按钮已失效。"
+NOT_YOUR_BUTTON = "这不是你的按钮。"
 NO_SUCH_POEM = "找不到这首诗（可能已被删除）。"
 AGAIN_TOAST = "再来一首……"
 

@@ -50,7 +50,13 @@ def chat_settings(session: Session, chat_id: int) -> ChatSettings:
     return row
 
 
+MAX_ID = 2**31 - 1  # INTEGER primary keys are 32-bit on PostgreSQL
+
+
 def poem_request(session: Session, request_id: int) -> PoemRequest | None:
+    """The request with this id; None for an id no row can have (a forged, huge one too)."""
+    if not 1 <= request_id <= MAX_ID:
+        return None  # PostgreSQL would refuse the parameter itself (NumericValueOutOfRange)
     return session.get(PoemRequest, request_id)
 
 
