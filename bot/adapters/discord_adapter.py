@@ -126,6 +126,8 @@ class _Cangtou:
     """An app-command tree and restart-safe buttons; the commands are added by `build_bot`."""
 
     def __init__(self, settings: Settings, core: Core, **options):
+        # the bot echoes user text (/settings, bad heads): never let it ping @everyone or anyone
+        options.setdefault("allowed_mentions", discord.AllowedMentions.none())
         super().__init__(intents=discord.Intents.none() | discord.Intents(guilds=True), **options)
         self.settings = settings
         self.core = core

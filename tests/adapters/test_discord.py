@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from bot.adapters import discord_adapter
+from bot.replies import Reply
 from bot.store.models import PoemRequest, Rating
 from tests.conftest import bot_settings
-from tests.fake_discord import FakeDiscord
+from tests.fake_discord import CHANNEL_ID, FakeDiscord
 
 
 @pytest.fixture
@@ -147,3 +148,18 @@ async def test_sharded_replica_identifies_its_shards_and_serves(core, fake_disco
         token = await fake_discord.slash("acrostic", {"head": "星河"})
         (reply,) = await fake_discord.wait_for("POST", f"/webhooks/7000/{token}")
         assert "《星河》" in reply.body["content"]
+
+
+async def test_echoed_user_text_mentions_nobody(core, fake_discord):
+    async with running(core, fake_discord) as client:
+        token = await fake_discord.slash(
+            "settings", {"change": "@everyone <@&1> <@2> 快来"}, permissions=0x20
+        )
+        (reply,) = await fake_discord.wait_for("POST", f"/webhooks/7000/{token}")
+        assert "@everyone" in reply.body["content"]  # echoed, as text only
+        token = await fake_discord.slash("acrostic", {"head": "@here"})
+        await fake_discord.wait_for("POST", f"/webhooks/7000/{token}")
+        await discord_adapter.sender(client)(str(CHANNEL_ID), Reply("@everyone 每日一诗"))
+    sent = [r for r in fake_discord.requests if isinstance(r.body, dict) and r.body.get("content")]
+    assert len(sent) >= 3 and any(r.path.startswith("/channels/") for r in sent)
+    assert all(r.body.get("allowed_mentions") == {"parse": []} for r in sent), sent
