@@ -41,7 +41,7 @@ async def handle_line(core: Core, actor: Actor, line: str) -> str:
             parts.append(render(answer.reply))
         return "\n".join(parts)
     if not line.startswith(("/", "／")):
-        line = "/acrostic " + line
+        return render(await core.text(actor, line))
     return render(await core.command(actor, line))
 
 

@@ -65,6 +65,9 @@ def build_application(settings: Settings, core: Core | None = None) -> Applicati
     # Unknown commands get help in private chats; in groups they may be for another bot.
     unknown = filters.COMMAND & filters.ChatType.PRIVATE
     application.add_handler(MessageHandler(unknown, on_command, block=False))
+    # Plain text in a private chat is a head, as in the console; in groups it is conversation.
+    plain = filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE
+    application.add_handler(MessageHandler(plain, on_text, block=False))
     application.add_handler(CallbackQueryHandler(on_button, block=False))
     application.add_error_handler(on_error)
     return application
@@ -127,6 +130,13 @@ async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     message = update.effective_message
     reply = await core.command(actor_of(update, context), message.text or "")
     await send(message, reply)
+
+
+async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A private message without a command: the core takes its text as a head."""
+    core: Core = context.bot_data["core"]
+    message = update.effective_message
+    await send(message, await core.text(actor_of(update, context), message.text or ""))
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

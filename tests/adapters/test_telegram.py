@@ -238,3 +238,20 @@ async def test_an_edited_command_does_not_write_another_poem(core, fake_api):
         sent = await fake_api.wait_for("sendMessage", 2)
         assert "《秋》" not in "".join(c.params["text"] for c in sent)
         assert len(rows(core, PoemRequest)) == 1
+
+
+async def test_plain_text_in_a_private_chat_is_a_head(core, fake_api):
+    async with running(core, fake_api):
+        fake_api.command("天 涯", user_id=4)  # no command: the text is the head
+        (sent,) = await fake_api.wait_for("sendMessage")
+        assert "《天涯》" in sent.params["text"] and buttons_of(sent)
+        fake_api.command("你好 hello", user_id=4)
+        second = (await fake_api.wait_for("sendMessage", 2))[-1]
+        assert "只能是汉字" in second.params["text"]
+        fake_api.command("大家好", user_id=4, chat_id=-7, chat_type="group")  # conversation
+        fake_api.command("/help", user_id=4, chat_id=-7, chat_type="group")
+        third = (await fake_api.wait_for("sendMessage", 3))[-1]
+        assert third.params["chat_id"] == -7 and "我会写藏头诗" in third.params["text"]
+        assert len(fake_api.sent("sendMessage")) == 3
+    stored = rows(core, PoemRequest)
+    assert [(r.head, r.status) for r in stored] == [("天涯", "ok"), (None, "rejected")]
