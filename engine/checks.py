@@ -9,7 +9,8 @@ FORMS = {5: "五言", 7: "七言"}
 
 
 def shared_rhyme(prosody: Prosody, lines: list[str]) -> str | None:
-    """The 平 group shared by the last characters of the even lines, or None if there is none."""
+    """The 平 group shared by the last characters of the even lines, or None if there is none
+    (by the readings `prosody` rhymes in: Prosody.load() takes only attested ones)."""
     ends = [lines[i][-1] for i in rhyme_lines(len(lines))]
     if not ends:
         return None

