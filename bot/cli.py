@@ -37,10 +37,14 @@ def poem(
     seven: Annotated[
         bool, typer.Option("--seven", help="七言: seven characters a line (default).")
     ] = False,
-    beam: Annotated[int, typer.Option(help="Beam width for beam search (the default mode).")] = 8,
-    sample: Annotated[
-        bool, typer.Option("--sample", help="Sample instead of beam search.")
-    ] = False,
+    beam: Annotated[
+        int | None,
+        typer.Option(help="Plain beam search of this width instead of the default search."),
+    ] = None,
+    sample: Annotated[bool, typer.Option("--sample", help="Sample instead of searching.")] = False,
+    theme: Annotated[
+        str | None, typer.Option(help="What the poem is about (default: the head itself).")
+    ] = None,
     temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.8,
     top_p: Annotated[float, typer.Option(help="Nucleus sampling mass.")] = 0.9,
     top_k: Annotated[
@@ -71,8 +75,9 @@ def poem(
         result = poet.acrostic(
             head,
             chars_per_line=5 if five else 7,
-            mode="sample" if sample else "beam",
-            beam_size=beam,
+            mode="sample" if sample else "beam" if beam else "diverse",
+            beam_size=beam or 8,
+            theme=theme,
             rhyme=rhyme,
             tones=None if tones == "off" else tones,
             novelty=novelty,
@@ -86,7 +91,8 @@ def poem(
         return
     for line in result.display_lines():
         typer.echo(line)
-    extra = f"seed {result.params['seed']}" if sample else f"beam {beam}"
+    extra = f"seed {result.params['seed']}" if sample else f"beam {beam}" if beam else "diverse"
+    extra += f", theme {result.params['theme']}"
     note = ""
     if "fallbacks" in result.params:
         note = (
@@ -172,6 +178,24 @@ def corpus_build(
         raise typer.Exit(2)
     stats = build_corpus(tarball, out)
     typer.echo(json.dumps(stats, ensure_ascii=False, indent=2))
+
+
+@corpus_app.command("rhymes")
+def corpus_rhymes(
+    corpus: Annotated[Path, typer.Option(help="Corpus directory from `corpus build`.")] = Path(
+        "data/corpus"
+    ),
+    out: Annotated[Path, typer.Option(help="Where to write the rhyme readings.")] = Path(
+        "engine/shipped/rhymes.json"
+    ),
+) -> None:
+    """Derive the 平水韵 groups each 多音字 is really rhymed in from the corpus's poems."""
+    from train.rhymes import build_rhymes
+
+    _setup_logging()
+    if not (corpus / "train.txt").exists():
+        _fail(f"{corpus} has no corpus; run `acrostic corpus build` first")
+    typer.echo(json.dumps(build_rhymes(corpus, out), ensure_ascii=False, indent=2))
 
 
 @app.command()
@@ -292,6 +316,12 @@ def _register_bot_commands() -> None:
     app.command()(cli_bot.retrain)
     app.add_typer(cli_bot.db_app, name="db")
     app.add_typer(cli_bot.models_app, name="models")
+    from bot.cli_panel import panel_app
+
+    app.add_typer(panel_app, name="panel")
+    from bot.cli_quality import cliches
+
+    app.command()(cliches)
 
 
 _register_bot_commands()

@@ -9,19 +9,22 @@ tones first, then rhyme, then the repeat limit — and the flag says so.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, replace
 
 import torch
 
 from engine.novelty import LineIndex
 from engine.prosody import PING, VocabMasks
+from engine.rules import PhrasePenalties, fresh_rhymes, fresh_trigrams
 
-RELAX_REPEAT, RELAX_RHYME, RELAX_TONES, RELAX_NOVELTY = 1, 2, 4, 8
+RELAX_REPEAT, RELAX_RHYME, RELAX_TONES, RELAX_NOVELTY, RELAX_FORMULA = 1, 2, 4, 8, 16
 RELAX_NAMES = {
     RELAX_REPEAT: "max_repeat",
     RELAX_RHYME: "rhyme",
     RELAX_TONES: "tones",
     RELAX_NOVELTY: "novelty",
+    RELAX_FORMULA: "formula",
 }
 LOOSE_TONE_PENALTY = 1.0  # nats taken off a character in the wrong tone when tones="loose"
 
@@ -37,6 +40,8 @@ class Rules:
     tones: str | None = None  # "strict" (mask), "loose" (penalty) or None
     line_starts: frozenset[int] = frozenset()  # first slot of every line
     line_ends: frozenset[int] = frozenset()  # last character slot of every line (novelty check)
+    formula: bool = True  # no 3-gram twice, no rhyme character twice (engine.rules)
+    forced: tuple[tuple[int, int], ...] = ()  # (slot, id) fixed by the skeleton
 
     @property
     def starts(self) -> int:
@@ -50,27 +55,39 @@ class HypState:
     relaxed: torch.Tensor  # (B,) int relaxation flags
     start: torch.Tensor  # (B,) long index of the tone pattern this hypothesis follows
     line_hash: torch.Tensor  # (B,) int64 running hash of the current line
+    hist: torch.Tensor  # (B, T) long ids of the slots so far
 
     def select(self, rows: torch.Tensor) -> HypState:
-        fields = (self.counts, self.rhyme_set, self.relaxed, self.start, self.line_hash)
+        fields = (
+            self.counts, self.rhyme_set, self.relaxed, self.start, self.line_hash, self.hist
+        )  # fmt: skip
         return HypState(*(t.index_select(0, rows) for t in fields))
 
 
 class Constraints:
     def __init__(
         self,
-        V: int,
-        first_char_id: int,
+        base: torch.Tensor,
         rules: Rules,
         masks: VocabMasks | None,
         lines: LineIndex | None = None,
+        penalties: PhrasePenalties | None = None,
     ):
+        """`base` (V,) bool: the ids that may ever be generated."""
         if masks is None and (rules.rhyme_slots or rules.tone_slots):
             raise ValueError("rhyme and tone rules need prosody masks")
         self.rules, self.masks, self.lines = rules, masks, lines
+        self.penalties = penalties or None
         self.known_tone = (masks.ping | masks.ze) if masks else None  # (V,)
-        self.base = torch.zeros(V, dtype=torch.bool)
-        self.base[first_char_id:] = True
+        self.base = base
+        self.V = base.numel()
+        self.forced = dict(rules.forced)
+        self.starts = sorted(rules.line_starts) or [0]
+        rhymes = sorted(rules.rhyme_slots)
+        self.earlier_rhymes = {s: [r for r in rhymes if r < s] for s in rhymes}
+        self.later_forced_rhymes = {
+            s: [self.forced[r] for r in rhymes if r > s and r in self.forced] for s in rhymes
+        }
         self.member = masks.member.float() if masks else None  # (G, V)
         # slot → (starts,) bool: does this start need 平 here?
         self.tone_at = (
@@ -78,6 +95,10 @@ class Constraints:
             if rules.tones
             else {}
         )
+
+    def _pos(self, slot: int) -> int:
+        """The slot's position within its line."""
+        return slot - self.starts[max(bisect.bisect_right(self.starts, slot) - 1, 0)]
 
     def initial(self, forced_counts: torch.Tensor) -> HypState:
         """One row per tone-pattern start (one row when tones are off)."""
@@ -88,6 +109,7 @@ class Constraints:
             torch.zeros(n, dtype=torch.long),
             torch.arange(n),
             torch.zeros(n, dtype=torch.int64),
+            torch.zeros(n, 0, dtype=torch.long),
         )
 
     def _tone_mask(self, state: HypState, slot: int) -> torch.Tensor:
@@ -98,6 +120,13 @@ class Constraints:
     def _layers(self, state: HypState, slot: int) -> list[tuple[int, torch.Tensor]]:
         """Constraint masks for one slot, most important first."""
         layers = [(RELAX_REPEAT, state.counts < self.rules.max_repeat)]
+        if self.rules.formula:
+            fresh = fresh_trigrams(state.hist, self._pos(slot), self.V, self.forced.get(slot + 1))
+            if slot in self.rules.rhyme_slots:
+                fresh &= fresh_rhymes(
+                    state.hist, self.earlier_rhymes[slot], self.later_forced_rhymes[slot], self.V
+                )
+            layers.append((RELAX_FORMULA, fresh))
         if slot in self.rules.rhyme_slots:
             layers.append((RELAX_RHYME, (state.rhyme_set.float() @ self.member) > 0))
         if slot in self.tone_at and self.rules.tones == "strict":
@@ -134,10 +163,16 @@ class Constraints:
         return (objective if penalty is None else objective + penalty), relaxed
 
     def penalty(self, state: HypState, slot: int) -> torch.Tensor | None:
-        """(B, V) log-probability adjustment for loose tones at this slot, if any."""
-        if slot not in self.tone_at or self.rules.tones != "loose":
-            return None
-        return torch.where(self._tone_mask(state, slot), 0.0, -LOOSE_TONE_PENALTY)
+        """(B, V) log-probability adjustment at this slot, if any: loose tones and phrase
+        penalties (clichés, the chat's recent phrases)."""
+        penalty = None
+        if slot in self.tone_at and self.rules.tones == "loose":
+            penalty = torch.where(self._tone_mask(state, slot), 0.0, -LOOSE_TONE_PENALTY)
+        if self.penalties is not None:
+            phrases = self.penalties.at(state.hist, self._pos(slot), self.V)
+            if phrases is not None:
+                penalty = phrases if penalty is None else penalty + phrases
+        return penalty
 
     def advance(
         self, state: HypState, slot: int, tok: torch.Tensor, relaxed: torch.Tensor, forced: bool
@@ -160,8 +195,14 @@ class Constraints:
             line_hash = self.lines.advance(prefix, tok)
             if forced and slot in self.rules.line_ends:  # a forced last character cannot dodge
                 flags = flags | torch.where(self.lines.contains(line_hash), RELAX_NOVELTY, 0)
+        hist = torch.cat([state.hist, tok.view(-1, 1).expand(state.hist.size(0), 1)], 1)
         return replace(
-            state, counts=counts, rhyme_set=rhyme_set, relaxed=flags, line_hash=line_hash
+            state,
+            counts=counts,
+            rhyme_set=rhyme_set,
+            relaxed=flags,
+            line_hash=line_hash,
+            hist=hist,
         )
 
     def checks_novelty(self, slot: int) -> bool:

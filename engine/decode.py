@@ -52,16 +52,28 @@ class Decoded:
     score: float  # mean model log-probability per token, forced tokens included
     relaxed: int  # constraint flags that had to be dropped (engine.constraints.RELAX_*)
     start: int  # index of the tone pattern followed (0 when tones are off)
+    penalty: float = 0.0  # summed soft penalties (≤ 0) the search applied to this poem
 
 
 def _begin(
-    stepper: Stepper, vocab: Vocab, skeleton: Skeleton, constraints: Constraints
+    stepper: Stepper,
+    vocab: Vocab,
+    skeleton: Skeleton,
+    constraints: Constraints,
+    prefix: list[int],
+    copies: int = 1,
 ) -> tuple[torch.Tensor, Hidden, HypState]:
-    """Feed the form token once, then fan out to one row per constraint start."""
+    """Feed the theme prefix and the form token once, then fan out to one row per constraint
+    start (times `copies`, for beam groups)."""
     cstate = constraints.initial(skeleton.forced_counts(len(vocab)))
+    state = stepper.initial(1)
+    for tok in prefix:
+        _, state = stepper.advance(torch.tensor([tok]), state)
     form = torch.tensor([vocab.form_id(skeleton.chars_per_line)])
-    lp, state = _predict(stepper, form, stepper.initial(1), skeleton.slots[0])
-    rows = torch.zeros(cstate.counts.size(0), dtype=torch.long)
+    lp, state = _predict(stepper, form, state, skeleton.slots[0])
+    rows = torch.arange(cstate.counts.size(0)).repeat(copies)
+    cstate = cstate.select(rows)
+    rows = torch.zeros_like(rows)
     return lp.index_select(0, rows), stepper.reorder(state, rows), cstate
 
 
@@ -78,15 +90,24 @@ def _predict(
 
 @torch.inference_mode()
 def beam_search(
-    stepper: Stepper, vocab: Vocab, skeleton: Skeleton, constraints: Constraints, beam_size: int
-) -> Decoded:
-    """Deterministic beam search over the whole poem. Hypotheses share one length, so the
-    length-normalised score is the mean per-token log-probability."""
-    V = len(vocab)
-    lp, state, cstate = _begin(stepper, vocab, skeleton, constraints)
+    stepper: Stepper,
+    vocab: Vocab,
+    skeleton: Skeleton,
+    constraints: Constraints,
+    beam_size: int,
+    prefix: list[int] = (),
+    groups: int = 1,
+    diversity: float = 0.0,
+) -> list[Decoded]:
+    """Deterministic (diverse) beam search over the whole poem; every final hypothesis, best
+    first. Hypotheses share one length, so the length-normalised score is the mean per-token
+    log-probability. With `groups` > 1 the beam is split into groups of `beam_size` each; a
+    group pays `diversity` nats for each earlier group that picked the same character at
+    this step (Vijayakumar et al.'s diverse beam search with a Hamming penalty)."""
+    lp, state, cstate = _begin(stepper, vocab, skeleton, constraints, list(prefix), groups)
     B = lp.size(0)
+    group = torch.arange(groups).repeat_interleave(B // groups)  # (B,) group of each row
     scores, logp = torch.zeros(B), torch.zeros(B)  # search objective, pure model log-prob
-    seqs = torch.zeros(B, 0, dtype=torch.long)
     for slot, forced in enumerate(skeleton.slots):
         if forced is not None:
             tok = torch.full((scores.size(0),), forced, dtype=torch.long)
@@ -94,35 +115,63 @@ def beam_search(
             relaxed = torch.zeros_like(cstate.relaxed)
         else:
             objective, relaxed = constraints.objective(lp, cstate, slot)
-            flat = (scores.unsqueeze(1) + objective).view(-1)  # (B*V,)
-            values, rows, tok, relaxed = _top(
-                flat, V, beam_size, constraints, cstate, slot, relaxed
+            total = scores.unsqueeze(1) + objective  # (B, V)
+            rows, tok, relaxed, group = _select(
+                total, group, groups, beam_size, diversity, constraints, cstate, slot, relaxed
             )
-            scores, logp = values, logp[rows] + lp[rows, tok]
-            cstate, seqs = cstate.select(rows), seqs[rows]
+            scores, logp = total[rows, tok], logp[rows] + lp[rows, tok]
+            cstate = cstate.select(rows)
             state = stepper.reorder(state, rows)
         cstate = constraints.advance(cstate, slot, tok, relaxed, forced is not None)
-        seqs = torch.cat([seqs, tok.unsqueeze(1)], 1)
         if slot + 1 < len(skeleton.slots):
             lp, state = _predict(stepper, tok, state, skeleton.slots[slot + 1])
-    best = int(scores.argmax())
     n = len(skeleton.slots)
-    return Decoded(
-        seqs[best].tolist(),
-        float(logp[best]) / n,
-        int(cstate.relaxed[best]),
-        int(cstate.start[best]),
-    )
+    order = scores.argsort(descending=True).tolist()
+    return [
+        Decoded(
+            cstate.hist[i].tolist(),
+            float(logp[i]) / n,
+            int(cstate.relaxed[i]),
+            int(cstate.start[i]),
+            float(scores[i] - logp[i]),
+        )
+        for i in order
+    ]
 
 
-def _top(flat, V, beam_size, constraints, cstate, slot, relaxed):
+def _select(total, group, groups, width, diversity, constraints, cstate, slot, relaxed):
+    """Each group's best `width` continuations; later groups pay for characters that earlier
+    groups picked at this step. Returns (rows, tokens, relaxed, group) of the new beam."""
+    V = total.size(1)
+    if groups == 1:
+        rows, tok, rel = _top(total.view(-1), V, width, constraints, cstate, slot, relaxed)
+        return rows, tok, rel, torch.zeros_like(rows)
+    used = torch.zeros(V)
+    parts = []
+    for g in range(groups):
+        members = (group == g).nonzero().squeeze(1)
+        if members.numel() == 0:
+            continue
+        flat = (total[members] - diversity * used).view(-1)
+        rows, tok, rel = _top(
+            flat, V, width, constraints, cstate, slot, relaxed, members
+        )  # fmt: skip
+        used += torch.bincount(tok, minlength=V).clamp(max=1).float()
+        parts.append((rows, tok, rel, torch.full_like(rows, g)))
+    return tuple(torch.cat(p) for p in zip(*parts, strict=True))
+
+
+def _top(flat, V, beam_size, constraints, cstate, slot, relaxed, members=None):
     """The best `beam_size` finite candidates; at a line's end, skipping any that would
-    complete a corpus line (if every candidate would, novelty is relaxed for those rows)."""
+    complete a corpus line (if every candidate would, novelty is relaxed for those rows).
+    `members` maps the rows of `flat` to hypothesis rows (all rows when None)."""
     novelty = constraints.checks_novelty(slot)
     top = flat.topk(min(beam_size * (3 if novelty else 1), flat.numel()))
     keep = torch.isfinite(top.values)
     values, index = top.values[keep], top.indices[keep]
     rows, tok = index // V, index % V
+    if members is not None:
+        rows = members[rows]
     relaxed = relaxed[rows]
     if novelty:
         copied = constraints.copied(cstate, rows, tok)
@@ -132,7 +181,7 @@ def _top(flat, V, beam_size, constraints, cstate, slot, relaxed):
             fresh = ~copied
             values, rows, tok, relaxed = values[fresh], rows[fresh], tok[fresh], relaxed[fresh]
     n = min(beam_size, values.numel())
-    return values[:n], rows[:n], tok[:n], relaxed[:n]
+    return rows[:n], tok[:n], relaxed[:n]
 
 
 @torch.inference_mode()
@@ -145,14 +194,15 @@ def sample(
     temperature: float,
     top_k: int,
     top_p: float,
+    prefix: list[int] = (),
 ) -> Decoded:
     """Ancestral sampling with temperature, top-k and nucleus (top-p) filtering."""
-    lp, state, cstate = _begin(stepper, vocab, skeleton, constraints)
+    lp, state, cstate = _begin(stepper, vocab, skeleton, constraints, list(prefix))
     if lp.size(0) > 1:  # several tone-pattern starts: draw one
         row = torch.randint(lp.size(0), (1,), generator=generator)
         lp, state, cstate = lp[row], stepper.reorder(state, row), cstate.select(row)
     ids: list[int] = []
-    total = 0.0
+    total = penalty = 0.0
     for slot, forced in enumerate(skeleton.slots):
         relaxed = torch.zeros(1, dtype=torch.long)
         if forced is not None:
@@ -164,13 +214,15 @@ def sample(
             )
             if not fresh:
                 relaxed = relaxed | RELAX_NOVELTY
+            penalty += float(logits[0, choice] - lp[0, choice])
         total += float(lp[0] if forced is not None else lp[0, choice])
         ids.append(choice)
         tok = torch.tensor([choice])
         cstate = constraints.advance(cstate, slot, tok, relaxed, forced is not None)
         if slot + 1 < len(skeleton.slots):
             lp, state = _predict(stepper, tok, state, skeleton.slots[slot + 1])
-    return Decoded(ids, total / len(skeleton.slots), int(cstate.relaxed[0]), int(cstate.start[0]))
+    n = len(skeleton.slots)
+    return Decoded(ids, total / n, int(cstate.relaxed[0]), int(cstate.start[0]), penalty)
 
 
 def _draw_novel(logits, generator, top_k, top_p, constraints, cstate, slot) -> tuple[int, bool]:

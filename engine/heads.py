@@ -15,6 +15,10 @@ class HeadError(ValueError):
     """A head that cannot be turned into an acrostic; the message says why, naming characters."""
 
 
+class ThemeError(HeadError):
+    """A theme phrase that is not 1–12 Han characters; a HeadError, so callers answer alike."""
+
+
 def _strippable(ch: str) -> bool:
     return ch.isspace() or unicodedata.category(ch).startswith(("P", "Z"))
 
@@ -24,18 +28,28 @@ def normalize_head(raw: str) -> str:
 
     Returns 1–12 Han characters or raises HeadError naming what is wrong.
     """
+    return _normalize(raw, HeadError, "藏头", "the head")
+
+
+def normalize_theme(raw: str) -> str:
+    """A theme phrase, normalised and validated exactly like a head (1–12 Han characters);
+    raises ThemeError naming what is wrong."""
+    return _normalize(raw, ThemeError, "主题", "the theme")
+
+
+def _normalize(raw: str, error: type[HeadError], zh: str, en: str) -> str:
     text = "".join(ch for ch in normalize_width(raw or "") if not _strippable(ch))
     if not text:
-        raise HeadError(
-            "藏头为空：请给出 1–12 个汉字 (the head is empty: give 1–12 Chinese characters)"
-        )
+        raise error(f"{zh}为空：请给出 1–12 个汉字 ({en} is empty: give 1–12 Chinese characters)")
     bad = list(dict.fromkeys(ch for ch in text if not is_han(ch)))
     if bad:
         shown = "、".join(repr(ch)[1:-1] if ch.isprintable() else f"U+{ord(ch):04X}" for ch in bad)
-        raise HeadError(f"藏头只能是汉字，这些不是：{shown} (not Chinese characters: {shown})")
+        raise error(
+            f"{zh}只能是汉字，这些不是：{shown} ({en} must be Chinese characters; not: {shown})"
+        )
     if len(text) > MAX_HEAD:
-        raise HeadError(
-            f"藏头太长：{len(text)} 个字，最多 {MAX_HEAD} 个 (too long: {len(text)} characters, at most {MAX_HEAD})"
+        raise error(
+            f"{zh}太长：{len(text)} 个字，最多 {MAX_HEAD} 个 ({en} is too long: {len(text)} characters, at most {MAX_HEAD})"
         )
     simplified = to_simplified(text)
     if len(simplified) != len(text):  # a phrase rule changed the length: convert one by one

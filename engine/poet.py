@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import secrets
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -14,62 +16,34 @@ from engine.checks import poem_checks
 from engine.constraints import Constraints, Rules, relaxed_names
 from engine.decode import Decoded, Skeleton, beam_search, sample
 from engine.forms import STARTS, rhyme_lines, start_label, tone_slots
-from engine.heads import Fallbacks, normalize_head
+from engine.heads import Fallbacks, normalize_head, normalize_theme
 from engine.novelty import LineIndex
+from engine.poem import Poem, check_acrostic, check_formula, punctuate
 from engine.prosody import Prosody
+from engine.rerank import rerank
+from engine.rules import PhrasePenalties, basic_block_mask
 from engine.stepper import Stepper
-from engine.text import COMMA, PERIOD, is_han, to_simplified
+from engine.text import to_simplified
 
 SHIPPED_MODEL = Path(__file__).resolve().parent / "shipped"
-MODES = ("beam", "sample")
-TONE_MODES = ("strict", "loose", None)
-POSITION_NAMES = {"head": "藏头", "tail": "藏尾"}
-
-
-def punctuate(lines: list[str]) -> str:
-    """'，' after even lines, '。' after odd ones and always after the last."""
-    last = len(lines) - 1
-    return "".join(
-        line + (COMMA if i % 2 == 0 and i != last else PERIOD) for i, line in enumerate(lines)
-    )
+MODES = ("diverse", "beam", "sample")
 
 
 @dataclass(frozen=True)
-class Poem:
-    head: str
-    lines: list[str]
-    text: str
-    model_version: str
-    score: float
-    params: dict = field(default_factory=dict)
-    checks: dict = field(default_factory=dict)
+class SearchWeights:
+    """The default search: diverse beam groups, then a mutual-information rerank."""
 
-    def display_lines(self) -> list[str]:
-        """Each line with its punctuation mark, for printing one line per row."""
-        marks = [ch for ch in self.text if ch in (COMMA, PERIOD)]
-        return [line + mark for line, mark in zip(self.lines, marks, strict=True)]
-
-    def to_dict(self) -> dict:
-        return {
-            "head": self.head,
-            "lines": list(self.lines),
-            "text": self.text,
-            "model_version": self.model_version,
-            "score": round(self.score, 4),
-            "params": self.params,
-            "checks": self.checks,
-        }
+    groups: int = 4
+    width: int = 4  # hypotheses per group
+    diversity: float = 1.0  # nats a group pays for a character an earlier group just chose
+    mi_weight: float = 0.5  # λ in log p(poem | theme) − λ·log p(poem)
+    cliche_weight: float = 1.0  # scales the model's measured cliché penalties
+    recent_nats: float = 2.0  # penalty on an n-gram the same chat received recently
 
 
-def check_acrostic(head: str, lines: list[str], text: str, chars_per_line: int, at: int) -> None:
-    """Re-check the guarantees of an acrostic; raise AssertionError if any is broken."""
-    if len(lines) != len(head):
-        raise AssertionError(f"{len(lines)} lines for a head of {len(head)}")
-    for ch, line in zip(head, lines, strict=True):
-        if len(line) != chars_per_line or line[at] != ch or not all(is_han(c) for c in line):
-            raise AssertionError(f"bad line {line!r} for head character {ch!r}")
-    if text != punctuate(lines):
-        raise AssertionError("punctuation does not alternate ，/。 ending in 。")
+DEFAULT_SEARCH = SearchWeights()
+TONE_MODES = ("strict", "loose", None)
+POSITION_NAMES = {"head": "藏头", "tail": "藏尾"}
 
 
 def position_index(position: str | int, chars_per_line: int) -> int:
@@ -118,7 +92,7 @@ class Poet:
         self,
         head: str,
         chars_per_line: int = 7,
-        mode: str = "beam",
+        mode: str = "diverse",
         beam_size: int = 8,
         temperature: float = 1.0,
         top_k: int = 0,
@@ -129,18 +103,26 @@ class Poet:
         tones: str | None = None,
         novelty: bool = True,
         position: str | int = "head",
+        theme: str | None = None,
+        recent: Iterable[str] = (),
+        search: SearchWeights = DEFAULT_SEARCH,
     ) -> Poem:
         """An acrostic: line i holds head character i at `position` (藏头 by default).
 
-        `rhyme`: the even lines end in one 平水韵 group, chosen by the search. `tones`: the
-        近体诗 平仄 pattern as a mask ("strict") or a penalty ("loose"). `novelty`: no line is a
-        corpus line. Raises HeadError for a bad head and ValueError for bad options.
+        `theme`: a short phrase the poem is about (the head itself when None). `mode`:
+        "diverse" (diverse beam groups reranked by mutual information with the theme, the
+        default), "beam" (plain beam search) or "sample". `rhyme`: the even lines end in one
+        平水韵 group, chosen by the search. `tones`: the 近体诗 平仄 pattern as a mask
+        ("strict") or a penalty ("loose"). `novelty`: no line is a corpus line. `recent`:
+        n-grams this chat received lately, penalised. Raises HeadError for a bad head or theme
+        and ValueError for bad options.
         """
         _check_options(chars_per_line, mode, beam_size, temperature, top_k, top_p, max_repeat)
         if tones not in TONE_MODES:
             raise ValueError(f"tones must be one of {TONE_MODES}")
         at = position_index(position, chars_per_line)
         head = normalize_head(head)
+        theme = head if theme is None else normalize_theme(theme)
         params: dict = {
             "chars_per_line": chars_per_line,
             "mode": mode,
@@ -149,21 +131,53 @@ class Poet:
             "rhyme": rhyme,
             "tones": tones,
             "novelty": novelty and self.line_index is not None,
+            "theme": theme,
         }
         conditioning = self._conditioning(head, params)
         skeleton = Skeleton.acrostic(self.vocab, conditioning, chars_per_line, at)
-        constraints = self._constraints(skeleton, len(head), max_repeat, rhyme, tones, novelty)
-        if mode == "beam":
-            params["beam_size"] = beam_size
-            decoded = beam_search(self.stepper, self.vocab, skeleton, constraints, beam_size)
-        else:
+        penalties = self._penalties(search, recent)
+        constraints = self._constraints(
+            skeleton, len(head), max_repeat, rhyme, tones, novelty, penalties
+        )
+        prefix = self.vocab.prefix(theme)
+        if mode == "sample":
             seed = secrets.randbits(31) if seed is None else seed
             params.update(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
             gen = torch.Generator().manual_seed(seed)
             decoded = sample(
-                self.stepper, self.vocab, skeleton, constraints, gen, temperature, top_k, top_p
+                self.stepper, self.vocab, skeleton, constraints, gen, temperature, top_k, top_p,
+                prefix,
+            )  # fmt: skip
+        elif mode == "beam":
+            params["beam_size"] = beam_size
+            decoded = beam_search(
+                self.stepper, self.vocab, skeleton, constraints, beam_size, prefix
+            )[0]
+        else:
+            params["search"] = dataclasses.asdict(search)
+            finals = beam_search(
+                self.stepper, self.vocab, skeleton, constraints, search.width, prefix,
+                search.groups, search.diversity,
+            )  # fmt: skip
+            form = [self.vocab.form_id(chars_per_line)]
+            ranked = rerank(
+                self.model, finals, prefix + form, self.vocab.prefix("") + form, search.mi_weight
             )
+            decoded = ranked[0].decoded
+            params["theme_gain"] = round(ranked[0].themed - ranked[0].plain, 4)
         return self._poem(head, decoded, skeleton, at, tones, params)
+
+    def _penalties(self, search: SearchWeights, recent: Iterable[str]) -> PhrasePenalties:
+        """The model's clichés (scaled) and this chat's recent phrases, as one table."""
+        index = self.vocab.index
+        cliches = self.loaded.meta.get("cliches", {}).get("ngrams", {})
+        table = PhrasePenalties.from_phrases(
+            {g: v * search.cliche_weight for g, v in cliches.items()}, index
+        )
+        recent = list(recent)
+        if recent:
+            table = table.merged(PhrasePenalties.from_phrases(recent, index, search.recent_nats))
+        return table
 
     def _conditioning(self, head: str, params: dict) -> list[int]:
         """Ids the model is conditioned on for each head character (fallbacks recorded)."""
@@ -185,6 +199,7 @@ class Poet:
         rhyme: bool,
         tones: str | None,
         novelty: bool,
+        penalties: PhrasePenalties | None = None,
     ) -> Constraints:
         """The rules of this poem as masks: rhyme slots, tone slots per start, repeat limit."""
         cpl = skeleton.chars_per_line
@@ -203,10 +218,16 @@ class Poet:
             tones,
             line_starts=frozenset(starts),
             line_ends=frozenset(s + cpl - 1 for s in starts),
+            forced=tuple((i, t) for i, t in enumerate(skeleton.slots) if t is not None),
         )
         masks = self.masks if rhyme_slots or tone_rules else None
         lines = self.line_index if novelty else None
-        return Constraints(len(self.vocab), self.vocab.first_char_id, rules, masks, lines)
+        return Constraints(self.generable, rules, masks, lines, penalties)
+
+    @functools.cached_property
+    def generable(self) -> torch.Tensor:
+        """(V,) ids the decoder may choose: basic-block characters only (heads are forced)."""
+        return basic_block_mask(self.vocab.tokens)
 
     def _poem(self, head, decoded: Decoded, skeleton, at, tones, params) -> Poem:
         cpl = skeleton.chars_per_line
@@ -222,6 +243,8 @@ class Poet:
             lines.append("".join(line))
         text = punctuate(lines)
         check_acrostic(head, lines, text, cpl, at)
+        forced_rhymes = at == cpl - 1  # 藏尾: the head characters end the rhyming lines
+        check_formula(lines, forced_rhymes, params.get("relaxed", []))
         checks = poem_checks(self.prosody, head, lines, cpl, at)
         checks["position"] = POSITION_NAMES.get(params["position"], "藏中")
         return Poem(head, lines, text, self.model_version, decoded.score, params, checks)

@@ -21,7 +21,11 @@ def write_report(report: dict, out: Path) -> list[Path]:
     return [out / "report.json", out / "report.md", *plot(report, out)]
 
 
-COUNTS = {"repeated_chars_per_poem"}  # shown as numbers, everything else as percentages
+COUNTS = {
+    "repeated_chars_per_poem",
+    "same_rhyme_char_poems",
+    "theme_information",
+}  # shown as numbers, everything else as percentages
 
 
 def _fmt(value, key: str = "") -> str:
@@ -34,10 +38,14 @@ def render_markdown(r: dict) -> str:
     modes, human = r["modes"], r["human_reference"]
     rows = [
         ("format compliance", "format_rate"),
-        ("rhyme rate (平水韵)", "rhyme_rate"),
+        ("rhyme rate (平水韵, attested readings)", "rhyme_rate"),
+        ("rhyme rate (any reading in the table)", "rhyme_rate_any_reading"),
         ("even-line 平 rate", "even_ping_rate"),
         ("二四六 tone agreement", "tone_agreement"),
         ("repeated characters / poem", "repeated_chars_per_poem"),
+        ("shared 3-gram rate (in ≥ 3 poems)", "shared_trigram_rate"),
+        ("poems repeating a rhyme character", "same_rhyme_char_poems"),
+        ("theme information (nats/char)", "theme_information"),
         ("copied-line rate", "copied_line_rate"),
         ("distinct-2", "distinct_2"),
     ]

@@ -44,7 +44,17 @@ def test_beam_meets_the_contract(poet, head, width, beam):
     poem = poet.acrostic(head, chars_per_line=width, mode="beam", beam_size=beam)
     assert_contract(poet, poem, head, width)
     assert poem.params["beam_size"] == beam and poem.model_version == poet.model_version
-    assert poet.acrostic(head, chars_per_line=width, beam_size=beam).lines == poem.lines
+    again = poet.acrostic(head, chars_per_line=width, mode="beam", beam_size=beam)
+    assert again.lines == poem.lines
+
+
+@common
+@given(head=heads, width=st.sampled_from([5, 7]))
+def test_the_default_search_meets_the_contract_and_is_deterministic(poet, head, width):
+    poem = poet.acrostic(head, chars_per_line=width)
+    assert_contract(poet, poem, head, width)
+    assert poem.params["mode"] == "diverse" and poem.params["theme"]
+    assert poet.acrostic(head, chars_per_line=width).lines == poem.lines
 
 
 @common

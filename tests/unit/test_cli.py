@@ -24,7 +24,7 @@ def test_poem_prints_one_line_per_head_character(tiny_model_dir):
     assert [line[0] for line in lines] == list("春风秋雨")
     assert [line[-1] for line in lines] == ["，", "。", "，", "。"]
     assert all(len(line) == 6 for line in lines)
-    assert "beam 8" in res.stderr
+    assert "diverse" in res.stderr and "theme 春风秋雨" in res.stderr
 
 
 def test_json_output_has_the_documented_keys_and_is_reproducible(tiny_model_dir):

@@ -108,10 +108,18 @@ def test_eval_writes_every_file_with_every_metric(tiny_model_dir, corpus_dir, tm
         "distinct_2",
         "latency_ms",
         "human_reference",
+        "shared_trigram_rate",
+        "same_rhyme_char_poems",
+        "theme_information",
+        "rhyme_rate_any_reading",
     ):
         assert report[key] is not None, key
+        assert key == "latency_ms" or report["human_reference"].get(key) is not None or key in (
+            "test_nats_per_char", "format_rate", "copied_line_rate", "human_reference"
+        ), key  # fmt: skip
     assert report["format_rate"] == 1.0
     assert set(report["latency_ms"]) == {
+        "default",
         "beam8",
         "beam8_loose",
         "beam8_strict",
@@ -126,7 +134,9 @@ def test_eval_writes_every_file_with_every_metric(tiny_model_dir, corpus_dir, tm
     )
     saved = json.loads((tmp_path / "report" / "report.json").read_text())
     assert saved["test_nats_per_char"] == report["test_nats_per_char"]
-    assert "| rhyme rate (平水韵) |" in (tmp_path / "report" / "report.md").read_text()
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "| rhyme rate (平水韵, attested readings) |" in markdown
+    assert "| shared 3-gram rate (in ≥ 3 poems) |" in markdown
 
 
 def test_bf16_autocast_training_runs_on_cpu(corpus_dir, tmp_path):

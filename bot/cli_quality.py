@@ -1,0 +1,37 @@
+"""`acrostic cliches`: measure a model's clichés and store them in its directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def cliches(
+    model: Annotated[Path, typer.Option(help="Model directory to measure and update.")],
+    corpus: Annotated[Path, typer.Option(help="Corpus directory (real poems).")] = Path(
+        "data/corpus"
+    ),
+    heads: Annotated[int, typer.Option(help="Generated heads to write poems for.")] = 200,
+    seed: int = 0,
+) -> None:
+    """Find the 3-grams the default search writes far more often than real poems and store
+    them in MODEL/model.json, where the search penalises them."""
+    from engine.checkpoint import ModelDirError
+    from train.cliches import measure
+    from train.corpus import read_split
+
+    if not (corpus / "val.txt").exists():
+        typer.echo(f"error: {corpus} has no corpus; run `acrostic corpus build` first", err=True)
+        raise typer.Exit(2)
+    real = read_split(corpus, "val") + read_split(corpus, "test")
+    try:
+        record = measure(model, real, heads, seed)
+    except ModelDirError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    shown = dict(list(record["ngrams"].items())[:30])
+    typer.echo(json.dumps({**record, "ngrams": shown, "count": len(record["ngrams"])},
+                          ensure_ascii=False, indent=1))  # fmt: skip

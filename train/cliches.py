@@ -1,0 +1,77 @@
+"""The model's clichés: character 3-grams its default search writes far more often than real
+poems do. Measured on generated heads (never the public or held-out ones) and stored in the
+model directory, where the search reads them as soft penalties."""
+
+from __future__ import annotations
+
+import collections
+import math
+import random
+from collections.abc import Iterable
+
+from engine.checkpoint import load_model_dir, resave
+from engine.poet import Poet, SearchWeights
+
+MIN_SHARE = 0.02  # written in at least 2% of the generated poems …
+MIN_RATIO = 4.0  # … and at least 4× as often as real poems write it
+MAX_NATS = 3.0  # the largest penalty one cliché gets
+
+
+def trigrams(lines: Iterable[str]) -> set[str]:
+    """The distinct character 3-grams of a poem's lines (never across a line break)."""
+    return {line[i : i + 3] for line in lines for i in range(len(line) - 2)}
+
+
+def poem_lines(text: str) -> list[str]:
+    return [line for line in text.replace("。", "，").split("，") if line]
+
+
+def measurement_heads(poems: list[str], n: int, seed: int = 0) -> list[str]:
+    """`n` four-character heads drawn from the 1,500 most frequent corpus characters."""
+    counts = collections.Counter(ch for p in poems for ch in p if ch not in "，。")
+    common = [ch for ch, _ in counts.most_common(1500)]
+    rng = random.Random(seed)
+    return ["".join(rng.sample(common, 4)) for _ in range(n)]
+
+
+def share(poems: list[list[str]]) -> collections.Counter[str]:
+    """3-gram → the share of poems that contain it."""
+    counts = collections.Counter(g for lines in poems for g in trigrams(lines))
+    return collections.Counter({g: c / max(len(poems), 1) for g, c in counts.items()})
+
+
+def find_cliches(
+    generated: list[list[str]], real: list[list[str]], min_share=MIN_SHARE, min_ratio=MIN_RATIO
+) -> dict[str, float]:
+    """3-gram → penalty in nats: log(model share / real share), capped at MAX_NATS."""
+    model, human = share(generated), share(real)
+    floor = 1 / max(len(real), 1)  # an n-gram real poems never wrote counts as one poem
+    out = {}
+    for gram, s in model.items():
+        ratio = s / max(human.get(gram, 0.0), floor)
+        if s >= min_share and ratio >= min_ratio:
+            out[gram] = round(min(MAX_NATS, math.log(ratio)), 3)
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def measure(model_dir, corpus_poems: list[str], heads: int = 200, seed: int = 0) -> dict:
+    """Write the default search's poems for generated heads without cliché penalties, compare
+    with real poems, and store the clichés in the model directory. Returns what was stored."""
+    poet = Poet.load(model_dir)
+    unpenalised = SearchWeights(cliche_weight=0.0)
+    generated = [
+        poet.acrostic(head, chars_per_line=width, search=unpenalised).lines
+        for i, head in enumerate(measurement_heads(corpus_poems, heads, seed))
+        for width in ((5, 7)[i % 2],)
+    ]
+    real = [poem_lines(p) for p in corpus_poems]
+    record = {
+        "ngrams": find_cliches(generated, real),
+        "heads": heads,
+        "real_poems": len(real),
+        "min_share": MIN_SHARE,
+        "min_ratio": MIN_RATIO,
+    }
+    loaded = load_model_dir(model_dir)
+    resave(loaded, {"cliches": record})
+    return record
