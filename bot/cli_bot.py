@@ -36,8 +36,8 @@ def chat(
     from bot.app import build_core, build_runtime
     from bot.logs import setup_logging
 
-    setup_logging("INFO" if verbose else "WARNING")
     settings = _settings()
+    setup_logging("INFO" if verbose else "WARNING", secrets=settings.secret_values())
     runtime = build_runtime(settings, build_core(settings, processes=False))  # admin commands
     core = runtime.core
 
@@ -58,13 +58,14 @@ def run(
 ) -> None:
     """Start every adapter whose token is configured (Telegram, Discord) until Ctrl-C."""
     from bot.logs import setup_logging
-    from bot.runner import NoAdapters, serve
+    from bot.runner import BadToken, NoAdapters, serve
 
     settings = _settings()
-    setup_logging("DEBUG" if verbose else settings.log_level, settings.log_format)
+    level = "DEBUG" if verbose else settings.log_level
+    setup_logging(level, settings.log_format, secrets=settings.secret_values())
     try:
         asyncio.run(serve(settings))
-    except NoAdapters as e:
+    except (NoAdapters, BadToken) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
@@ -198,8 +199,8 @@ def retrain(
     from bot.app import build_core, build_runtime
     from bot.logs import setup_logging
 
-    setup_logging("INFO" if verbose else "WARNING")
     settings = _settings()
+    setup_logging("INFO" if verbose else "WARNING", secrets=settings.secret_values())
     if not (settings.retrain.corpus_dir / "train.txt").exists():
         typer.echo(
             f"error: no corpus in {settings.retrain.corpus_dir}: run "

@@ -21,6 +21,10 @@ class NoAdapters(Exception):
     """Neither a Telegram nor a Discord token is configured."""
 
 
+class BadToken(Exception):
+    """A platform refused the configured token (the message names the setting, not the token)."""
+
+
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Start the configured adapters, run until `stop` is set (or SIGINT/SIGTERM), stop them."""
     if not settings.telegram_on and not settings.discord_on:
@@ -61,10 +65,15 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
 
 
 async def _start_telegram(settings: Settings, runtime):
+    from telegram.error import InvalidToken
+
     from bot.adapters import telegram_adapter
 
     application = telegram_adapter.build_application(settings, runtime.core)
-    await telegram_adapter.start(application, settings)
+    try:
+        await telegram_adapter.start(application, settings)
+    except InvalidToken:
+        raise BadToken("Telegram rejected CANGTOU_TELEGRAM__TOKEN (Unauthorized)") from None
     runtime.senders["telegram"] = telegram_adapter.sender(application)
     log.info("telegram adapter started (%s)", settings.telegram.mode)
     return lambda: telegram_adapter.stop(application)
@@ -78,7 +87,11 @@ async def _start_discord(settings: Settings, runtime, stop: asyncio.Event):
         settings, runtime.core, **discord_adapter.sharding(settings)
     )
     runtime.senders["discord"] = discord_adapter.sender(client)
-    await client.login(settings.discord.token.get_secret_value())
+    try:
+        await client.login(settings.discord.token.get_secret_value())
+    except discord_adapter.discord.LoginFailure:
+        await client.close()
+        raise BadToken("Discord rejected CANGTOU_DISCORD__TOKEN (improper token)") from None
     task = asyncio.create_task(client.connect())
     task.add_done_callback(lambda t: stop.set() if not t.cancelled() and t.exception() else None)
     log.info("discord adapter started")

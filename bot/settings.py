@@ -151,6 +151,11 @@ class Settings(BaseSettings):
     def discord_on(self) -> bool:
         return self.discord.token is not None and self.discord.enabled is not False
 
+    def secret_values(self) -> list[str]:
+        """What the logs must never show (the log filter redacts each)."""
+        secrets = (self.telegram.token, self.telegram.webhook_secret, self.discord.token)
+        return [s.get_secret_value() for s in secrets if s is not None]
+
     def is_admin(self, platform: str, user_id: str) -> bool:
         if platform == "console" and self.console_is_admin:
             return True

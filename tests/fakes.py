@@ -140,8 +140,8 @@ class FakeBotApi:
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         if request.match_info["token"] != self.token:
-            return web.json_response(
-                {"ok": False, "error_code": 401, "description": "Unauthorized"}
+            return web.json_response(  # as Telegram does: HTTP 401 too
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
             )
         params = dict(request.query)
         if request.can_read_body:

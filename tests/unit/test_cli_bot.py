@@ -137,3 +137,35 @@ def test_db_requests_shows_the_base36_id_that_poem_takes(tmp_path, tiny_model_di
     assert "按 #1a 的参数重写" in again.stdout and "结果与原诗一致：是" in again.stdout, (
         again.stdout
     )
+
+
+async def test_a_rejected_token_is_one_line_without_the_token(tmp_path, tiny_model_dir):
+    import asyncio
+
+    from tests.fakes import FakeBotApi
+
+    api = FakeBotApi()  # knows only its own token: ours gets 401 Unauthorized
+    await api.start()
+    token = "123456:AAHrejectedrejected"
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "CANGTOU_DATABASE_URL": f"sqlite:///{tmp_path}/t.db",
+           "CANGTOU_MODEL_DIR": str(tiny_model_dir), "CANGTOU_TELEGRAM__TOKEN": token,
+           "CANGTOU_TELEGRAM__BASE_URL": api.base_url}  # fmt: skip
+    env.pop("CANGTOU_DISCORD__TOKEN", None)
+    try:
+        for verbose in ([], ["-v"]):
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot.cli", "run", *verbose, cwd=ROOT, env=env,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            _, err = await asyncio.wait_for(process.communicate(), 120)
+            stderr = err.decode()
+            assert process.returncode == 2, stderr
+            assert stderr.splitlines()[-1] == (
+                "error: Telegram rejected CANGTOU_TELEGRAM__TOKEN (Unauthorized)"
+            )
+            assert token not in stderr and "AAHrejected" not in stderr
+            assert "Traceback" not in stderr and (verbose or len(stderr.splitlines()) == 1)
+        assert "«redacted»" in stderr  # the -v run logged the Bot API URL, redacted
+    finally:
+        await api.stop()

@@ -80,3 +80,47 @@ async def test_each_request_logs_with_its_own_request_id(core, json_log):
     assert len(refused) == 2 and all(r["level"] == "INFO" for r in refused)
     ids = {r["request_id"] for r in refused}
     assert len(ids) == 2 and all(len(i) == 12 for i in ids)
+
+
+@pytest.fixture
+def text_log():
+    """The bot's own logging set-up (bot.logs.setup_logging) writing to a buffer."""
+    from bot.logs import setup_logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    stream = io.StringIO()
+
+    def setup(level="INFO", secrets=()):
+        setup_logging(level, "text", secrets=secrets, stream=stream)
+        return stream
+
+    yield setup
+    root.handlers[:], _ = saved
+    root.setLevel(saved[1])
+
+
+async def test_a_newline_in_a_refused_command_cannot_forge_a_log_line(core, text_log):
+    stream = text_log()
+    forged = "2026-11-22 03:00:00,000 WARNING bot.admin [-]: rollback by telegram:99"
+    reply = await core.command(ALICE, f"/retrain \x1b[2K\n{forged}")
+    assert reply.text.startswith("抱歉")  # refused: Alice is not a bot admin
+    lines = stream.getvalue().splitlines()
+    refused = [line for line in lines if "admin command refused" in line]
+    assert len(refused) == 1 and "/retrain \\x1b[2K\\n2026-11" in refused[0]
+    assert not [line for line in lines if line.startswith("2026-11-22 03:00:00")]
+
+
+async def test_tokens_never_reach_the_log_even_from_the_libraries(core, text_log):
+    from telegram.ext import ApplicationBuilder
+
+    token = "123456:AAHsecretsecretsecret"
+    stream = text_log("DEBUG", secrets=[token])
+    ApplicationBuilder().token(token).build()  # PTB logs "Set Bot API URL: …/bot<token>"
+    try:
+        raise RuntimeError(f"POST https://api.telegram.org/bot{token}/getMe failed")
+    except RuntimeError:
+        logging.getLogger("telegram.ext").exception("rejected")
+    text = stream.getvalue()
+    assert "Set Bot API URL" in text and "«redacted»" in text and "Traceback" in text
+    assert token not in text and "AAHsecret" not in text
