@@ -81,8 +81,8 @@ async def settings(core: Core, actor: Actor, args: str, text: str) -> Reply:
         if actor.chat_admin is not None and not await actor.chat_admin():
             return Reply(messages.SETTINGS_CHAT_ADMIN_ONLY)
         change = parse_setting(args)
-        if isinstance(change, str):
-            return Reply(messages.BAD_OPTION.format(detail=change[:40], usage=settings_usage()))
+        if isinstance(change, str):  # what is wrong with it
+            return Reply(change)
 
         def save(session):
             row = queries.chat_settings(session, ctx.chat_id)
@@ -105,7 +105,8 @@ def settings_usage() -> str:
 
 
 def parse_setting(args: str) -> dict | str:
-    """The columns a /settings argument changes, or the part that could not be read."""
+    """The columns a /settings argument changes, or the reply saying what is wrong with it."""
+    unreadable = messages.BAD_OPTION.format(detail=args[:40], usage=settings_usage())
     parts = args.split()
     if len(parts) == 1 and parts[0] in FORMS:
         return {"chars_per_line": FORMS[parts[0]]}
@@ -113,14 +114,16 @@ def parse_setting(args: str) -> dict | str:
         return {"script": SCRIPTS[parts[0]]}
     if len(parts) == 2 and parts[0] in ("押韵", "rhyme"):
         value = {"开": True, "on": True, "关": False, "off": False}.get(parts[1].lower())
-        return args if value is None else {"rhyme": value}
+        return unreadable if value is None else {"rhyme": value}
     if len(parts) == 2 and parts[0] in ("创意", "temperature"):
         try:
             value = float(parts[1])
         except ValueError:
-            return args
-        return {"temperature": value} if 0.3 <= value <= 1.5 else args
-    return args
+            return unreadable
+        if not 0.3 <= value <= 1.5:  # a number out of range: say the range, not "unreadable"
+            return messages.BAD_TEMPERATURE.format(value=parts[1][:10])
+        return {"temperature": value}
+    return unreadable
 
 
 async def forgetme(core: Core, actor: Actor, args: str, text: str) -> Reply:

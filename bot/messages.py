@@ -27,6 +27,7 @@ BAD_HEAD = "{reason}\n\n" + USAGE
 TOO_LONG = "消息太长了（{length} 字）。藏头最多 12 个汉字。\n\n" + USAGE
 UNKNOWN_COMMAND = "不认识这个命令：{name}。发送 /help 看看我会什么。"
 BAD_OPTION = "看不懂这个设置：{detail}\n\n{usage}"
+BAD_TEMPERATURE = "创意要在 0.3 到 1.5 之间（你给的是 {value}）。例如：/settings 创意 1.0"
 RATE_USAGE = "用法：/rate [编号] <1-5>，例如 /rate 5 或 /rate 1a 4"
 POEM_USAGE = "用法：/poem <编号>，编号在每首诗的最后一行，例如 #1a"
 
@@ -42,7 +43,11 @@ DB_DOWN = "数据库暂时不可用（错误号 {error_id}），请稍后再试�
 POEM_TITLE = "《{head}》· {position}{form}"
 POEM_ID = "#{poem_id} · 模型 {version}"
 FALLBACK_NOTE = "注：{chars}不在字表里，构思时以{stand_ins}代替，诗中仍是原字。"
-RELAXED_NOTE = "注：为凑成诗句，放宽了 {names}。"
+RELAXED_NOTE = "注：为凑成诗句，放宽了{names}。"
+RELAXED_RULES = {  # params.relaxed names (engine.constraints) as a reader says them
+    "rhyme": "押韵", "tones": "平仄", "novelty": "不抄古句", "max_repeat": "同字不过两次",
+    "formula": "不用套话",
+}  # fmt: skip
 RATING_LINE = "评分 {mean:.1f}★（{count} 人）"
 AGAIN_LABEL = "🔄 再来一首"
 

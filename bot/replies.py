@@ -79,7 +79,8 @@ def render_poem(view: PoemView, rating: tuple[float, int] | None = None, note: s
         stand_ins = "、".join(f"「{f['token']}」" for f in fallbacks.values())
         parts.append(messages.FALLBACK_NOTE.format(chars=chars, stand_ins=stand_ins))
     if view.params.get("relaxed"):
-        parts.append(messages.RELAXED_NOTE.format(names="、".join(view.params["relaxed"])))
+        names = [messages.RELAXED_RULES.get(n, n) for n in view.params["relaxed"]]
+        parts.append(messages.RELAXED_NOTE.format(names="、".join(names)))
     parts.append(footer(view.checks))
     if rating and rating[1]:
         parts.append(messages.RATING_LINE.format(mean=rating[0], count=rating[1]))

@@ -171,8 +171,7 @@ async def test_settings_change_the_poems_of_that_chat(core):
     assert "默认体裁：七言" in (await core.command(ALICE, "/settings")).text
     for change in ("五言", "繁", "押韵 关", "创意 1.2"):
         assert (await core.command(ALICE, f"/settings {change}")).text.startswith("已保存")
-    bad = await core.command(ALICE, "/settings 创意 9")
-    assert "看不懂这个设置" in bad.text
+    assert "看不懂这个设置" in (await core.command(ALICE, "/settings 押韵 也许")).text
     reply = await core.command(ALICE, "/acrostic 春风")
     assert "藏头五言" in reply.text and "風" in reply.text
     row = requests(core)[-1]
@@ -244,3 +243,22 @@ async def test_poem_by_id_is_rate_limited_like_a_new_poem(sqlite_url, poet):
         assert "写得太快啦" in limited.text and limited.error_id is None
     finally:
         await core.close()
+
+
+@pytest.mark.parametrize("value", ["3", "0.1", "9", "nan"])
+async def test_creativity_out_of_range_says_the_range(core, value):
+    reply = await core.command(ALICE, f"/settings 创意 {value}")
+    assert "0.3 到 1.5" in reply.text and value in reply.text and "看不懂" not in reply.text
+    assert "创意（🔄 的温度）：0.8" in (await core.command(ALICE, "/settings")).text
+
+
+def test_a_relaxed_rule_is_named_in_chinese(poet):
+    from bot.replies import PoemView, render_poem
+    from engine.constraints import RELAX_NAMES
+
+    assert set(RELAX_NAMES.values()) <= set(messages.RELAXED_RULES)  # every engine flag
+    poem = poet.acrostic("春风", chars_per_line=5)
+    view = PoemView(1, "春风", poem.text, 5, "head", "tiny", poem.checks,
+                    {"relaxed": ["rhyme", "tones"]})  # fmt: skip
+    note = render_poem(view).text.splitlines()[3]
+    assert note == "注：为凑成诗句，放宽了押韵、平仄。"
