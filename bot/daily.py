@@ -24,9 +24,10 @@ TIME = re.compile(r"^([01]?\d|2[0-3])[:：]([0-5]\d)$")
 Sender = Callable[[str, Reply], Awaitable[None]]  # (chat id on the platform, reply) → sent
 
 
-def parse_subscribe(args: str, default_time: str) -> tuple[str, int] | None:
-    """'[HH:MM] [五言|七言]' → ('08:00', 7); None if it cannot be read."""
-    post_time, cpl = default_time, 7
+def parse_subscribe(args: str, default_time: str) -> tuple[str, int | None] | None:
+    """'[HH:MM] [五言|七言]' → ('08:00', 7), the form None when not given (the chat's own);
+    None if it cannot be read."""
+    post_time, cpl = default_time, None
     for token in args.split():
         if match := TIME.match(token):
             post_time = f"{int(match.group(1)):02d}:{match.group(2)}"
@@ -47,6 +48,7 @@ async def subscribe(core, actor: Actor, args: str, text: str) -> Reply:
         return Reply(messages.SUBSCRIBE_USAGE)
     post_time, cpl = parsed
     ctx = await core.context(actor)
+    cpl = cpl or ctx.chars_per_line  # the chat's /settings form unless one is named
 
     def save(session):
         row = session.scalar(select(Subscription).where(Subscription.chat_id == ctx.chat_id))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 USAGE = (
-    "用法：/acrostic <藏头字> [五言|七言] [藏头|藏尾] [繁]\n"
+    "用法：/acrostic <藏头字> [五言|七言] [藏头|藏尾] [繁|简]\n"
     "例如：/acrostic 算法进阶　或　/acrostic 春风得意 五言 繁"
 )
 
@@ -16,6 +16,7 @@ HELP = (
     "/again [编号] — 再来一首　/poem <编号> — 按编号重现一首诗\n"
     "/top — 本群评分最高的诗　/stats — 本群统计\n"
     "/settings — 本群设置（默认五言/七言、押韵、简繁、创意）\n"
+    "/subscribe [HH:MM] [五言|七言] — 每天给本群送一首　/unsubscribe — 取消（群管理员）\n"
     "/forgetme — 删除你的全部请求和评分\n"
     "管理员：/model　/retrain　/rollback"
 )

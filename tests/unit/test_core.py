@@ -262,3 +262,26 @@ def test_a_relaxed_rule_is_named_in_chinese(poet):
                     {"relaxed": ["rhyme", "tones"]})  # fmt: skip
     note = render_poem(view).text.splitlines()[3]
     assert note == "注：为凑成诗句，放宽了押韵、平仄。"
+
+
+def test_help_lists_every_readme_command_with_the_readme_usage_line():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("| command | what it does |")[1].split("\n\n")[0].replace("\\|", "|")
+    listed = set(re.findall(r"(?<![\w/])/([a-z]+)", table))
+    assert {"subscribe", "unsubscribe", "acrostic", "rollback"} <= listed
+    shown = set(re.findall(r"(?<![\w/])/([a-z]+)", messages.HELP))
+    assert listed - shown == {"help", "start"}  # the reader is looking at them
+    usage = messages.USAGE.splitlines()[0].removeprefix("用法：")
+    assert f"`{usage}`" in table
+
+
+async def test_subscribe_takes_the_chats_saved_form(core):
+    from bot.store.models import Subscription
+
+    await core.command(ALICE, "/settings 五言")
+    assert "五言藏头诗" in (await core.command(ALICE, "/subscribe 07:30")).text
+    assert "七言藏头诗" in (await core.command(BOB, "/subscribe 07:30 七言")).text
+    with core.db.session() as session:
+        assert session.scalars(select(Subscription.chars_per_line)).all() == [7]
