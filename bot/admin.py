@@ -11,6 +11,7 @@ from bot import messages
 from bot.jobs import Retrainer, record_current
 from bot.registry import Registry, version_of
 from bot.store.models import ModelVersion, RetrainRun
+from engine.checkpoint import ModelDirError, read_meta
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +65,8 @@ def versions(db, registry: Registry) -> list[dict]:
     out = []
     for name in names:
         row = rows.get(name)
-        test = (
-            (row.metrics.get("candidate") or row.metrics).get("test_nats_per_char")
-            if row
-            else None
-        )
+        test = (row.metrics.get("candidate") or row.metrics) if row else {}
+        test = test.get("test_nats_per_char") or _disk_test_nats(registry, name)
         out.append({
             "version": name, "current": name == current, "status": row.status if row else "on disk",
             "parent": row.parent if row else None, "test_nats_per_char": test,
@@ -76,6 +74,15 @@ def versions(db, registry: Registry) -> list[dict]:
             "reason": row.reason if row else "",
         })  # fmt: skip
     return out
+
+
+def _disk_test_nats(registry: Registry, version: str) -> float | None:
+    """The test cross-entropy model.json records (a version never promoted through the
+    database, the shipped one say, still has its number)."""
+    try:
+        return read_meta(registry.path_of(version)).get("metrics", {}).get("test_nats_per_char")
+    except (ModelDirError, OSError, ValueError):
+        return None
 
 
 class AdminHooks:

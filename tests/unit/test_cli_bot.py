@@ -169,3 +169,19 @@ async def test_a_rejected_token_is_one_line_without_the_token(tmp_path, tiny_mod
         assert "«redacted»" in stderr  # the -v run logged the Bot API URL, redacted
     finally:
         await api.stop()
+
+
+def test_models_list_shows_the_test_number_from_model_json(tmp_path, tiny_model_dir):
+    from engine.checkpoint import read_meta
+
+    nats = read_meta(tiny_model_dir)["metrics"]["test_nats_per_char"]
+    env = {"CANGTOU_DATABASE_URL": f"sqlite:///{tmp_path}/l.db",
+           "CANGTOU_MODELS_DIR": str(tmp_path / "models"),
+           "CANGTOU_MODEL_DIR": str(tiny_model_dir)}  # fmt: skip
+    listed = run("models", "list", env=env)
+    (line,) = listed.stdout.splitlines()  # the served model, never recorded in the database
+    assert line.startswith("* tiny ") and f"test {nats} " in line, listed.stdout + listed.stderr
+    (record,) = [
+        json.loads(x) for x in run("models", "list", "--json", env=env).stdout.splitlines()
+    ]
+    assert record["test_nats_per_char"] == nats
