@@ -89,3 +89,37 @@ def test_eval_runs_with_its_default_heads_from_any_directory(tmp_path, tiny_mode
     res = run(*args, "--out", str(tmp_path / "report"), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "report" / "report.json").exists()
+
+
+def test_the_readme_benchmark_says_how_long_each_measurement_ran():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    bench = readme.split("## Benchmarks")[1].split("### The bot under load")[0]
+    (seconds,) = re.findall(r"(\d+) s each", bench)
+    source = (ROOT / "tests" / "bench" / "bench_engine.py").read_text(encoding="utf-8")
+    default = re.search(r'"--seconds", type=float, default=([\d.]+)', source).group(1)
+    assert float(seconds) == float(default) or f"`--seconds {seconds}`" in bench
+
+
+def makefile_recipe(target: str) -> list[str]:
+    """The commands of a Makefile target, continuation lines joined, := variables expanded."""
+    text = (ROOT / "Makefile").read_text(encoding="utf-8").replace("\\\n", " ")
+    variables = dict(re.findall(r"^(\w+) :?= (.*)$", text, re.MULTILINE))
+    recipe = text.split(f"\n{target}:")[1].split("\n\n")[0].splitlines()[1:]
+    commands = []
+    for line in recipe:
+        line = line.replace("$(BIN)/", "")
+        for name, value in variables.items():
+            line = line.replace(f"$({name})", value.strip())
+        commands.append(" ".join(line.split()))
+    return commands
+
+
+def test_make_train_runs_every_command_the_readme_says_it_does():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("\nmake train")[1].split("```")[0]
+    said = re.sub(r"\([^)]*\)|[#=\\]", " ", block)
+    said = [" ".join(part.split()) for part in said.split(" then ")]
+    assert len(said) >= 2 and all(c.startswith("acrostic ") for c in said), said
+    recipe = [set(c.split()) for c in makefile_recipe("train")]
+    for command in said:
+        assert any(set(command.split()) <= run for run in recipe), (command, recipe)
