@@ -107,7 +107,7 @@ class Retrainer:
 
     async def _run(self, trigger: str) -> RetrainOutcome:
         cfg = self.settings.retrain
-        base_path = self.registry.current_path()
+        base_path = self.poets.path or self.registry.current_path()  # what is being served
         base_version = version_of(base_path)
         run_id, inputs = await asyncio.to_thread(self._start_run, trigger, base_version)
         self.running_run = run_id

@@ -27,7 +27,7 @@ class PoetHolder:
         if poet is not None:
             self.path = None  # held in memory only: written by threads of this process
         elif registry is not None:
-            self.path = registry.current_path()
+            self.path, poet = servable(registry)
         else:
             self.path = Path(path or SHIPPED_MODEL)
         self._poet = poet
@@ -57,7 +57,7 @@ class PoetHolder:
             return None
         try:
             st = os.stat(self.registry.pointer)
-        except FileNotFoundError:
+        except OSError:
             return ()
         return st.st_ino, st.st_mtime_ns, st.st_size
 
@@ -72,18 +72,41 @@ class PoetHolder:
             stamp = self._pointer_stamp()
             if self.registry is None or stamp == self._stamp:
                 return False
-            path = self.registry.current_path()
-            if path == self.path:
-                self._stamp = stamp
-                return False
+            self._stamp = stamp  # a refused CURRENT is logged once, not on every request
             try:
+                path = self.registry.current_path()
+                if path == self.path:
+                    return False
                 poet = Poet.load(path)
-            except (ModelDirError, OSError, ValueError, RuntimeError) as e:
-                log.error("refusing model %s: %s; still serving %s", path, e, self.path)
-                self._stamp = stamp  # do not retry a broken version on every request
+            except LOAD_ERRORS as e:
+                log.error("refusing the model CURRENT names: %s; still serving %s", e, self.path)
                 return False
             old = self._poet
             # requests that saw the move wait on the lock above, so none reads the old path now
-            self._poet, self.path, self._stamp = poet, path, stamp
+            self._poet, self.path = poet, path
             log.info("model now %s (was %s)", poet.model_version, old and old.model_version)
             return True
+
+
+LOAD_ERRORS = (ModelDirError, OSError, ValueError, RuntimeError)
+
+
+def servable(registry: Registry) -> tuple[Path, Poet]:
+    """The model to start with: the version CURRENT names, else the newest version that loads,
+    else the default (shipped) model — saying which and why, rather than not starting."""
+    try:
+        path = registry.current_path()
+        return path, Poet.load(path)
+    except LOAD_ERRORS as e:
+        log.error("the model CURRENT names cannot be served: %s", e)
+    for version in registry.newest_first():
+        path = registry.root / version
+        try:
+            poet = Poet.load(path)
+        except LOAD_ERRORS as e:
+            log.warning("model version %s cannot be served either: %s", version, e)
+            continue
+        log.warning("serving %s instead, the newest version that loads", version)
+        return path, poet
+    log.warning("serving the default model %s instead", registry.default)
+    return registry.default, Poet.load(registry.default)

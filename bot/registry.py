@@ -28,10 +28,14 @@ class Registry:
         return self.root / POINTER
 
     def current_path(self) -> Path:
+        """The directory CURRENT names (the default without one). Raises ModelDirError for a
+        CURRENT that names no version: a directory, non-UTF-8 bytes, '../x', '.staging'."""
         try:
             version = self.pointer.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             return self.default
+        except (OSError, UnicodeDecodeError) as e:
+            raise ModelDirError(f"{self.pointer} cannot be read: {e}") from e
         return self.path_of(version) if version else self.default
 
     def current_version(self) -> str:
@@ -40,7 +44,7 @@ class Registry:
     def path_of(self, version: str) -> Path:
         if version == version_of(self.default) and not (self.root / version).exists():
             return self.default
-        if not version or "/" in version or version.startswith("."):
+        if not version or "/" in version or "\\" in version or version.startswith("."):
             raise ModelDirError(f"not a model version name: {version!r}")
         return self.root / version
 
@@ -52,6 +56,17 @@ class Registry:
             p.name for p in self.root.iterdir()
             if p.is_dir() and not p.name.startswith(".") and (p / "model.json").exists()
         )  # fmt: skip
+
+    def newest_first(self) -> list[str]:
+        """The versions on disk, newest first by the created_at of their model.json."""
+
+        def created(version: str) -> str:
+            try:
+                return str(read_meta(self.root / version).get("created_at", ""))
+            except (OSError, ValueError, ModelDirError):
+                return ""
+
+        return sorted(self.versions(), key=created, reverse=True)
 
     def staging_dir(self, name: str) -> Path:
         """Where a candidate is trained: never served, cleaned up by the next run."""
