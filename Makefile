@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-bot corpus train clean
+.PHONY: demo test lint bench bench-bot corpus train train-v2 train-gpu clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,10 +38,29 @@ bench-bot: $(STAMP)
 corpus: $(STAMP)
 	$(BIN)/acrostic corpus build --out data/corpus
 
-# The command that produced the shipped model (engine/shipped), on this 2-core CPU machine.
+# The command that produced the shipped model (engine/shipped, cangtou-v1) on this 2-core CPU
+# machine. v1 predates themes, hence --no-themes.
 train: corpus
 	$(BIN)/acrostic train --corpus data/corpus --out runs/cangtou-v1 --embed-dim 256 \
-	  --hidden-dim 512 --cutoffs 2000,5000 --max-minutes 140 --eval-minutes 7 --seed 0
+	  --hidden-dim 512 --cutoffs 2000,5000 --max-minutes 140 --eval-minutes 7 --seed 0 --no-themes
+	$(BIN)/acrostic train --corpus data/corpus --out runs/cangtou-v1 --finish-only
+
+# cangtou-v2 (in training, not shipped yet): warm-starts from v1 with the poem titles as themes,
+# then measures its clichés into the model directory. RESUME=--resume continues a stopped run.
+V2 := runs/cangtou-v2
+RESUME ?=
+train-v2: corpus
+	$(BIN)/acrostic train --corpus data/corpus --out $(V2) --init-from engine/shipped \
+	  --lr 1e-3 --max-minutes 150 --eval-minutes 10 --seed 1 --threads 1 $(RESUME)
+	$(BIN)/acrostic cliches --model $(V2) --corpus data/corpus
+
+# The same recipe for a lent GPU (bf16 autocast, 8× the batch); MINUTES fits the time lent.
+MINUTES ?= 10
+train-gpu: corpus
+	$(BIN)/acrostic train --corpus data/corpus --out $(V2) --init-from engine/shipped \
+	  --device cuda --tokens-per-batch 65536 --lr 2e-3 --max-minutes $(MINUTES) \
+	  --eval-minutes 2 --seed 1
+	$(BIN)/acrostic cliches --model $(V2) --corpus data/corpus
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

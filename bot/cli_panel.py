@@ -130,3 +130,59 @@ def real(
         _fail(str(e))
     out.write_text(panel.poem_set_text(poems), encoding="utf-8")
     typer.echo(f"wrote {len(poems)} poems to {out}")
+
+
+@panel_app.command()
+def poems(
+    out: Annotated[Path, typer.Option(help="JSONL poem set to write.")],
+    heads: Annotated[Path, typer.Option(help="Heads file ('#' lines are comments).")] = Path(
+        "engine/shipped/heads.txt"
+    ),
+    model: Annotated[Path | None, typer.Option(help="Model directory (default: shipped).")] = None,
+    five: Annotated[bool, typer.Option("--five", help="五言 instead of 七言.")] = False,
+    mode: Annotated[str, typer.Option(help="diverse (the default search), beam or sample.")] = (
+        "diverse"
+    ),
+    beam: Annotated[int, typer.Option(help="Beam width in beam mode.")] = 8,
+    groups: Annotated[int | None, typer.Option(help="Diverse search: beam groups.")] = None,
+    width: Annotated[int | None, typer.Option(help="Diverse search: width per group.")] = None,
+    diversity: Annotated[float | None, typer.Option(help="Diverse search: group penalty.")] = None,
+    mi_weight: Annotated[float | None, typer.Option(help="Rerank: λ on log p(poem).")] = None,
+    cliche_weight: Annotated[float | None, typer.Option(help="Scale of cliché penalties.")] = None,
+) -> None:
+    """Write one poem per head with the given model and search, as a poem set for a panel;
+    print the set's formula metrics."""
+    import dataclasses
+    import json
+
+    from engine import HeadError, Poet
+    from engine.poet import DEFAULT_SEARCH
+    from train.evaluate import read_heads
+    from train.formulas import formula_metrics
+
+    overrides = {
+        "groups": groups, "width": width, "diversity": diversity, "mi_weight": mi_weight,
+        "cliche_weight": cliche_weight,
+    }  # fmt: skip
+    chosen = {k: v for k, v in overrides.items() if v is not None}
+    search = dataclasses.replace(DEFAULT_SEARCH, **chosen)
+    poet = Poet.load(model)
+    written = []
+    for head in read_heads(heads):
+        try:
+            poem = poet.acrostic(
+                head, 5 if five else 7, mode, beam_size=beam, search=search, seed=len(written)
+            )
+        except HeadError as e:
+            _fail(f"{head}: {e}")
+        written.append(poem)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        "".join(
+            json.dumps({"head": p.head, "text": p.text}, ensure_ascii=False) + "\n"
+            for p in written
+        ),
+        encoding="utf-8",
+    )
+    metrics = formula_metrics([p.lines for p in written])
+    typer.echo(json.dumps({"poems": len(written), **metrics}, ensure_ascii=False))
