@@ -12,6 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -39,11 +42,21 @@ def write(poet: Poet, job: dict) -> Poem:
     )
 
 
-def _init_worker() -> None:
+def _init_worker(parent_pid: int | None = None) -> None:
     # One torch thread per worker: a worker thread with 2 OpenMP threads ran 3× slower on 2 cores
     import torch
 
     torch.set_num_threads(1)
+    if parent_pid is not None:
+        threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+
+
+def _exit_with_parent(parent_pid: int, every_s: float = 0.5) -> None:
+    """A worker process whose bot was killed (SIGKILL, OOM) would wait on its queue forever:
+    it holds that queue's write end itself, so it never sees EOF. Once it is re-parented, exit."""
+    while os.getppid() == parent_pid:
+        time.sleep(every_s)
+    os._exit(0)
 
 
 def _write_in_worker(model_dir: str, job: dict) -> Poem:
@@ -71,9 +84,17 @@ class Generator:
         if self._process_pool is None:
             context = multiprocessing.get_context("spawn")  # never fork a process holding torch
             self._process_pool = ProcessPoolExecutor(
-                self.workers, context, initializer=_init_worker
+                self.workers, context, initializer=_init_worker, initargs=(os.getpid(),)
             )
         return self._process_pool
+
+    def _replace(self, broken: Executor) -> None:
+        """A worker died: every job on that pool failed with it. The first to notice replaces
+        the pool; the others find the new one already there."""
+        if self._process_pool is broken:
+            log.error("a generation worker died: starting a new pool, retrying its poems once")
+            broken.shutdown(wait=False, cancel_futures=True)
+            self._process_pool = None
 
     async def write(self, job: dict) -> Poem:
         if self.pending >= self.capacity:
@@ -82,17 +103,17 @@ class Generator:
         loop = asyncio.get_running_loop()
         try:
             path = self.poets.path  # read once: a swap never changes a poem half-way
-            if self.processes and path is not None:
+            if not (self.processes and path is not None):
+                # a model held only in memory (tests, a fake) is written in this process
+                return await loop.run_in_executor(self._threads, write, self.poets.current, job)
+            for attempt in (1, 2):
                 pool = self._processes()
-                return await loop.run_in_executor(pool, _write_in_worker, str(path), job)
-            # a model held only in memory (tests, a fake) is written in this process
-            return await loop.run_in_executor(self._threads, write, self.poets.current, job)
-        except BrokenProcessPool:
-            log.error("a generation worker died; the next poem starts a new pool")
-            if self._process_pool is not None:
-                self._process_pool.shutdown(wait=False, cancel_futures=True)
-                self._process_pool = None
-            raise
+                try:
+                    return await loop.run_in_executor(pool, _write_in_worker, str(path), job)
+                except BrokenProcessPool:
+                    self._replace(pool)
+                    if attempt == 2:  # a poem that kills its worker twice is not retried again
+                        raise
         finally:
             self.pending -= 1
 
