@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -22,7 +23,7 @@ class TelegramSettings(BaseModel):
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = 8443
     webhook_path: str = "telegram"
-    webhook_secret: SecretStr | None = None
+    webhook_secret: SecretStr | None = None  # 1–256 of A-Z a-z 0-9 _ - (Telegram's rule)
 
     @model_validator(mode="after")
     def _webhook_needs_url(self) -> TelegramSettings:
@@ -30,6 +31,12 @@ class TelegramSettings(BaseModel):
             raise ValueError("telegram is enabled but CANGTOU_TELEGRAM__TOKEN is not set")
         if self.token and self.mode == "webhook" and not self.webhook_url:
             raise ValueError("telegram.mode=webhook needs CANGTOU_TELEGRAM__WEBHOOK_URL")
+        if self.token and self.mode == "webhook" and not self.webhook_secret:
+            # without it anyone who finds the URL can post updates, admin commands included
+            raise ValueError("telegram.mode=webhook needs CANGTOU_TELEGRAM__WEBHOOK_SECRET")
+        secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+        if secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+            raise ValueError("CANGTOU_TELEGRAM__WEBHOOK_SECRET: 1–256 of A-Z a-z 0-9 _ -")
         return self
 
 

@@ -180,20 +180,18 @@ async def start(application: Application, settings: Settings) -> None:
     await application.initialize()
     await _post_init(application)
     if telegram.mode == "webhook":
-        secret = telegram.webhook_secret.get_secret_value() if telegram.webhook_secret else None
-        await application.updater.start_webhook(
-            listen=telegram.webhook_listen,
-            port=telegram.webhook_port,
-            url_path=telegram.webhook_path,
-            webhook_url=telegram.webhook_url,
-            secret_token=secret,
-        )
+        from bot.adapters.telegram_webhook import start_webhook
+
+        application.bot_data["webhook"] = await start_webhook(application, settings)
     else:
         await application.updater.start_polling(drop_pending_updates=False)
     await application.start()
 
 
 async def stop(application: Application) -> None:
+    webhook = application.bot_data.pop("webhook", None)
+    if webhook is not None:
+        await webhook.cleanup()
     if application.updater.running:
         await application.updater.stop()
     if application.running:

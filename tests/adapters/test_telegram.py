@@ -164,7 +164,17 @@ async def test_group_settings_need_a_chat_admin(core, fake_api):
         assert "藏头五言" in sent.params["text"]
 
 
-async def test_webhook_mode_rejects_a_wrong_secret(core, fake_api, unused_tcp_port):
+async def test_webhook_mode_rejects_a_wrong_secret(core, fake_api, unused_tcp_port, monkeypatch):
+    import hmac
+
+    compared = []  # a spy on the real comparison: our own check must be the constant-time one
+
+    def compare_digest(given, expected):
+        compared.append(given)
+        return real(given, expected)
+
+    real = hmac.compare_digest
+    monkeypatch.setattr(hmac, "compare_digest", compare_digest)
     settings = bot_settings(
         core.settings.database_url,
         telegram={
@@ -196,11 +206,15 @@ async def test_webhook_mode_rejects_a_wrong_secret(core, fake_api, unused_tcp_po
         async with aiohttp.ClientSession() as http:
             async with http.post(url, json=update) as response:
                 assert response.status == 403
+            wrong = {"X-Telegram-Bot-Api-Secret-Token": "s3crex"}
+            async with http.post(url, json=update, headers=wrong) as response:
+                assert response.status == 403
             headers = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
             async with http.post(url, json=update, headers=headers) as response:
                 assert response.status == 200
         (sent,) = await fake_api.wait_for("sendMessage")
         assert "《山》" in sent.params["text"]
+        assert compared == [b"", b"s3crex", b"s3cret"]  # every check in constant time
     finally:
         await telegram_adapter.stop(application)
     await asyncio.sleep(0)

@@ -12,9 +12,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args, env=None, program=(sys.executable, "-m", "bot.cli"), cwd=None):
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
-    for name in ("CANGTOU_TELEGRAM__TOKEN", "CANGTOU_DISCORD__TOKEN", "DATABASE_URL"):
-        environment.pop(name, None)
+    unset = ("CANGTOU_TELEGRAM__TOKEN", "CANGTOU_DISCORD__TOKEN", "DATABASE_URL")
+    environment = {k: v for k, v in os.environ.items() if k not in unset}  # only what env sets
+    environment.update({"OMP_NUM_THREADS": "1", **(env or {})})
     return subprocess.run(
         [*program, *args], capture_output=True, text=True, env=environment, timeout=120,
         cwd=cwd or ROOT,
@@ -185,3 +185,13 @@ def test_models_list_shows_the_test_number_from_model_json(tmp_path, tiny_model_
         json.loads(x) for x in run("models", "list", "--json", env=env).stdout.splitlines()
     ]
     assert record["test_nats_per_char"] == nats
+
+
+def test_webhook_mode_without_a_secret_refuses_to_start(tmp_path):
+    env = {"CANGTOU_DATABASE_URL": f"sqlite:///{tmp_path}/w.db", "CANGTOU_TELEGRAM__TOKEN": "1:a",
+           "CANGTOU_TELEGRAM__MODE": "webhook",
+           "CANGTOU_TELEGRAM__WEBHOOK_URL": "https://bot.example/telegram"}  # fmt: skip
+    res = run("run", env=env)
+    assert res.returncode == 2 and len(res.stderr.splitlines()) == 1, res.stderr
+    assert res.stderr.startswith("error: bad settings: telegram")
+    assert "CANGTOU_TELEGRAM__WEBHOOK_SECRET" in res.stderr

@@ -93,3 +93,14 @@ def test_an_enabled_adapter_without_a_token_stops_acrostic_run(monkeypatch, tmp_
                          text=True, env=env, timeout=60)  # fmt: skip
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "telegram is enabled but CANGTOU_TELEGRAM__TOKEN is not set" in res.stderr
+
+
+@pytest.mark.parametrize(("secret", "message"), [(None, "WEBHOOK_SECRET"), ("a b", "A-Z a-z")])
+def test_webhook_mode_needs_a_well_formed_secret(monkeypatch, secret, message):
+    monkeypatch.setenv("CANGTOU_TELEGRAM__TOKEN", "1:a")
+    monkeypatch.setenv("CANGTOU_TELEGRAM__MODE", "webhook")
+    monkeypatch.setenv("CANGTOU_TELEGRAM__WEBHOOK_URL", "https://bot.example/telegram")
+    if secret:
+        monkeypatch.setenv("CANGTOU_TELEGRAM__WEBHOOK_SECRET", secret)
+    with pytest.raises(ValidationError, match=message):
+        Settings(_env_file=None)
