@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import getpass
+import os
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TextIO
 
 from bot.core import Actor, Core
@@ -52,8 +56,30 @@ async def run_commands(core: Core, lines: Iterable[str], out: TextIO = sys.stdou
         print(await handle_line(core, actor, line), file=out, flush=True)
 
 
+def line_editing() -> None:
+    """Arrow keys, editing and history for input() (GNU readline), kept between sessions in
+    $XDG_CACHE_HOME/cangtou/chat_history."""
+    try:
+        import readline
+    except ImportError:  # not every Python has it: plain input still works
+        return
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    history = cache / "cangtou" / "chat_history"
+    with contextlib.suppress(OSError):
+        readline.read_history_file(history)
+    readline.set_history_length(1000)
+
+    def save() -> None:
+        with contextlib.suppress(OSError):
+            history.parent.mkdir(parents=True, exist_ok=True)
+            readline.write_history_file(history)
+
+    atexit.register(save)
+
+
 async def repl(core: Core) -> None:
     """Read commands until EOF or /quit."""
+    line_editing()
     actor = console_actor()
     print("cangtou 藏头诗 · 输入 /help 查看命令，/quit 退出，直接输入汉字就是藏头。", flush=True)
     while True:

@@ -195,3 +195,48 @@ def test_webhook_mode_without_a_secret_refuses_to_start(tmp_path):
     assert res.returncode == 2 and len(res.stderr.splitlines()) == 1, res.stderr
     assert res.stderr.startswith("error: bad settings: telegram")
     assert "CANGTOU_TELEGRAM__WEBHOOK_SECRET" in res.stderr
+
+
+def test_chat_has_line_editing_and_history(tmp_path, tiny_model_dir):
+    """In a terminal, ↑ recalls the last line (arrow keys typed escape codes before)."""
+    import pty
+    import select
+    import time
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "XDG_CACHE_HOME": str(tmp_path / "cache"),
+           "CANGTOU_DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
+           "CANGTOU_MODEL_DIR": str(tiny_model_dir), "TERM": "xterm"}  # fmt: skip
+    env.pop("CANGTOU_TELEGRAM__TOKEN", None)
+
+    def session(*keys: bytes) -> str:
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: the chat, in the terminal
+            os.chdir(ROOT)
+            os.execvpe(sys.executable, [sys.executable, "-m", "bot.cli", "chat"], env)
+        out = b""
+
+        def read_until(marker: bytes, seconds: float = 60) -> None:
+            nonlocal out
+            deadline = time.monotonic() + seconds
+            while out.count(marker) < want[0] and time.monotonic() < deadline:
+                if select.select([fd], [], [], 0.5)[0]:
+                    try:
+                        out += os.read(fd, 4096)
+                    except OSError:
+                        return
+
+        want = [1]
+        read_until("藏头> ".encode())
+        for key in keys:
+            want[0] += 1
+            os.write(fd, key)
+            read_until("藏头> ".encode())
+        os.write(fd, b"\x04")  # EOF: the chat ends and saves its history
+        os.waitpid(pid, 0)
+        os.close(fd)
+        return out.decode("utf-8", "replace")
+
+    first = session("/acrostic 春风\r".encode(), b"\x1b[A\r")  # ↑ + Enter: the same again
+    assert first.count("《春风》") == 2 and "只能是汉字" not in first, first[-2000:]
+    second = session(b"\x1b[A\r")  # a new session remembers the last one
+    assert "《春风》" in second, second[-2000:]
