@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,6 +52,11 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+class DatabaseGone(Exception):
+    """The SQLite file was deleted or replaced under the running bot: the open connections still
+    write to the old inode, so anything written now would be lost."""
+
+
 class Database:
     """An engine plus a session factory; `with db.session() as s:` commits or rolls back."""
 
@@ -58,9 +64,40 @@ class Database:
         self.url = normalize_url(url)
         self.engine = make_engine(self.url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        parsed = make_url(self.url)
+        is_file = parsed.get_backend_name() == "sqlite" and parsed.database not in (
+            None,
+            "",
+            ":memory:",
+        )
+        self._file = Path(parsed.database).resolve() if is_file else None
+        self._identity = self._file_identity()
+        self._gone = False
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self._file)
+        except (FileNotFoundError, TypeError):  # not created yet, or not a file database
+            return None
+        return st.st_dev, st.st_ino
+
+    def check_file(self) -> None:
+        """One stat per unit of work: is the SQLite file still the one the bot opened?"""
+        if self._file is None:
+            return
+        now = self._file_identity()
+        if self._identity is None:  # the first connection creates the file
+            self._identity = now
+        elif now != self._identity:
+            if not self._gone:  # said once; every refused request has its own error id
+                log.error("the database file %s was deleted or replaced: refusing writes "
+                          "(restore it or restart the bot)", self._file)  # fmt: skip
+                self._gone = True
+            raise DatabaseGone(str(self._file))
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
+        self.check_file()
         with self._sessions.begin() as session:
             yield session
 
