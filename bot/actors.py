@@ -37,6 +37,7 @@ class Context:
     rhyme: bool
     script: str
     temperature: float
+    recent: tuple[str, ...] = ()  # 3-grams of the chat's last poems, which the search avoids
 
 
 DEFAULT_CONTEXT = Context(0, 0, 7, True, "simplified", 0.8)

@@ -32,6 +32,7 @@ from engine.text import to_traditional
 
 log = logging.getLogger(__name__)
 TOP_P = 0.9
+RECENT_POEMS = 5  # the search avoids the 3-grams of this chat's last five poems
 
 
 class Core:
@@ -159,6 +160,7 @@ class Core:
                 prefs.rhyme,
                 prefs.script,
                 prefs.temperature,
+                queries.recent_phrases(session, chat.id, RECENT_POEMS),
             )
 
         return await self.store(load)
@@ -238,7 +240,7 @@ class Core:
     def _job(self, head, options, ctx: Context, parent, seed, mode) -> dict:
         """Everything that decides the poem: stored with it, so `/poem <id>` can reproduce it."""
         again = parent is not None
-        mode = mode or ("sample" if again else "beam")
+        mode = mode or ("sample" if again else self.settings.decoding)
         job = {
             "head": head,
             "chars_per_line": options.chars_per_line or ctx.chars_per_line,
@@ -247,11 +249,12 @@ class Core:
             "rhyme": ctx.rhyme,
             "mode": mode,
             "parent_id": parent.id if parent else None,
+            "recent": list(ctx.recent),
         }
         if mode == "sample":
             job.update(temperature=ctx.temperature, top_p=TOP_P)
             job["seed"] = secrets.randbits(31) if seed is None else seed
-        else:
+        elif mode == "beam":
             job["beam_size"] = self.settings.beam_size
         return job
 

@@ -31,13 +31,15 @@ class Busy(Exception):
 
 def write(poet: Poet, job: dict) -> Poem:
     """The poem a stored job describes (the same job and model give the same poem)."""
-    kwargs = {k: job[k] for k in ("temperature", "top_p", "seed", "beam_size") if k in job}
+    keys = ("temperature", "top_p", "seed", "beam_size", "theme")
+    kwargs = {k: job[k] for k in keys if job.get(k) is not None}
     return poet.acrostic(
         job["head"],
         chars_per_line=job["chars_per_line"],
         mode=job["mode"],
         rhyme=job["rhyme"],
         position=job["position"],
+        recent=job.get("recent", ()),
         **kwargs,
     )
 

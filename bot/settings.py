@@ -125,6 +125,8 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     retrain: RetrainSettings = RetrainSettings()
     daily: DailySettings = DailySettings()
+    # the first poem of a request: the default search, or plain beam search of beam_size
+    decoding: Literal["diverse", "beam"] = "diverse"
     beam_size: int = Field(8, ge=1, le=32)
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"

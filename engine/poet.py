@@ -159,9 +159,9 @@ class Poet:
                 self.stepper, self.vocab, skeleton, constraints, search.width, prefix,
                 search.groups, search.diversity,
             )  # fmt: skip
-            form = [self.vocab.form_id(chars_per_line)]
+            plain = self.vocab.prefix("") + [self.vocab.form_id(chars_per_line)]
             ranked = rerank(
-                self.model, finals, prefix + form, self.vocab.prefix("") + form, search.mi_weight
+                self.model, finals, plain if self.vocab.themed else None, search.mi_weight
             )
             decoded = ranked[0].decoded
             params["theme_gain"] = round(ranked[0].themed - ranked[0].plain, 4)

@@ -39,20 +39,21 @@ def sequence_log_probs(model: CharLSTM, prefix: list[int], seqs: torch.Tensor) -
 
 
 def rerank(
-    model: CharLSTM,
-    candidates: list[Decoded],
-    themed_prefix: list[int],
-    plain_prefix: list[int],
-    mi_weight: float,
+    model: CharLSTM, candidates: list[Decoded], plain_prefix: list[int] | None, mi_weight: float
 ) -> list[Ranked]:
-    """Candidates best first by (log p(poem | theme) − λ·log p(poem) + penalties) per token."""
-    seqs = torch.tensor([c.ids for c in candidates], dtype=torch.long)
-    T = seqs.size(1)
-    themed = sequence_log_probs(model, themed_prefix, seqs) / T
-    same = themed_prefix == plain_prefix  # a model without themes, or no theme at all
-    plain = themed if same else sequence_log_probs(model, plain_prefix, seqs) / T
+    """Candidates best first by (log p(poem | theme) − λ·log p(poem) + penalties) per token.
+
+    log p(poem | theme) is the search's own (each candidate's `score`); log p(poem) takes one
+    batched pass of the float model after `plain_prefix` (None: the model has no themes, so
+    both are the same)."""
+    themed = torch.tensor([c.score for c in candidates])
+    if plain_prefix is None or mi_weight == 0:
+        plain = themed
+    else:
+        seqs = torch.tensor([c.ids for c in candidates], dtype=torch.long)
+        plain = sequence_log_probs(model, plain_prefix, seqs) / seqs.size(1)
     ranked = [
-        Ranked(c, float(t - mi_weight * p) + c.penalty / T, float(t), float(p))
+        Ranked(c, float(t - mi_weight * p) + c.penalty / len(c.ids), float(t), float(p))
         for c, t, p in zip(candidates, themed, plain, strict=True)
     ]
     return sorted(ranked, key=lambda r: -r.score)

@@ -8,6 +8,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from bot.store.models import Chat, ChatSettings, PoemRequest, Rating, RequestStatus, User
+from engine.text import to_simplified
 
 
 def user(session: Session, platform: str, external_id: str, name: str = "") -> User:
@@ -173,6 +174,21 @@ def forget_user(session: Session, user_id: int) -> tuple[int, int]:
     requests = session.execute(delete(PoemRequest).where(PoemRequest.user_id == user_id)).rowcount
     session.execute(delete(User).where(User.id == user_id))  # the name goes too
     return requests, ratings
+
+
+def recent_phrases(session: Session, chat_id: int, poems: int) -> tuple[str, ...]:
+    """The character 3-grams of this chat's last `poems` poems (simplified, line by line)."""
+    rows = session.scalars(
+        select(PoemRequest.poem)
+        .where(PoemRequest.chat_id == chat_id, PoemRequest.status == RequestStatus.OK)
+        .order_by(PoemRequest.id.desc())
+        .limit(poems)
+    )
+    grams: set[str] = set()
+    for text in rows:
+        for line in to_simplified(text or "").replace("。", "，").split("，"):
+            grams.update(line[i : i + 3] for i in range(len(line) - 2))
+    return tuple(sorted(grams))
 
 
 def recent_requests(session: Session, limit: int = 10) -> list[PoemRequest]:
