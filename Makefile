@@ -21,6 +21,7 @@ demo: $(STAMP)
 	@$(BIN)/acrostic chat -c "/acrostic 算法进阶" -c "/rate 5" -c "/acrostic 春风得意 五言 繁"
 	@echo "== stored (acrostic db requests --limit 2)"
 	@$(BIN)/acrostic db requests --limit 2
+	@echo "== a poem card (acrostic card)" && $(BIN)/acrostic card 算法进阶 --out data/card.png
 
 # A throwaway PostgreSQL (when installed, or installable as root) so its tests run too.
 test: $(STAMP)

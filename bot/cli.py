@@ -322,6 +322,9 @@ def _register_bot_commands() -> None:
     from bot.cli_quality import cliches
 
     app.command()(cliches)
+    from bot.cli_card import card
+
+    app.command()(card)
 
 
 _register_bot_commands()
