@@ -16,7 +16,7 @@ import torch
 
 from engine.novelty import LineIndex
 from engine.prosody import PING, VocabMasks
-from engine.rules import PhrasePenalties, fresh_rhymes, fresh_trigrams
+from engine.rules import PhrasePenalties, rhyme_bans, trigram_bans
 
 RELAX_REPEAT, RELAX_RHYME, RELAX_TONES, RELAX_NOVELTY, RELAX_FORMULA = 1, 2, 4, 8, 16
 RELAX_NAMES = {
@@ -26,6 +26,7 @@ RELAX_NAMES = {
     RELAX_NOVELTY: "novelty",
     RELAX_FORMULA: "formula",
 }
+NEG_INF = float("-inf")
 LOOSE_TONE_PENALTY = 1.0  # nats taken off a character in the wrong tone when tones="loose"
 
 
@@ -120,13 +121,6 @@ class Constraints:
     def _layers(self, state: HypState, slot: int) -> list[tuple[int, torch.Tensor]]:
         """Constraint masks for one slot, most important first."""
         layers = [(RELAX_REPEAT, state.counts < self.rules.max_repeat)]
-        if self.rules.formula:
-            fresh = fresh_trigrams(state.hist, self._pos(slot), self.V, self.forced.get(slot + 1))
-            if slot in self.rules.rhyme_slots:
-                fresh &= fresh_rhymes(
-                    state.hist, self.earlier_rhymes[slot], self.later_forced_rhymes[slot], self.V
-                )
-            layers.append((RELAX_FORMULA, fresh))
         if slot in self.rules.rhyme_slots:
             layers.append((RELAX_RHYME, (state.rhyme_set.float() @ self.member) > 0))
         if slot in self.tone_at and self.rules.tones == "strict":
@@ -158,21 +152,61 @@ class Constraints:
         """Log-probabilities (B, V) with disallowed ids at -inf and loose-tone penalties applied,
         and the (B,) relaxation flags."""
         allowed, relaxed = self.allowed(state, slot)
-        objective = lp.masked_fill(~allowed, float("-inf"))
-        penalty = self.penalty(state, slot)
-        return (objective if penalty is None else objective + penalty), relaxed
-
-    def penalty(self, state: HypState, slot: int) -> torch.Tensor | None:
-        """(B, V) log-probability adjustment at this slot, if any: loose tones and phrase
-        penalties (clichés, the chat's recent phrases)."""
-        penalty = None
+        objective = torch.where(allowed, lp, NEG_INF)
+        if self.rules.formula:
+            dead = self._ban_formulas(objective, state, slot)
+            if dead is not None:  # the formula rules outrank rhyme and tones: drop those
+                basic = self.base & (state.counts[dead] < self.rules.max_repeat)
+                spent = ~basic.any(1)  # the repeat limit alone empties these rows: drop it too
+                basic[spent] = self.base
+                relaxed[dead[spent]] |= RELAX_REPEAT
+                objective[dead] = torch.where(basic, lp[dead], NEG_INF)
+                still = self._ban_formulas(objective, state, slot, dead)
+                flags = self._prosody_flags(slot)
+                relaxed[dead] |= flags
+                if still is not None:
+                    relaxed[still] |= RELAX_FORMULA
         if slot in self.tone_at and self.rules.tones == "loose":
-            penalty = torch.where(self._tone_mask(state, slot), 0.0, -LOOSE_TONE_PENALTY)
-        if self.penalties is not None:
-            phrases = self.penalties.at(state.hist, self._pos(slot), self.V)
-            if phrases is not None:
-                penalty = phrases if penalty is None else penalty + phrases
-        return penalty
+            objective = objective - torch.where(
+                self._tone_mask(state, slot), 0.0, LOOSE_TONE_PENALTY
+            )
+        if self.penalties is not None:  # clichés and the chat's recent phrases
+            found = self.penalties.sparse(state.hist, self._pos(slot))
+            if found is not None:
+                rows, ids, nats = found
+                objective.index_put_((rows, ids), -nats, accumulate=True)
+        return objective, relaxed
+
+    def _ban_formulas(
+        self, objective: torch.Tensor, state: HypState, slot: int, only: torch.Tensor | None = None
+    ) -> torch.Tensor | None:
+        """Set repeated 3-grams and repeated rhyme characters to -inf in place (in rows `only`,
+        or all). Rows the bans would leave with no candidate keep them; their indices are
+        returned (None when there are none)."""
+        rows, ids = trigram_bans(state.hist, self._pos(slot), self.forced.get(slot + 1))
+        if slot in self.rules.rhyme_slots:
+            more = rhyme_bans(
+                state.hist, self.earlier_rhymes[slot], self.later_forced_rhymes[slot]
+            )  # fmt: skip
+            rows, ids = torch.cat([rows, more[0]]), torch.cat([ids, more[1]])
+        if only is not None:
+            keep = torch.isin(rows, only)
+            rows, ids = rows[keep], ids[keep]
+        if rows.numel() == 0:
+            return None
+        saved = objective[rows, ids]
+        objective[rows, ids] = NEG_INF
+        dead = ~torch.isfinite(objective).any(1)
+        if not bool(dead.any()):
+            return None
+        back = dead[rows]
+        objective[rows[back], ids[back]] = saved[back]
+        return dead.nonzero().squeeze(1)
+
+    def _prosody_flags(self, slot: int) -> int:
+        """The flags of the rhyme and tone rules that apply at this slot."""
+        flags = RELAX_RHYME if slot in self.rules.rhyme_slots else 0
+        return flags | (RELAX_TONES if slot in self.tone_at else 0)
 
     def advance(
         self, state: HypState, slot: int, tok: torch.Tensor, relaxed: torch.Tensor, forced: bool

@@ -148,16 +148,20 @@ def _select(total, group, groups, width, diversity, constraints, cstate, slot, r
         return rows, tok, rel, torch.zeros_like(rows)
     used = torch.zeros(V)
     parts = []
-    for g in range(groups):
-        members = (group == g).nonzero().squeeze(1)
-        if members.numel() == 0:
+    start = 0  # the rows of each group are contiguous, in group order
+    for g, size in enumerate(torch.bincount(group, minlength=groups).tolist()):
+        if size == 0:
             continue
-        flat = (total[members] - diversity * used).view(-1)
+        block = total[start : start + size]
+        if g and diversity:
+            block = block - diversity * used
+        members = torch.arange(start, start + size)
         rows, tok, rel = _top(
-            flat, V, width, constraints, cstate, slot, relaxed, members
+            block.reshape(-1), V, width, constraints, cstate, slot, relaxed, members
         )  # fmt: skip
-        used += torch.bincount(tok, minlength=V).clamp(max=1).float()
+        used[tok] = 1.0
         parts.append((rows, tok, rel, torch.full_like(rows, g)))
+        start += size
     return tuple(torch.cat(p) for p in zip(*parts, strict=True))
 
 

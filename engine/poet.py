@@ -159,7 +159,7 @@ class Poet:
                 self.stepper, self.vocab, skeleton, constraints, search.width, prefix,
                 search.groups, search.diversity,
             )  # fmt: skip
-            plain = self.vocab.prefix("") + [self.vocab.form_id(chars_per_line)]
+            plain = [*self.vocab.prefix(""), self.vocab.form_id(chars_per_line)]
             ranked = rerank(
                 self.model, finals, plain if self.vocab.themed else None, search.mi_weight
             )

@@ -20,46 +20,68 @@ def basic_block_mask(tokens: list[str]) -> torch.Tensor:
     return torch.tensor([in_basic_block(tok) for tok in tokens], dtype=torch.bool)
 
 
-def fresh_trigrams(
-    hist: torch.Tensor, pos: int, V: int, forced_next: int | None = None
-) -> torch.Tensor:
-    """(B, V) ids that complete no character 3-gram already in each row's history (B, T).
+def trigram_bans(
+    hist: torch.Tensor, pos: int, forced_next: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rows, ids) that would complete a character 3-gram already in the row's history (B, T).
 
     `pos` is the slot's position in its line: a 3-gram never spans a line break. When the next
-    slot is forced, ids that would make (previous, id, forced) a repeat are refused too."""
-    B, T = hist.shape
-    allowed = torch.ones(B, V, dtype=torch.bool)
-    if T < 3:
-        return allowed
-    if pos >= 2:  # (a, b, ?) with a, b the row's last two characters
+    slot is forced, ids that would make (previous, id, forced) a repeat are banned too."""
+    T = hist.size(1)
+    rows, ids = [], []
+    if T >= 3 and pos >= 2:  # (a, b, ?) with a, b the row's last two characters
         match = (hist[:, : T - 2] == hist[:, T - 2 : T - 1]) & (
             hist[:, 1 : T - 1] == hist[:, T - 1 :]
         )
-        _ban(allowed, match, hist[:, 2:])
-    if forced_next is not None and pos >= 1:  # (b, ?, forced)
+        r, c = match.nonzero(as_tuple=True)
+        rows.append(r)
+        ids.append(hist[:, 2:][r, c])
+    if T >= 3 and forced_next is not None and pos >= 1:  # (b, ?, forced)
         match = (hist[:, : T - 2] == hist[:, T - 1 :]) & (hist[:, 2:] == forced_next)
-        _ban(allowed, match, hist[:, 1 : T - 1])
-    return allowed
+        r, c = match.nonzero(as_tuple=True)
+        rows.append(r)
+        ids.append(hist[:, 1 : T - 1][r, c])
+    if not rows:
+        return _EMPTY, _EMPTY
+    return torch.cat(rows), torch.cat(ids)
+
+
+def rhyme_bans(
+    hist: torch.Tensor, earlier: list[int], later_forced: list[int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rows, ids) already ending an earlier rhyming line (slots `earlier`) of the row, or
+    forced to end a later one."""
+    B = hist.size(0)
+    used = hist[:, earlier]  # (B, R)
+    rows = torch.arange(B).repeat_interleave(used.size(1))
+    ids = used.reshape(-1)
+    if later_forced:
+        rows = torch.cat([rows, torch.arange(B).repeat_interleave(len(later_forced))])
+        ids = torch.cat([ids, torch.tensor(later_forced).repeat(B)])
+    return rows, ids
+
+
+def fresh_trigrams(
+    hist: torch.Tensor, pos: int, V: int, forced_next: int | None = None
+) -> torch.Tensor:
+    """(B, V) bool: the ids `trigram_bans` leaves allowed."""
+    return _mask(hist.size(0), V, *trigram_bans(hist, pos, forced_next))
 
 
 def fresh_rhymes(
     hist: torch.Tensor, earlier: list[int], later_forced: list[int], V: int
 ) -> torch.Tensor:
-    """(B, V) ids not already ending an earlier rhyming line (slots `earlier`) and not forced
-    to end a later one."""
-    allowed = torch.ones(hist.size(0), V, dtype=torch.bool)
-    if earlier:
-        used = hist[:, earlier]  # (B, R)
-        allowed.scatter_(1, used, False)
-    if later_forced:
-        allowed[:, later_forced] = False
+    """(B, V) bool: the ids `rhyme_bans` leaves allowed."""
+    return _mask(hist.size(0), V, *rhyme_bans(hist, earlier, later_forced))
+
+
+_EMPTY = torch.zeros(0, dtype=torch.long)
+
+
+def _mask(B: int, V: int, rows: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    allowed = torch.ones(B, V, dtype=torch.bool)
+    allowed[rows, ids] = False
     return allowed
-
-
-def _ban(allowed: torch.Tensor, match: torch.Tensor, following: torch.Tensor) -> None:
-    rows, cols = match.nonzero(as_tuple=True)
-    if rows.numel():
-        allowed[rows, following[rows, cols]] = False
 
 
 class PhrasePenalties:
@@ -109,22 +131,34 @@ class PhrasePenalties:
                     table[key] = max(table.get(key, 0.0), v)
         return PhrasePenalties(table)
 
-    def at(self, hist: torch.Tensor, pos: int, V: int) -> torch.Tensor | None:
-        """(B, V) penalties (≤ 0) for the next character of each row, or None if none apply."""
-        out = None
-        rows = hist.tolist()
+    def sparse(
+        self, hist: torch.Tensor, pos: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """(rows, ids, nats) of the penalties on each row's next character, or None if none
+        apply; an id completing n-grams of several lengths appears once per length."""
+        rows, ids, vals = [], [], []
+        history = hist.tolist()
         for n in self.lengths:
             if pos < n:
                 continue
-            for b, row in enumerate(rows):
+            for b, row in enumerate(history):
                 hit = self.by_prefix.get(tuple(row[-n:]))
-                if hit is None:
-                    continue
-                if out is None:
-                    out = torch.zeros(len(rows), V)
-                ids, vals = hit
-                out[b, ids] = torch.minimum(out[b, ids], -vals)
-        return out
+                if hit is not None:
+                    rows.append(torch.full_like(hit[0], b))
+                    ids.append(hit[0])
+                    vals.append(hit[1])
+        if not rows:
+            return None
+        return torch.cat(rows), torch.cat(ids), torch.cat(vals)
+
+    def at(self, hist: torch.Tensor, pos: int, V: int) -> torch.Tensor | None:
+        """(B, V) penalties (≤ 0) for the next character of each row, or None if none apply."""
+        found = self.sparse(hist, pos)
+        if found is None:
+            return None
+        out = torch.zeros(hist.size(0), V)
+        rows, ids, vals = found
+        return out.index_put_((rows, ids), -vals, accumulate=True)
 
 
 def repeated_trigrams(lines: list[str]) -> list[str]:
