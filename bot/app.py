@@ -1,4 +1,5 @@
-"""Wiring: settings → database (migrated) → model registry and holder → core → retrainer."""
+"""Wiring: settings → database (migrated now, or once it answers) → model registry and holder →
+core → retrainer."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from bot.poets import PoetHolder
 from bot.registry import Registry
 from bot.replies import Reply
 from bot.settings import Settings
-from bot.store.session import Database, upgrade
+from bot.store.session import Database
 
 log = logging.getLogger(__name__)
 
@@ -19,14 +20,15 @@ log = logging.getLogger(__name__)
 def build_core(
     settings: Settings, poets: PoetHolder | None = None, processes: bool | None = None
 ) -> Core:
-    """A ready core: the schema migrated (unless turned off), the model loaded lazily.
+    """A ready core: the schema migrated (unless turned off; when the database does not answer
+    yet, on its first unit of work once it does), the model loaded lazily.
     `processes=False` writes poems in threads (the console: one user, no start-up cost)."""
     if processes is not None:
         limits = settings.limits.model_copy(update={"processes": processes})
         settings = settings.model_copy(update={"limits": limits})
-    if settings.auto_migrate:
-        upgrade(settings.database_url)
     db = Database(settings.database_url)
+    if settings.auto_migrate:
+        db.migrate_or_defer()
     registry = Registry(settings.models_dir, settings.model_dir)
     return Core(settings, db, poets or PoetHolder(registry=registry))
 

@@ -12,10 +12,13 @@ db_app = typer.Typer(help="The database: migrations and what is stored.", no_arg
 
 
 def _settings():
+    import faulthandler
+
     from pydantic import ValidationError
 
     from bot.settings import get_settings
 
+    faulthandler.enable()  # a crash in C code (SIGSEGV, SIGBUS) prints where, never silently
     try:
         return get_settings()
     except ValidationError as e:
@@ -49,6 +52,7 @@ def chat(
                 await asyncio.gather(*core.admin.background)
         finally:
             await core.close()
+            core.db.dispose()
 
     asyncio.run(main())
 

@@ -26,7 +26,7 @@ from bot.replies import CallbackAnswer, PoemView, Reply, render_poem
 from bot.settings import Settings
 from bot.store import queries
 from bot.store.models import PoemRequest, RequestStatus
-from bot.store.session import Database, DatabaseGone
+from bot.store.session import Database, DatabaseUnavailable
 from engine import HeadError, Poem, normalize_head
 from engine.text import to_traditional
 
@@ -137,7 +137,7 @@ class Core:
 
         try:
             return await asyncio.to_thread(work_once_more_on_a_race)
-        except (OperationalError, PoolTimeout, DatabaseGone) as e:
+        except (OperationalError, PoolTimeout, DatabaseUnavailable) as e:
             raise StoreDown() from e
         except DBAPIError as e:
             if e.connection_invalidated:

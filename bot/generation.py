@@ -46,8 +46,11 @@ def write(poet: Poet, job: dict) -> Poem:
 
 def _init_worker(parent_pid: int | None = None) -> None:
     # One torch thread per worker: a worker thread with 2 OpenMP threads ran 3× slower on 2 cores
+    import faulthandler
+
     import torch
 
+    faulthandler.enable()  # a worker that crashes in C code says where before it dies
     torch.set_num_threads(1)
     if parent_pid is not None:
         threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()

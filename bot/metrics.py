@@ -74,6 +74,7 @@ def health_app(core) -> web.Application:
 
 
 def _ping(db) -> None:
+    db.check()  # a deleted or read-only SQLite file is down too (and is never touched)
     with db.engine.connect() as connection:
         connection.execute(text("SELECT 1"))
 

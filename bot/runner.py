@@ -9,8 +9,7 @@ import signal
 
 from bot.app import build_runtime
 from bot.metrics import start_health_server
-from bot.scheduler import build_scheduler
-from bot.scheduler import start as scheduler_start
+from bot.scheduler import build_scheduler, keep_trying, try_start
 from bot.scheduler import stop as scheduler_stop
 from bot.settings import Settings
 
@@ -39,7 +38,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             loop.add_signal_handler(sig, stop.set)
     runtime = build_runtime(settings)
     core = runtime.core
-    scheduler = build_scheduler(settings)
+    scheduler = build_scheduler(settings, core.db)
+    scheduling = None
     stoppers = []
     try:
         if settings.observability.enabled:
@@ -52,10 +52,16 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         if settings.discord_on:
             stoppers.append(await _start_discord(settings, runtime, stop))
         await core.generator.warm_up()
-        scheduler_start(scheduler, runtime, settings)
+        if not await try_start(scheduler, runtime, settings):
+            # a database that does not answer yet must not keep the bot from serving poems
+            scheduling = asyncio.create_task(keep_trying(scheduler, runtime, settings))
         log.info("serving with model %s", core.poets.current.model_version)
         await stop.wait()
     finally:
+        if scheduling is not None:
+            scheduling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await scheduling
         await scheduler_stop(scheduler)
         for stopper in reversed(stoppers):
             with contextlib.suppress(Exception):

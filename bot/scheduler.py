@@ -13,13 +13,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.store.session import normalize_url
+from bot.store.session import UNAVAILABLE, normalize_url, unavailable_reason
 
 log = logging.getLogger(__name__)
 RETRAIN_JOB = "nightly-retrain"
 SWEEP_JOB = "daily-posts"
 RETRAIN_GRACE_S = 6 * 3600  # a retrain due during a restart still runs within 6 hours
 SWEEP_GRACE_S = 3600
+RETRY_FIRST_S, RETRY_LONGEST_S = 1.0, 60.0  # starting the scheduler while the database is down
 _runtime = None  # the running bot: jobs in a persistent store name functions, not objects
 
 
@@ -45,11 +46,34 @@ async def daily_posts() -> None:
         log.info("daily posts: %s", ", ".join(f"{r.subscription_id}:{r.status}" for r in results))
 
 
-def build_scheduler(settings) -> AsyncIOScheduler:
+class _CheckedEngine:
+    """The bot's engine as the job store sees it: each transaction first passes the database's
+    own checks (a read-only SQLite -shm must never be touched: SIGBUS), and the Database that
+    owns the engine is the one to dispose of it."""
+
+    def __init__(self, db):
+        self._db = db
+
+    def __getattr__(self, name):
+        return getattr(self._db.engine, name)
+
+    def begin(self):
+        self._db.check()
+        return self._db.engine.begin()
+
+    def dispose(self) -> None:
+        pass
+
+
+def build_scheduler(settings, db=None) -> AsyncIOScheduler:
+    """The scheduler, its job store on `db`'s engine (or else an engine of its own)."""
     # APScheduler 3 must not share a job store between processes: each replica has its own
     # table, and the advisory locks make the jobs run once across all of them.
     table = "apscheduler_jobs" + (f"_{settings.replica_id}" if settings.replica_id else "")
-    store = SQLAlchemyJobStore(url=normalize_url(settings.database_url), tablename=table)
+    if db is None:
+        store = SQLAlchemyJobStore(url=normalize_url(settings.database_url), tablename=table)
+    else:
+        store = SQLAlchemyJobStore(engine=_CheckedEngine(db), tablename=table)
     return AsyncIOScheduler(
         jobstores={"default": store},
         timezone=ZoneInfo(settings.retrain.timezone),
@@ -85,12 +109,39 @@ def ensure_jobs(scheduler: AsyncIOScheduler, settings) -> None:
 
 
 def start(scheduler: AsyncIOScheduler, runtime, settings) -> None:
-    """Start paused, make sure the jobs exist, then resume: missed runs are processed once."""
+    """Start paused, make sure the jobs exist, then resume: missed runs are processed once.
+    If the database fails on the way, calling it again carries on."""
     global _runtime
     _runtime = runtime
-    scheduler.start(paused=True)
+    if not scheduler.running:
+        scheduler.start(paused=True)
     ensure_jobs(scheduler, settings)
     scheduler.resume()
+
+
+async def try_start(scheduler, runtime, settings) -> bool:
+    """Start the scheduler if the database answers, its pending migration run first."""
+    try:
+        await asyncio.to_thread(runtime.core.db.ready)
+        start(scheduler, runtime, settings)
+        return True
+    except UNAVAILABLE as e:
+        log.warning("the scheduler waits for the database: %s", unavailable_reason(e))
+    except Exception:
+        log.exception("the scheduler did not start")
+    return False
+
+
+async def keep_trying(scheduler, runtime, settings) -> None:
+    """After a failed try_start: try again, waiting twice as long each time (up to a minute),
+    so that the jobs run once the database answers."""
+    wait = RETRY_FIRST_S
+    while True:
+        await asyncio.sleep(wait)
+        if await try_start(scheduler, runtime, settings):
+            log.info("the database answers: scheduler started")
+            return
+        wait = min(wait * 2, RETRY_LONGEST_S)
 
 
 async def stop(scheduler: AsyncIOScheduler) -> None:

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
+
+from bot.store.sqlite_file import DatabaseUnavailable, FileGuard
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+# what a database that does not answer (or cannot be written) raises
+UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, DatabaseUnavailable)
 
 
 def normalize_url(url: str) -> str:
@@ -30,7 +36,9 @@ def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            # no directory (yet) is a database that does not answer: connecting says so
+            with contextlib.suppress(OSError):
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -52,13 +60,12 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-class DatabaseGone(Exception):
-    """The SQLite file was deleted or replaced under the running bot: the open connections still
-    write to the old inode, so anything written now would be lost."""
-
-
 class Database:
-    """An engine plus a session factory; `with db.session() as s:` commits or rolls back."""
+    """An engine plus a session factory; `with db.session() as s:` commits or rolls back.
+
+    A database that does not answer at start-up is migrated later (see migrate_or_defer): each
+    unit of work runs the pending migration first, and fails like any unit of work on a dead
+    database until it succeeds."""
 
     def __init__(self, url: str):
         self.url = normalize_url(url)
@@ -70,39 +77,65 @@ class Database:
             "",
             ":memory:",
         )
-        self._file = Path(parsed.database).resolve() if is_file else None
-        self._identity = self._file_identity()
-        self._gone = False
+        self.guard = FileGuard(Path(parsed.database).resolve()) if is_file else None
+        if self.guard:
+            self.guard.watch(self.engine)
+        self.migration_pending = False
+        self._migrating = threading.Lock()
 
-    def _file_identity(self) -> tuple[int, int] | None:
+    def check(self) -> None:
+        """Before each unit of work: a SQLite file still the one opened, and writable."""
+        if self.guard:
+            self.guard.check()
+
+    def migrate_or_defer(self) -> bool:
+        """At start-up: migrate now if the database answers; if it does not (refused, timed out,
+        read-only, no directory for the file), log it and leave the migration pending. A
+        migration that fails once connected is a real error and is raised."""
         try:
-            st = os.stat(self._file)
-        except (FileNotFoundError, TypeError):  # not created yet, or not a file database
-            return None
-        return st.st_dev, st.st_ino
+            self.check()
+            with self.engine.connect():
+                pass
+        except UNAVAILABLE as e:
+            log.error("database unavailable at start-up (%s): poems are written but not "
+                      "stored until it answers; the schema is migrated then",
+                      unavailable_reason(e))  # fmt: skip
+            self.migration_pending = True
+            return False
+        upgrade(self.url)
+        return True
 
-    def check_file(self) -> None:
-        """One stat per unit of work: is the SQLite file still the one the bot opened?"""
-        if self._file is None:
+    def ready(self) -> None:
+        """Raise while the database cannot take work; run a pending migration once it can."""
+        self.check()
+        self._migrate_if_pending()
+        with self.engine.connect():
+            pass
+
+    def _migrate_if_pending(self) -> None:
+        if not self.migration_pending:
             return
-        now = self._file_identity()
-        if self._identity is None:  # the first connection creates the file
-            self._identity = now
-        elif now != self._identity:
-            if not self._gone:  # said once; every refused request has its own error id
-                log.error("the database file %s was deleted or replaced: refusing writes "
-                          "(restore it or restart the bot)", self._file)  # fmt: skip
-                self._gone = True
-            raise DatabaseGone(str(self._file))
+        with self._migrating:  # one thread migrates, the others wait for it
+            if self.migration_pending:
+                upgrade(self.url)  # raises while the database does not answer
+                self.migration_pending = False
+                log.warning("the database answers: schema migrated, storing again")
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
-        self.check_file()
+        self.check()
+        self._migrate_if_pending()
         with self._sessions.begin() as session:
             yield session
 
     def dispose(self) -> None:
-        self.engine.dispose()
+        if self.guard is None or self.guard.safe_to_close():
+            self.engine.dispose()
+
+
+def unavailable_reason(error: BaseException) -> str:
+    """The first line of what the driver (or the file check) said."""
+    return str(getattr(error, "orig", None) or error).strip().splitlines()[0][:200]
 
 
 def alembic_config(url: str):
