@@ -14,7 +14,10 @@ def cliches(
     corpus: Annotated[Path, typer.Option(help="Corpus directory (real poems).")] = Path(
         "data/corpus"
     ),
-    heads: Annotated[int, typer.Option(help="Generated heads to write poems for.")] = 200,
+    heads: Annotated[int, typer.Option(help="Generated heads per round.")] = 300,
+    rounds: Annotated[
+        int, typer.Option(help="Rounds; each penalises what the earlier ones found.")
+    ] = 3,
     seed: int = 0,
 ) -> None:
     """Find the 3-grams the default search writes far more often than real poems and store
@@ -28,7 +31,7 @@ def cliches(
         raise typer.Exit(2)
     real = read_split(corpus, "val") + read_split(corpus, "test")
     try:
-        record = measure(model, real, heads, seed)
+        record = measure(model, real, heads, seed, rounds)
     except ModelDirError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None

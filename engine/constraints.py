@@ -42,6 +42,7 @@ class Rules:
     line_starts: frozenset[int] = frozenset()  # first slot of every line
     line_ends: frozenset[int] = frozenset()  # last character slot of every line (novelty check)
     formula: bool = True  # no 3-gram twice, no rhyme character twice (engine.rules)
+    repeat_nats: float = 0.0  # soft: nats off a character for each earlier use in the poem
     forced: tuple[tuple[int, int], ...] = ()  # (slot, id) fixed by the skeleton
 
     @property
@@ -170,6 +171,8 @@ class Constraints:
             objective = objective - torch.where(
                 self._tone_mask(state, slot), 0.0, LOOSE_TONE_PENALTY
             )
+        if self.rules.repeat_nats:
+            objective = objective - self.rules.repeat_nats * state.counts
         if self.penalties is not None:  # clichés and the chat's recent phrases
             found = self.penalties.sparse(state.hist, self._pos(slot))
             if found is not None:

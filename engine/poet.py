@@ -16,17 +16,17 @@ from engine.checks import poem_checks
 from engine.constraints import Constraints, Rules, relaxed_names
 from engine.decode import Decoded, Skeleton, beam_search, sample
 from engine.forms import STARTS, rhyme_lines, start_label, tone_slots
-from engine.heads import Fallbacks, normalize_head, normalize_theme
+from engine.heads import Fallbacks
 from engine.novelty import LineIndex
 from engine.poem import Poem, check_acrostic, check_formula, punctuate
 from engine.prosody import Prosody
 from engine.rerank import rerank
 from engine.rules import PhrasePenalties, basic_block_mask
+from engine.spec import MODES, TONE_MODES, PoemSpec, known_fields, position_index
 from engine.stepper import Stepper
-from engine.text import to_simplified
+from engine.text import to_simplified, to_traditional
 
 SHIPPED_MODEL = Path(__file__).resolve().parent / "shipped"
-MODES = ("diverse", "beam", "sample")
 
 
 @dataclass(frozen=True)
@@ -36,26 +36,16 @@ class SearchWeights:
     groups: int = 4
     width: int = 4  # hypotheses per group
     diversity: float = 1.0  # nats a group pays for a character an earlier group just chose
-    mi_weight: float = 0.5  # λ in log p(poem | theme) − λ·log p(poem)
+    mi_weight: float = 0.8  # λ in log p(poem | theme) − λ·log p(poem) (panel: 0.8 ties 0.5)
     cliche_weight: float = 1.0  # scales the model's measured cliché penalties
     recent_nats: float = 2.0  # penalty on an n-gram the same chat received recently
+    repeat_nats: float = 1.0  # penalty on a character for each time the poem already used it
 
 
 DEFAULT_SEARCH = SearchWeights()
-TONE_MODES = ("strict", "loose", None)
 POSITION_NAMES = {"head": "藏头", "tail": "藏尾"}
-
-
-def position_index(position: str | int, chars_per_line: int) -> int:
-    """'head' → 0, 'tail' → last, n → the n-th character (1-based, 藏中)."""
-    if position == "head":
-        return 0
-    if position == "tail":
-        return chars_per_line - 1
-    valid_int = isinstance(position, int) and not isinstance(position, bool)
-    if valid_int and 1 <= position <= chars_per_line:
-        return position - 1
-    raise ValueError(f"position must be 'head', 'tail' or 1..{chars_per_line}")
+__all__ = ["DEFAULT_SEARCH", "MODES", "SHIPPED_MODEL", "TONE_MODES", "Poem", "PoemSpec", "Poet"]
+__all__ += ["SearchWeights", "position_index"]
 
 
 class Poet:
@@ -88,70 +78,46 @@ class Poet:
         hashes = self.loaded.line_hashes
         return None if hashes is None else LineIndex(hashes, self.vocab.tokens)
 
-    def acrostic(
-        self,
-        head: str,
-        chars_per_line: int = 7,
-        mode: str = "diverse",
-        beam_size: int = 8,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        top_p: float = 1.0,
-        seed: int | None = None,
-        max_repeat: int = 2,
-        rhyme: bool = True,
-        tones: str | None = None,
-        novelty: bool = True,
-        position: str | int = "head",
-        theme: str | None = None,
-        recent: Iterable[str] = (),
-        search: SearchWeights = DEFAULT_SEARCH,
-    ) -> Poem:
-        """An acrostic: line i holds head character i at `position` (藏头 by default).
-
-        `theme`: a short phrase the poem is about (the head itself when None). `mode`:
-        "diverse" (diverse beam groups reranked by mutual information with the theme, the
-        default), "beam" (plain beam search) or "sample". `rhyme`: the even lines end in one
-        平水韵 group, chosen by the search. `tones`: the 近体诗 平仄 pattern as a mask
-        ("strict") or a penalty ("loose"). `novelty`: no line is a corpus line. `recent`:
-        n-grams this chat received lately, penalised. Raises HeadError for a bad head or theme
-        and ValueError for bad options.
-        """
-        _check_options(chars_per_line, mode, beam_size, temperature, top_k, top_p, max_repeat)
-        if tones not in TONE_MODES:
-            raise ValueError(f"tones must be one of {TONE_MODES}")
-        at = position_index(position, chars_per_line)
-        head = normalize_head(head)
-        theme = head if theme is None else normalize_theme(theme)
+    def acrostic(self, spec: PoemSpec | str, /, **options) -> Poem:
+        """An acrostic as `spec` describes it (see PoemSpec); `acrostic("春风", mode="beam")`
+        is short for `acrostic(PoemSpec("春风", mode="beam"))`. Raises HeadError for a bad head
+        or theme and ValueError for bad options."""
+        if isinstance(spec, str):
+            spec = PoemSpec(spec, **options)
+        elif options:
+            raise TypeError("options go into the PoemSpec")
+        head, cpl, at, search = spec.head, spec.chars_per_line, spec.at, _weights(spec.search)
+        theme = head if spec.theme is None else spec.theme
         params: dict = {
-            "chars_per_line": chars_per_line,
-            "mode": mode,
-            "position": position,
-            "max_repeat": max_repeat,
-            "rhyme": rhyme,
-            "tones": tones,
-            "novelty": novelty and self.line_index is not None,
+            "chars_per_line": cpl,
+            "mode": spec.mode,
+            "position": spec.position,
+            "max_repeat": spec.max_repeat,
+            "rhyme": spec.rhyme,
+            "tones": spec.tones,
+            "novelty": spec.novelty and self.line_index is not None,
             "theme": theme,
         }
         conditioning = self._conditioning(head, params)
-        skeleton = Skeleton.acrostic(self.vocab, conditioning, chars_per_line, at)
-        penalties = self._penalties(search, recent)
+        skeleton = Skeleton.acrostic(self.vocab, conditioning, cpl, at)
         constraints = self._constraints(
-            skeleton, len(head), max_repeat, rhyme, tones, novelty, penalties
-        )
+            skeleton, len(head), spec.max_repeat, spec.rhyme, spec.tones, spec.novelty,
+            self._penalties(search, spec.recent), search.repeat_nats,
+        )  # fmt: skip
         prefix = self.vocab.prefix(theme)
-        if mode == "sample":
-            seed = secrets.randbits(31) if seed is None else seed
-            params.update(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+        if spec.mode == "sample":
+            seed = secrets.randbits(31) if spec.seed is None else spec.seed
+            params.update(temperature=spec.temperature, top_k=spec.top_k, top_p=spec.top_p)
+            params["seed"] = seed
             gen = torch.Generator().manual_seed(seed)
             decoded = sample(
-                self.stepper, self.vocab, skeleton, constraints, gen, temperature, top_k, top_p,
-                prefix,
+                self.stepper, self.vocab, skeleton, constraints, gen, spec.temperature,
+                spec.top_k, spec.top_p, prefix,
             )  # fmt: skip
-        elif mode == "beam":
-            params["beam_size"] = beam_size
+        elif spec.mode == "beam":
+            params["beam_size"] = spec.beam_size
             decoded = beam_search(
-                self.stepper, self.vocab, skeleton, constraints, beam_size, prefix
+                self.stepper, self.vocab, skeleton, constraints, spec.beam_size, prefix
             )[0]
         else:
             params["search"] = dataclasses.asdict(search)
@@ -159,13 +125,16 @@ class Poet:
                 self.stepper, self.vocab, skeleton, constraints, search.width, prefix,
                 search.groups, search.diversity,
             )  # fmt: skip
-            plain = [*self.vocab.prefix(""), self.vocab.form_id(chars_per_line)]
+            plain = [*self.vocab.prefix(""), self.vocab.form_id(cpl)]
             ranked = rerank(
                 self.model, finals, plain if self.vocab.themed else None, search.mi_weight
             )
             decoded = ranked[0].decoded
             params["theme_gain"] = round(ranked[0].themed - ranked[0].plain, 4)
-        return self._poem(head, decoded, skeleton, at, tones, params)
+        poem = self._poem(head, decoded, skeleton, at, spec.tones, params)
+        if spec.script == "traditional":
+            poem = dataclasses.replace(poem, text=to_traditional(poem.text))
+        return poem
 
     def _penalties(self, search: SearchWeights, recent: Iterable[str]) -> PhrasePenalties:
         """The model's clichés (scaled) and this chat's recent phrases, as one table."""
@@ -200,6 +169,7 @@ class Poet:
         tones: str | None,
         novelty: bool,
         penalties: PhrasePenalties | None = None,
+        repeat_nats: float = 0.0,
     ) -> Constraints:
         """The rules of this poem as masks: rhyme slots, tone slots per start, repeat limit."""
         cpl = skeleton.chars_per_line
@@ -219,6 +189,7 @@ class Poet:
             line_starts=frozenset(starts),
             line_ends=frozenset(s + cpl - 1 for s in starts),
             forced=tuple((i, t) for i, t in enumerate(skeleton.slots) if t is not None),
+            repeat_nats=repeat_nats,
         )
         masks = self.masks if rhyme_slots or tone_rules else None
         lines = self.line_index if novelty else None
@@ -263,16 +234,8 @@ class Poet:
         return float(self.model.nll(h[:, start:], ids[:, start + 1 :])) / (len(poem) + 1)
 
 
-def _check_options(chars_per_line, mode, beam_size, temperature, top_k, top_p, max_repeat):
-    if chars_per_line not in (5, 7):
-        raise ValueError("chars_per_line must be 5 (五言) or 7 (七言)")
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}")
-    if not 1 <= beam_size <= 64:
-        raise ValueError("beam_size must be between 1 and 64")
-    if not 0 < temperature <= 10:
-        raise ValueError("temperature must be in (0, 10]")
-    if not 0 < top_p <= 1 or top_k < 0:
-        raise ValueError("top_p must be in (0, 1] and top_k ≥ 0")
-    if max_repeat < 1:
-        raise ValueError("max_repeat must be at least 1")
+def _weights(search) -> SearchWeights:
+    """The spec's search weights: None is today's defaults; a stored dict is rebuilt."""
+    if search is None:
+        return DEFAULT_SEARCH
+    return search if isinstance(search, SearchWeights) else known_fields(SearchWeights, search)

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from engine.checkpoint import load_model_dir, resave
 from engine.poet import Poet, SearchWeights
 
-MIN_SHARE = 0.02  # written in at least 2% of the generated poems …
-MIN_RATIO = 4.0  # … and at least 4× as often as real poems write it
+MIN_SHARE = 0.01  # written in at least 1% of the generated poems …
+MIN_RATIO = 3.0  # … and at least 3× as often as real poems write it
 MAX_NATS = 3.0  # the largest penalty one cliché gets
 
 
@@ -54,24 +54,41 @@ def find_cliches(
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
-def measure(model_dir, corpus_poems: list[str], heads: int = 200, seed: int = 0) -> dict:
-    """Write the default search's poems for generated heads without cliché penalties, compare
-    with real poems, and store the clichés in the model directory. Returns what was stored."""
-    poet = Poet.load(model_dir)
-    unpenalised = SearchWeights(cliche_weight=0.0)
-    generated = [
-        poet.acrostic(head, chars_per_line=width, search=unpenalised).lines
-        for i, head in enumerate(measurement_heads(corpus_poems, heads, seed))
-        for width in ((5, 7)[i % 2],)
-    ]
+def measure(
+    model_dir, corpus_poems: list[str], heads: int = 200, seed: int = 0, rounds: int = 3
+) -> dict:
+    """Write the default search's poems for generated heads, compare their 3-grams with real
+    poems', and store the clichés in the model directory. Each further round writes poems for
+    fresh heads with the clichés found so far penalised, and adds the new formulas that took
+    their place. Returns what was stored."""
     real = [poem_lines(p) for p in corpus_poems]
+    found: dict[str, float] = {}
+    per_round = []
+    for r in range(rounds):
+        loaded = load_model_dir(model_dir)
+        poet = Poet(_with_cliches(loaded, found))
+        weights = SearchWeights(cliche_weight=1.0 if found else 0.0)
+        generated = [
+            poet.acrostic(head, chars_per_line=(5, 7)[i % 2], search=weights).lines
+            for i, head in enumerate(measurement_heads(corpus_poems, heads, seed + r))
+        ]
+        new = find_cliches(generated, real)
+        per_round.append(len(set(new) - set(found)))
+        for gram, nats in new.items():
+            found[gram] = max(found.get(gram, 0.0), nats)
     record = {
-        "ngrams": find_cliches(generated, real),
+        "ngrams": dict(sorted(found.items(), key=lambda kv: -kv[1])),
         "heads": heads,
+        "rounds": rounds,
+        "new_per_round": per_round,
         "real_poems": len(real),
         "min_share": MIN_SHARE,
         "min_ratio": MIN_RATIO,
     }
-    loaded = load_model_dir(model_dir)
-    resave(loaded, {"cliches": record})
+    resave(load_model_dir(model_dir), {"cliches": record})
     return record
+
+
+def _with_cliches(loaded, ngrams: dict[str, float]):
+    loaded.meta = {**loaded.meta, "cliches": {"ngrams": dict(ngrams)}}
+    return loaded
