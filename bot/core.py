@@ -7,16 +7,16 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from bot import messages
+from bot import handlers, messages
 from bot.actors import DEFAULT_CONTEXT, Actor, Context, cleaned
 from bot.commands import Command, PoemOptions, clean_text, parse_callback, parse_command
-from bot.errors import Rejected, StoreDown, error_id
+from bot.errors import StoreDown, error_id
 from bot.generation import Busy, Generator
 from bot.limits import RateLimited, RateLimiter
 from bot.logs import new_request_id
@@ -27,12 +27,24 @@ from bot.settings import Settings
 from bot.store import queries
 from bot.store.models import PoemRequest, RequestStatus
 from bot.store.session import Database, DatabaseUnavailable
-from engine import HeadError, Poem, normalize_head
-from engine.text import to_traditional
+from engine import HeadError, Poem
+from engine.poet import DEFAULT_SEARCH
+from engine.spec import PoemSpec
 
 log = logging.getLogger(__name__)
 TOP_P = 0.9
 RECENT_POEMS = 5  # the search avoids the 3-grams of this chat's last five poems
+
+
+@dataclass(frozen=True)
+class Written:
+    """A poem fresh from the queue, with what it was written for."""
+
+    spec: PoemSpec
+    poem: Poem
+    ctx: Context
+    latency_ms: float
+    down_id: str | None  # the database was down when the request came: nothing is stored
 
 
 class Core:
@@ -47,9 +59,6 @@ class Core:
         limits = settings.limits
         self.generator = Generator(poets, limits.workers, limits.queue_size, limits.processes)
         self.metrics = Metrics()
-        from bot import handlers  # the command table lives beside, to keep this module small
-
-        self.handlers = handlers
 
     # --- entry points ---------------------------------------------------------------------------
     async def command(self, actor: Actor, text: str) -> Reply:
@@ -81,7 +90,7 @@ class Core:
                     error_id(), (data or "")[:80], actor.user_key,
                 )  # fmt: skip
                 return CallbackAnswer(messages.STALE_BUTTON, alert=True)
-            return await self.handlers.on_callback(self, actor, callback)
+            return await handlers.on_callback(self, actor, callback)
         except StoreDown:
             eid = error_id()
             log.error("database down during callback error_id=%s", eid)
@@ -104,7 +113,7 @@ class Core:
         command = parse_command(text)
         if command is None:
             return Reply(messages.HELP)
-        return await self.handlers.on_command(self, actor, command, text)
+        return await handlers.on_command(self, actor, command, text)
 
     async def _safely(self, actor: Actor, work: Awaitable[Reply]) -> Reply:
         try:
@@ -172,19 +181,50 @@ class Core:
         options: PoemOptions,
         raw_text: str,
         parent: PoemRequest | None = None,
-        seed: int | None = None,
-        mode: str | None = None,
         limited: bool = True,
     ) -> Reply:
         """One poem request, start to end; every outcome is stored (when the database is up)."""
+        try:  # a bad head is refused before it costs a token of the rate limits
+            spec = PoemSpec(options.head, options.chars_per_line or 7, options.position)
+        except HeadError as e:
+            await self._record_failure(actor, raw_text, "bad_head", RequestStatus.REJECTED)
+            return Reply(messages.BAD_HEAD.format(reason=str(e)))
+        written = await self.generate(
+            actor, raw_text, lambda ctx: self._spec(spec, options, ctx, parent), limited
+        )
+        if isinstance(written, Reply):
+            return written
+        spec, poem, ctx, down_id = written.spec, written.poem, written.ctx, written.down_id
+        view = PoemView(
+            None, spec.head, poem.text, spec.chars_per_line, spec.position, poem.model_version,
+            poem.checks, poem.params, spec.script,
+        )  # fmt: skip
+        if down_id is None:
+            try:
+                row_id = await self.store(
+                    queries.save_poem, ctx.user_id, ctx.chat_id, parent and parent.id,
+                    raw_text, spec.asdict(), poem, written.latency_ms,
+                )  # fmt: skip
+                view = replace(view, poem_id=row_id)
+            except StoreDown:
+                down_id = error_id()
+                log.error("database down, poem not stored error_id=%s", down_id)
+        note = messages.DB_DOWN_NOTE.format(error_id=down_id) if down_id else ""
+        return render_poem(view, note=note)
+
+    async def generate(
+        self,
+        actor: Actor,
+        raw_text: str,
+        spec_for: Callable[[Context], PoemSpec],
+        limited: bool = True,
+    ) -> Written | Reply:
+        """Limits → the chat's context → the current model → the queue: the poem the spec for
+        this chat describes, or the (stored) reply that says why there is none."""
         started = time.perf_counter()
         try:
-            head = self._head(options.head)
             if limited:  # the daily posts are not limited
                 self.limiter.check(actor.user_key, actor.chat_key)
-        except Rejected as e:
-            await self._record_failure(actor, raw_text, e.code, RequestStatus.REJECTED)
-            return Reply(e.text)
         except RateLimited as e:
             await self._record_failure(actor, raw_text, f"limit_{e.scope}", RequestStatus.LIMITED)
             template = (
@@ -200,15 +240,15 @@ class Core:
             ctx = DEFAULT_CONTEXT
         if self.poets.changed():  # a promotion or rollback moved CURRENT: follow it
             await asyncio.to_thread(self.poets.refresh)
-        job = self._job(head, options, ctx, parent, seed, mode)
+        spec = spec_for(ctx)
         try:
-            poem = await self.generator.write(job)
+            poem = await self.generator.write(spec)
         except Busy:
             await self._record_failure(actor, raw_text, "busy", RequestStatus.LIMITED, ctx)
             return Reply(messages.BUSY)
         except Exception:
             eid = error_id()
-            log.exception("generation failed error_id=%s head=%r", eid, head)
+            log.exception("generation failed error_id=%s head=%r", eid, spec.head)
             await self._record_failure(
                 actor, raw_text, "generation", RequestStatus.FAILED, ctx, eid
             )
@@ -216,69 +256,26 @@ class Core:
         latency = (time.perf_counter() - started) * 1000
         self.metrics.latency.observe(latency / 1000)
         self.metrics.requests.labels("ok").inc()
-        text = to_traditional(poem.text) if job["script"] == "traditional" else poem.text
-        view = PoemView(
-            None, head, text, job["chars_per_line"], job["position"], poem.model_version,
-            poem.checks, poem.params, job["script"],
-        )  # fmt: skip
-        if down_id is None:
-            try:
-                row_id = await self.store(self._save_poem, ctx, raw_text, job, poem, text, latency)
-                view = replace(view, poem_id=row_id)
-            except StoreDown:
-                down_id = error_id()
-                log.error("database down, poem not stored error_id=%s", down_id)
-        note = messages.DB_DOWN_NOTE.format(error_id=down_id) if down_id else ""
-        return render_poem(view, note=note)
+        return Written(spec, poem, ctx, round(latency, 2), down_id)
 
-    def _head(self, raw: str) -> str:
-        try:
-            return normalize_head(raw)
-        except HeadError as e:
-            raise Rejected("bad_head", messages.BAD_HEAD.format(reason=str(e))) from e
-
-    def _job(self, head, options, ctx: Context, parent, seed, mode) -> dict:
-        """Everything that decides the poem: stored with it, so `/poem <id>` can reproduce it."""
-        again = parent is not None
-        mode = mode or ("sample" if again else self.settings.decoding)
-        job = {
-            "head": head,
+    def _spec(self, spec: PoemSpec, options: PoemOptions, ctx: Context, parent) -> PoemSpec:
+        """Everything that decides the poem, the chat's defaults filled in: stored with it, so
+        `/poem <id>` can reproduce it. 🔄 and /again sample; a first poem uses the search."""
+        mode = "sample" if parent is not None else self.settings.decoding
+        fields: dict[str, Any] = {
             "chars_per_line": options.chars_per_line or ctx.chars_per_line,
-            "position": options.position,
             "script": options.script or ctx.script,
             "rhyme": ctx.rhyme,
             "mode": mode,
-            "parent_id": parent.id if parent else None,
-            "recent": list(ctx.recent),
+            "recent": ctx.recent,
         }
         if mode == "sample":
-            job.update(temperature=ctx.temperature, top_p=TOP_P)
-            job["seed"] = secrets.randbits(31) if seed is None else seed
+            fields.update(temperature=ctx.temperature, top_p=TOP_P, seed=secrets.randbits(31))
         elif mode == "beam":
-            job["beam_size"] = self.settings.beam_size
-        return job
-
-    @staticmethod
-    def _save_poem(session, ctx: Context, raw_text, job: dict, poem: Poem, text, latency) -> int:
-        row = PoemRequest(
-            user_id=ctx.user_id,
-            chat_id=ctx.chat_id,
-            parent_id=job["parent_id"],
-            raw_text=raw_text[:512],
-            head=job["head"],
-            options={k: v for k, v in job.items() if k not in ("head", "parent_id", "seed")},
-            poem=text,
-            model_version=poem.model_version,
-            seed=job.get("seed"),
-            params=poem.params,
-            checks=poem.checks,
-            score=poem.score,
-            latency_ms=round(latency, 2),
-            status=RequestStatus.OK,
-        )
-        session.add(row)
-        session.flush()
-        return row.id
+            fields["beam_size"] = self.settings.beam_size
+        else:
+            fields["search"] = DEFAULT_SEARCH
+        return replace(spec, **fields)
 
     async def _record_failure(
         self, actor, raw_text, code, status, ctx: Context | None = None, eid=None
@@ -287,26 +284,9 @@ class Core:
         together; a database that is down only costs the record."""
         eid = eid or error_id()
 
-        def save(session):
-            user = queries.user(session, actor.platform, actor.user_id, actor.user_name)
-            chat = queries.chat(
-                session, actor.platform, actor.chat_id, actor.chat_kind, actor.chat_title
-            )
-            session.add(
-                PoemRequest(
-                    user_id=user.id,
-                    chat_id=chat.id,
-                    raw_text=raw_text[:512],
-                    options={},
-                    status=status,
-                    error_code=code,
-                    error_id=eid,
-                )
-            )
-
         log.info("request %s code=%s error_id=%s user=%s", status.value, code, eid, actor.user_key)
         self.metrics.requests.labels(status.value).inc()
         try:
-            await self.store(save)
+            await self.store(queries.record_failure, actor, raw_text, status, code, eid)
         except StoreDown:
             log.error("database down, failed request not stored error_id=%s", eid)

@@ -9,13 +9,5 @@ class StoreDown(Exception):
     """The database cannot be reached."""
 
 
-class Rejected(Exception):
-    """Bad input: `code` goes to the database, `text` to the user."""
-
-    def __init__(self, code: str, text: str):
-        super().__init__(code)
-        self.code, self.text = code, text
-
-
 def error_id() -> str:
     return secrets.token_hex(4)

@@ -20,6 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from bot.poets import PoetHolder
 from engine import Poem, Poet
+from engine.spec import PoemSpec
 
 log = logging.getLogger(__name__)
 _WORKER_POETS: dict[str, Poet] = {}  # in a worker process: model directory → its Poet
@@ -29,19 +30,9 @@ class Busy(Exception):
     """The generation queue is full."""
 
 
-def write(poet: Poet, job: dict) -> Poem:
-    """The poem a stored job describes (the same job and model give the same poem)."""
-    keys = ("temperature", "top_p", "seed", "beam_size", "theme")
-    kwargs = {k: job[k] for k in keys if job.get(k) is not None}
-    return poet.acrostic(
-        job["head"],
-        chars_per_line=job["chars_per_line"],
-        mode=job["mode"],
-        rhyme=job["rhyme"],
-        position=job["position"],
-        recent=job.get("recent", ()),
-        **kwargs,
-    )
+def write(poet: Poet, spec: PoemSpec) -> Poem:
+    """The poem a spec describes (the same spec and model give the same poem)."""
+    return poet.acrostic(spec)
 
 
 def _init_worker(parent_pid: int | None = None) -> None:
@@ -64,16 +55,16 @@ def _exit_with_parent(parent_pid: int, every_s: float = 0.5) -> None:
     os._exit(0)
 
 
-def _write_in_worker(model_dir: str, job: dict) -> Poem:
+def _write_in_worker(model_dir: str, spec: PoemSpec) -> Poem:
     poet = _WORKER_POETS.get(model_dir)
     if poet is None:
         _WORKER_POETS.clear()  # one model per worker: after a swap the old one is not needed
         poet = _WORKER_POETS[model_dir] = Poet.load(model_dir)
-    return write(poet, job)
+    return write(poet, spec)
 
 
 class Generator:
-    """`await generator.write(job)`: at most `workers` poems at once and `queue_size` waiting;
+    """`await generator.write(spec)`: at most `workers` poems at once and `queue_size` waiting;
     beyond that, Busy at once (a polite "try later" beats a reply that comes a minute late)."""
 
     def __init__(self, poets: PoetHolder, workers: int, queue_size: int, processes: bool):
@@ -101,7 +92,7 @@ class Generator:
             broken.shutdown(wait=False, cancel_futures=True)
             self._process_pool = None
 
-    async def write(self, job: dict) -> Poem:
+    async def write(self, spec: PoemSpec) -> Poem:
         if self.pending >= self.capacity:
             raise Busy()
         self.pending += 1
@@ -110,11 +101,11 @@ class Generator:
             path = self.poets.path  # read once: a swap never changes a poem half-way
             if not (self.processes and path is not None):
                 # a model held only in memory (tests, a fake) is written in this process
-                return await loop.run_in_executor(self._threads, write, self.poets.current, job)
+                return await loop.run_in_executor(self._threads, write, self.poets.current, spec)
             for attempt in (1, 2):
                 pool = self._processes()
                 try:
-                    return await loop.run_in_executor(pool, _write_in_worker, str(path), job)
+                    return await loop.run_in_executor(pool, _write_in_worker, str(path), spec)
                 except BrokenProcessPool:
                     self._replace(pool)
                     if attempt == 2:  # a poem that kills its worker twice is not retried again
@@ -124,9 +115,8 @@ class Generator:
 
     async def warm_up(self) -> None:
         """Start every worker and load the model there, before the first user waits for it."""
-        job = {"head": "春", "chars_per_line": 5, "mode": "beam", "rhyme": True,
-               "position": "head", "beam_size": 1}  # fmt: skip
-        await asyncio.gather(*(self.write(job) for _ in range(self.workers)))
+        spec = PoemSpec("春", chars_per_line=5, mode="beam", beam_size=1)
+        await asyncio.gather(*(self.write(spec) for _ in range(self.workers)))
 
     def shutdown(self) -> None:
         self._threads.shutdown(wait=True, cancel_futures=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from bot import messages
+from bot import daily, messages
 from bot.commands import (
     FORMS,
     SCRIPTS,
@@ -23,7 +23,8 @@ from bot.store import queries
 from bot.store.models import User
 
 if TYPE_CHECKING:
-    from bot.core import Actor, Core
+    from bot.actors import Actor
+    from bot.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -204,15 +205,9 @@ COMMANDS = {
     "model": model,
     "retrain": retrain,
     "rollback": rollback,
-    "subscribe": lambda *a: _daily().subscribe(*a),
-    "unsubscribe": lambda *a: _daily().unsubscribe(*a),
+    "subscribe": daily.subscribe,
+    "unsubscribe": daily.unsubscribe,
 }
-
-
-def _daily():
-    from bot import daily  # imports the core: loaded on first use
-
-    return daily
 
 
 async def on_callback(core: Core, actor: Actor, callback: Callback) -> CallbackAnswer:

@@ -6,14 +6,14 @@ from typing import TYPE_CHECKING
 
 from bot import messages
 from bot.commands import PoemOptions, from_base36, to_base36
-from bot.generation import Busy
-from bot.limits import RateLimited
 from bot.replies import CallbackAnswer, PoemView, Reply, render_poem
 from bot.store import queries
 from bot.store.models import PoemRequest, RequestStatus
+from engine.spec import PoemSpec
 
 if TYPE_CHECKING:
-    from bot.core import Actor, Core
+    from bot.actors import Actor
+    from bot.core import Core
 
 
 def view_of(row: PoemRequest) -> PoemView:
@@ -94,35 +94,26 @@ async def write_again(core: Core, actor: Actor, row: PoemRequest, text: str) -> 
 
 
 async def poem(core: Core, actor: Actor, args: str, text: str) -> Reply:
-    """/poem <id>: write the stored poem again from its stored parameters."""
+    """/poem <id>: write the stored poem again from its stored spec (the limits, queue and
+    model refresh of /acrostic) and say whether the same poem came out."""
     if not args or from_base36(args) is None:
         return Reply(messages.POEM_USAGE)
     row = await find_poem(core, actor, args)
     if row is None:
         return Reply(messages.NO_SUCH_POEM)
-    options = dict(row.options or {})
-    job = {**options, "head": row.head, "seed": row.seed, "parent_id": row.id}
-    try:  # rewriting costs a poem's worth of CPU: the same limits and queue as /acrostic
-        core.limiter.check(actor.user_key, actor.chat_key)
-        fresh = await core.generator.write(job)
-    except RateLimited as e:
-        template = messages.RATE_LIMITED_USER if e.scope == "user" else messages.RATE_LIMITED_CHAT
-        return Reply(template.format(seconds=int(e.retry_after)))
-    except Busy:
-        return Reply(messages.BUSY)
-    current = core.poets.current.model_version
+    # rows stored before the spec hold neither head nor seed in their options
+    spec = PoemSpec.from_dict(row.options or {}, head=row.head, seed=row.seed)
+    written = await core.generate(actor, text, lambda ctx: spec)
+    if isinstance(written, Reply):
+        return written
+    fresh, current = written.poem, written.poem.model_version
     shown = render_poem(view_of(row))
     if fresh.model_version != row.model_version:
         note = messages.REPRODUCED_OTHER.format(
             poem_id=to_base36(row.id), old=row.model_version, new=current
         )
     else:
-        from engine.text import to_traditional
-
-        text_now = (
-            to_traditional(fresh.text) if options.get("script") == "traditional" else fresh.text
-        )
-        same = "是" if text_now == row.poem else "否"
+        same = "是" if fresh.text == row.poem else "否"
         note = messages.REPRODUCED_SAME.format(
             poem_id=to_base36(row.id), version=current, same=same
         )

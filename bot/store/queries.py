@@ -54,6 +54,48 @@ def chat_settings(session: Session, chat_id: int) -> ChatSettings:
 MAX_ID = 2**31 - 1  # INTEGER primary keys are 32-bit on PostgreSQL
 
 
+def save_poem(
+    session: Session, user_id, chat_id, parent_id, raw_text: str, options: dict, poem, latency_ms
+) -> int:
+    """Store a written poem (`options`: the asdict of its PoemSpec); returns its id."""
+    row = PoemRequest(
+        user_id=user_id,
+        chat_id=chat_id,
+        parent_id=parent_id,
+        raw_text=raw_text[:512],
+        head=options["head"],
+        options=options,
+        poem=poem.text,
+        model_version=poem.model_version,
+        seed=options.get("seed"),
+        params=poem.params,
+        checks=poem.checks,
+        score=poem.score,
+        latency_ms=latency_ms,
+        status=RequestStatus.OK,
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def record_failure(session: Session, actor, raw_text: str, status, code: str, eid: str) -> None:
+    """Store a request that got no poem, under the error id its log line names."""
+    owner = user(session, actor.platform, actor.user_id, actor.user_name)
+    where = chat(session, actor.platform, actor.chat_id, actor.chat_kind, actor.chat_title)
+    session.add(
+        PoemRequest(
+            user_id=owner.id,
+            chat_id=where.id,
+            raw_text=raw_text[:512],
+            options={},
+            status=status,
+            error_code=code,
+            error_id=eid,
+        )
+    )
+
+
 def poem_request(session: Session, request_id: int) -> PoemRequest | None:
     """The request with this id; None for an id no row can have (a forged, huge one too)."""
     if not 1 <= request_id <= MAX_ID:

@@ -11,9 +11,9 @@ import pytest
 from bot.generation import Busy, Generator, write
 from bot.poets import PoetHolder
 from engine import Poet
+from engine.spec import PoemSpec
 
-JOB = {"head": "春风", "chars_per_line": 5, "mode": "beam", "rhyme": True, "position": "head",
-       "beam_size": 4}  # fmt: skip
+JOB = PoemSpec("春风", chars_per_line=5, mode="beam", beam_size=4)
 
 
 @pytest.fixture
