@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
-from bot.commands import clean_text
+from bot.parsing import clean_text
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,7 @@ def card_poem(poem: Any, **override: Any) -> CardPoem:
         at = head_index(position, cpl)
     poem_id = fields.get("poem_id") or fields.get("id")
     if isinstance(poem_id, int):
-        from bot.commands import to_base36
+        from bot.parsing import to_base36
 
         poem_id = f"#{to_base36(poem_id)}"
     return CardPoem(

@@ -92,7 +92,7 @@ def db_requests(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Show the newest stored poem requests with their ratings (ids in base 36, as in chat)."""
-    from bot.commands import to_base36
+    from bot.parsing import to_base36
     from bot.store import queries
     from bot.store.session import Database
 

@@ -1,126 +1,100 @@
-"""Parsing chat text into commands and poem options (no I/O, no platform)."""
+"""The one command table: the core's dispatch, /help, Telegram's menu and Discord's slash commands
+are all derived from it (a command's user-facing text lives beside it, here)."""
 
 from __future__ import annotations
 
-import hashlib
-import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-COMMAND = re.compile(r"^[/／!！]([A-Za-z_]+)(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
-FORMS = {"五言": 5, "五": 5, "5": 5, "七言": 7, "七": 7, "7": 7}
-POSITIONS = {"藏头": "head", "藏尾": "tail"}
-SCRIPTS = {"繁": "traditional", "繁体": "traditional", "简": "simplified", "简体": "simplified"}
-SCRIPTS.update({"繁體": "traditional", "簡": "simplified", "簡體": "simplified"})
-ALIASES = {"cangtou": "acrostic", "藏头": "acrostic"}
-POEM_ID = re.compile(r"^#?([0-9a-z]{1,10})$")
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates: no database takes them
+from bot import daily, handlers, messages
+from bot.parsing import ALIASES, Command
+from bot.poem_commands import again, poem, rate
+from bot.replies import Reply
 
+if TYPE_CHECKING:
+    from bot.actors import Actor
+    from bot.core import Core
 
-def clean_text(text: str) -> str:
-    """User text that every database, log and platform can hold: NUL and lone surrogates (which
-    PostgreSQL, SQLite's UTF-8 or an encoder would refuse) become U+FFFD."""
-    return UNSTORABLE.sub("\ufffd", text)
+Handler = Callable[["Core", "Actor", str, str], Awaitable[Reply]]
 
 
 @dataclass(frozen=True)
-class Command:
-    name: str  # lower case, aliases resolved
-    args: str  # the rest of the message, stripped
+class Entry:
+    name: str
+    handler: Handler
+    help: str = ""  # its part of /help ("" for none); parts with the same `line` share a line
+    line: int = 0
+    telegram: str | None = None  # its description in Telegram's command menu (None: not listed)
+    discord: str | None = None  # its slash-command description (None: no slash command)
+    slash: str = "plain"  # how Discord asks for arguments: plain, poem, settings or subscribe
+    admin: bool = False  # listed in /help's admin line
 
 
-def parse_command(text: str) -> Command | None:
-    """'/acrostic@cangtou_bot 算法进阶 五言' → Command('acrostic', '算法进阶 五言')."""
-    match = COMMAND.match(text.strip())
-    if not match:
-        return None
-    name = match.group(1).lower()
-    return Command(ALIASES.get(name, name), (match.group(2) or "").strip())
+async def help_(core: Core, actor: Actor, args: str, text: str) -> Reply:
+    """/help"""
+    return Reply(HELP)
 
 
-@dataclass(frozen=True)
-class PoemOptions:
-    head: str  # raw: the engine normalises and validates it
-    chars_per_line: int | None = None  # None: the chat's default
-    position: str = "head"
-    script: str | None = None  # None: the chat's default
+async def start(core: Core, actor: Actor, args: str, text: str) -> Reply:
+    """/start (Telegram's first contact)"""
+    return Reply(START)
 
 
-def parse_poem_args(args: str) -> PoemOptions:
-    """Option words (五言/七言, 藏头/藏尾, 繁/简) are separate tokens after the head; a lone
-    token is always the head, so `/acrostic 七言` writes a poem on 七 and 言."""
-    tokens = args.split()
-    cpl = position = script = None
-    head_tokens = list(tokens)
-    while len(head_tokens) > 1:
-        last = head_tokens[-1]
-        if last in FORMS and cpl is None:
-            cpl = FORMS[last]
-        elif last in POSITIONS and position is None:
-            position = POSITIONS[last]
-        elif last in SCRIPTS and script is None:
-            script = SCRIPTS[last]
-        else:
-            break
-        head_tokens.pop()
-    return PoemOptions("".join(head_tokens), cpl, position or "head", script)
+WRITE_HELP = "/acrostic 或 /cangtou — 写一首（1–12 个汉字，一字一句）\n诗下面的 ★1–★5 给诗打分，🔄 同样的字再来一首"
+TABLE = (
+    Entry("acrostic", handlers.acrostic, WRITE_HELP, 1, "写一首藏头诗：/acrostic 算法进阶",
+          "写一首藏头诗", "poem"),
+    Entry("rate", rate, "/rate [编号] <1-5> — 用文字打分（不写编号就是你最近的一首）", 2),
+    Entry("again", again, "/again [编号] — 再来一首", 3),
+    Entry("poem", poem, "/poem <编号> — 按编号重现一首诗", 3),
+    Entry("top", handlers.top, "/top — 本群评分最高的诗", 4, "本群评分最高的诗", "本群评分最高的诗"),
+    Entry("stats", handlers.stats, "/stats — 本群统计", 4, "本群统计", "本群统计"),
+    Entry("settings", handlers.settings, "/settings — 本群设置（默认五言/七言、押韵、简繁、创意）", 5,
+          "本群设置", "本频道设置", "settings"),
+    Entry("subscribe", daily.subscribe, "/subscribe [HH:MM] [五言|七言] — 每天给本群送一首", 6,
+          discord="每天在本频道发一首藏头诗", slash="subscribe"),
+    Entry("unsubscribe", daily.unsubscribe, "/unsubscribe — 取消（群管理员）", 6,
+          discord="取消本频道的每日一诗"),
+    Entry("forgetme", handlers.forgetme, "/forgetme — 删除你的全部请求和评分", 7,
+          discord="删除我的全部请求和评分"),
+    Entry("help", help_, telegram="用法", discord="用法"),
+    Entry("start", start),
+    Entry("model", handlers.model, discord="（管理员）当前模型", admin=True),
+    Entry("retrain", handlers.retrain, discord="（管理员）重新训练", admin=True),
+    Entry("rollback", handlers.rollback, discord="（管理员）回滚到上一个模型", admin=True),
+)  # fmt: skip
+COMMANDS = {entry.name: entry for entry in TABLE}
+# every name a chat may type: the table's and its aliases (parse_command resolves them)
+NAMES = (*COMMANDS, *(alias for alias in ALIASES if alias.isascii()))
 
 
-def to_base36(n: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-        if n == 0:
-            return out
+def help_text() -> str:
+    lines: dict[int, list[str]] = {}
+    for entry in TABLE:
+        if entry.help:
+            lines.setdefault(entry.line, []).append(entry.help)
+    admin = "　".join("/" + e.name for e in TABLE if e.admin)
+    body = "\n".join("　".join(parts) for _, parts in sorted(lines.items()))
+    return f"{messages.HELP_INTRO}\n{messages.USAGE}\n\n{body}\n{messages.ADMIN_LABEL}{admin}"
 
 
-def from_base36(text: str) -> int | None:
-    """'#1a' or '1a' → 46; None for anything that is not a short poem id."""
-    match = POEM_ID.fullmatch(text.strip().lower())
-    return int(match.group(1), 36) if match else None
+HELP = help_text()
+START = messages.START_INTRO + "\n\n" + HELP
 
 
-CALLBACK = re.compile(r"^(r|a):([0-9a-z]{1,10})(?::([1-5]))?$")
-FORGET = re.compile(r"^f:([0-9a-f]{12})$")
+def telegram_menu() -> list[tuple[str, str]]:
+    """(command, description) for Telegram's command menu, in table order."""
+    return [(e.name, e.telegram) for e in TABLE if e.telegram]
 
 
-@dataclass(frozen=True)
-class Callback:
-    kind: str  # "rate", "again", "forget"
-    poem_id: int
-    stars: int | None = None
-    owner: str | None = None  # forget: the tag of the user who asked (see `owner_tag`)
+def discord_commands() -> list[Entry]:
+    """The commands Discord offers as slash commands (/cangtou is added beside /acrostic)."""
+    return [e for e in TABLE if e.discord]
 
 
-def rate_payload(poem_id: int, stars: int) -> str:
-    return f"r:{to_base36(poem_id)}:{stars}"
-
-
-def again_payload(poem_id: int) -> str:
-    return f"a:{to_base36(poem_id)}"
-
-
-def owner_tag(user_key: str) -> str:
-    """A short, stable tag of a user ('telegram:42'), ASCII for a button payload."""
-    return hashlib.sha256(user_key.encode()).hexdigest()[:12]
-
-
-def forget_payload(user_key: str) -> str:
-    """The /forgetme confirmation button: it names who asked, so only their press acts."""
-    return f"f:{owner_tag(user_key)}"
-
-
-def parse_callback(data: str | None) -> Callback | None:
-    """Button payloads: 'r:<id>:<1-5>', 'a:<id>', 'f:<owner>'; None for anything else (forged)."""
-    if match := FORGET.fullmatch(data or ""):
-        return Callback("forget", 0, owner=match.group(1))
-    match = CALLBACK.fullmatch(data or "")
-    if not match:
-        return None
-    kind, ident, stars = match.groups()
-    if kind == "r" and stars:
-        return Callback("rate", int(ident, 36), int(stars))
-    if kind == "a" and not stars:
-        return Callback("again", int(ident, 36))
-    return None
+async def on_command(core: Core, actor: Actor, command: Command, text: str) -> Reply:
+    entry = COMMANDS.get(command.name)
+    if entry is None:
+        return Reply(messages.UNKNOWN_COMMAND.format(name="/" + command.name[:32]))
+    return await entry.handler(core, actor, command.args, text)

@@ -13,14 +13,14 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from bot import handlers, messages
+from bot import commands, handlers, messages
 from bot.actors import DEFAULT_CONTEXT, Actor, Context, cleaned
-from bot.commands import Command, PoemOptions, clean_text, parse_callback, parse_command
 from bot.errors import StoreDown, error_id
 from bot.generation import Busy, Generator
 from bot.limits import RateLimited, RateLimiter
 from bot.logs import new_request_id
 from bot.metrics import Metrics
+from bot.parsing import Command, PoemOptions, clean_text, parse_callback, parse_command
 from bot.poets import PoetHolder
 from bot.replies import CallbackAnswer, PoemView, Reply, render_poem
 from bot.settings import Settings
@@ -112,8 +112,8 @@ class Core:
             return Reply(messages.TOO_LONG.format(length=len(text)))
         command = parse_command(text)
         if command is None:
-            return Reply(messages.HELP)
-        return await handlers.on_command(self, actor, command, text)
+            return Reply(commands.HELP)
+        return await commands.on_command(self, actor, command, text)
 
     async def _safely(self, actor: Actor, work: Awaitable[Reply]) -> Reply:
         try:

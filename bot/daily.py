@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from bot import messages
 from bot.actors import Actor
 from bot.almanac import head_of_the_day
-from bot.commands import FORMS, PoemOptions
+from bot.parsing import FORMS, PoemOptions
 from bot.replies import Reply
 from bot.store.models import Chat, DailyPost, Subscription
 

@@ -1,23 +1,22 @@
-"""The command table of the core: one small async function per command or button."""
+"""The core's commands (bot/commands.py tables them): one small async function each, and the buttons."""
 
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING
 
-from bot import daily, messages
-from bot.commands import (
+from bot import messages
+from bot.errors import error_id
+from bot.parsing import (
     FORMS,
     SCRIPTS,
     Callback,
-    Command,
     forget_payload,
     owner_tag,
     parse_poem_args,
     to_base36,
 )
-from bot.errors import error_id
-from bot.poem_commands import again, poem, rate, store_rating, visible, write_again
+from bot.poem_commands import store_rating, visible, write_again
 from bot.replies import Button, CallbackAnswer, Reply
 from bot.store import queries
 from bot.store.models import User
@@ -29,24 +28,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-async def on_command(core: Core, actor: Actor, command: Command, text: str) -> Reply:
-    handler = COMMANDS.get(command.name)
-    if handler is None:
-        return Reply(messages.UNKNOWN_COMMAND.format(name="/" + command.name[:32]))
-    return await handler(core, actor, command.args, text)
-
-
 async def acrostic(core: Core, actor: Actor, args: str, text: str) -> Reply:
     """/acrostic <head> [五言|七言] [藏头|藏尾] [繁|简]"""
     return await core.write(actor, parse_poem_args(args), text)
-
-
-async def help_(core: Core, actor: Actor, args: str, text: str) -> Reply:
-    return Reply(messages.HELP)
-
-
-async def start(core: Core, actor: Actor, args: str, text: str) -> Reply:
-    return Reply(messages.START)
 
 
 async def top(core: Core, actor: Actor, args: str, text: str) -> Reply:
@@ -189,25 +173,6 @@ async def rollback(core: Core, actor: Actor, args: str, text: str) -> Reply:
     if core.admin is None:
         return Reply(messages.ADMIN_NOT_WIRED)
     return Reply(await core.admin.rollback(actor))
-
-
-COMMANDS = {
-    "acrostic": acrostic,
-    "start": start,
-    "help": help_,
-    "rate": rate,
-    "again": again,
-    "poem": poem,
-    "top": top,
-    "stats": stats,
-    "settings": settings,
-    "forgetme": forgetme,
-    "model": model,
-    "retrain": retrain,
-    "rollback": rollback,
-    "subscribe": daily.subscribe,
-    "unsubscribe": daily.unsubscribe,
-}
 
 
 async def on_callback(core: Core, actor: Actor, callback: Callback) -> CallbackAnswer:

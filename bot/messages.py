@@ -7,21 +7,9 @@ USAGE = (
     "例如：/acrostic 算法进阶　或　/acrostic 春风得意 五言 繁"
 )
 
-HELP = (
-    "我会写藏头诗：每句的第一个字连起来，就是你给的字。\n"
-    f"{USAGE}\n\n"
-    "/acrostic 或 /cangtou — 写一首（1–12 个汉字，一字一句）\n"
-    "诗下面的 ★1–★5 给诗打分，🔄 同样的字再来一首\n"
-    "/rate [编号] <1-5> — 用文字打分（不写编号就是你最近的一首）\n"
-    "/again [编号] — 再来一首　/poem <编号> — 按编号重现一首诗\n"
-    "/top — 本群评分最高的诗　/stats — 本群统计\n"
-    "/settings — 本群设置（默认五言/七言、押韵、简繁、创意）\n"
-    "/subscribe [HH:MM] [五言|七言] — 每天给本群送一首　/unsubscribe — 取消（群管理员）\n"
-    "/forgetme — 删除你的全部请求和评分\n"
-    "管理员：/model　/retrain　/rollback"
-)
-
-START = "你好！我是藏头诗机器人。发送 /acrostic 算法进阶 试试。\n\n" + HELP
+HELP_INTRO = "我会写藏头诗：每句的第一个字连起来，就是你给的字。"
+ADMIN_LABEL = "管理员："  # /help's last line: the admin commands (bot/commands.py builds /help)
+START_INTRO = "你好！我是藏头诗机器人。发送 /acrostic 算法进阶 试试。"
 
 # --- errors the user can fix --------------------------------------------------------------------
 BAD_HEAD = "{reason}\n\n" + USAGE

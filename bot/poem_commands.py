@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot import messages
-from bot.commands import PoemOptions, from_base36, to_base36
+from bot.parsing import PoemOptions, from_base36, to_base36
 from bot.replies import CallbackAnswer, PoemView, Reply, render_poem
 from bot.store import queries
 from bot.store.models import PoemRequest, RequestStatus

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot import messages
-from bot.commands import again_payload, rate_payload, to_base36
+from bot.parsing import again_payload, rate_payload, to_base36
 from engine.checks import FORMS, footer
 from engine.text import COMMA, PERIOD, to_traditional
 

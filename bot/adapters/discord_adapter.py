@@ -9,9 +9,10 @@ import discord
 from discord import app_commands
 
 from bot import messages
-from bot.commands import PoemOptions
+from bot.commands import Entry, discord_commands
 from bot.core import Actor, Core
 from bot.errors import error_id
+from bot.parsing import PoemOptions
 from bot.replies import Reply
 from bot.settings import Settings
 
@@ -29,16 +30,6 @@ SCRIPTS = [
     app_commands.Choice(name="简体", value="simplified"),
     app_commands.Choice(name="繁体", value="traditional"),
 ]
-TEXT_COMMANDS = {
-    "help": "用法",
-    "top": "本群评分最高的诗",
-    "stats": "本群统计",
-    "forgetme": "删除我的全部请求和评分",
-    "unsubscribe": "取消本频道的每日一诗",
-    "model": "（管理员）当前模型",
-    "retrain": "（管理员）重新训练",
-    "rollback": "（管理员）回滚到上一个模型",
-}
 
 
 class PayloadButton(discord.ui.DynamicItem[discord.ui.Button], template=r"(?P<payload>.{1,100})"):
@@ -177,38 +168,37 @@ def build_bot(settings: Settings, core: Core | None = None, **options) -> discor
         raw = f"/acrostic head:{head} form:{form or ''}"
         await send(interaction, await core.acrostic(actor_of(interaction), options, raw))
 
-    bot.tree.add_command(
-        app_commands.Command(name="acrostic", description="写一首藏头诗", callback=acrostic)
-    )
-    bot.tree.add_command(
-        app_commands.Command(name="cangtou", description="写一首藏头诗", callback=acrostic)
-    )
-    for name, description in TEXT_COMMANDS.items():
-        bot.tree.add_command(_text_command(core, name, description))
-    bot.tree.add_command(_settings_command(core))
-    bot.tree.add_command(_subscribe_command(core))
+    for entry in discord_commands():
+        if entry.slash == "poem":
+            for name in (entry.name, "cangtou"):
+                bot.tree.add_command(
+                    app_commands.Command(name=name, description=entry.discord, callback=acrostic)
+                )
+        else:
+            make = {"settings": _settings_command, "subscribe": _subscribe_command}
+            bot.tree.add_command(make.get(entry.slash, _text_command)(core, entry))
     return bot
 
 
-def _text_command(core: Core, name: str, description: str) -> app_commands.Command:
+def _text_command(core: Core, entry: Entry) -> app_commands.Command:
     async def run(interaction: discord.Interaction) -> None:
         await interaction.response.defer(thinking=True)
-        await send(interaction, await core.command(actor_of(interaction), f"/{name}"))
+        await send(interaction, await core.command(actor_of(interaction), f"/{entry.name}"))
 
-    return app_commands.Command(name=name, description=description, callback=run)
+    return app_commands.Command(name=entry.name, description=entry.discord, callback=run)
 
 
-def _settings_command(core: Core) -> app_commands.Command:
+def _settings_command(core: Core, entry: Entry) -> app_commands.Command:
     @app_commands.describe(change="例如：五言、押韵 关、繁、创意 1.0；留空查看当前设置")
     async def run(interaction: discord.Interaction, change: str = "") -> None:
         await interaction.response.defer(thinking=True)
         reply = await core.command(actor_of(interaction), f"/settings {change}".strip())
         await send(interaction, reply)
 
-    return app_commands.Command(name="settings", description="本频道设置", callback=run)
+    return app_commands.Command(name=entry.name, description=entry.discord, callback=run)
 
 
-def _subscribe_command(core: Core) -> app_commands.Command:
+def _subscribe_command(core: Core, entry: Entry) -> app_commands.Command:
     @app_commands.describe(time="每天几点发（HH:MM，默认 08:00）", form="五言或七言")
     @app_commands.choices(form=FORMS)
     async def run(interaction: discord.Interaction, time: str = "", form: int | None = None):
@@ -216,9 +206,7 @@ def _subscribe_command(core: Core) -> app_commands.Command:
         args = " ".join(x for x in (time, {5: "五言", 7: "七言"}.get(form or 0, "")) if x)
         await send(interaction, await core.command(actor_of(interaction), f"/subscribe {args}"))
 
-    return app_commands.Command(
-        name="subscribe", description="每天在本频道发一首藏头诗", callback=run
-    )
+    return app_commands.Command(name=entry.name, description=entry.discord, callback=run)
 
 
 async def on_tree_error(interaction: discord.Interaction, error: Exception) -> None:

@@ -18,21 +18,15 @@ from telegram.ext import (
 )
 
 from bot import messages
+from bot.commands import NAMES, telegram_menu
 from bot.core import Actor, Core
 from bot.errors import error_id
-from bot.handlers import COMMANDS
 from bot.replies import Reply
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 MAX_TEXT = 4096
-MENU = [
-    BotCommand("acrostic", "写一首藏头诗：/acrostic 算法进阶"),
-    BotCommand("top", "本群评分最高的诗"),
-    BotCommand("stats", "本群统计"),
-    BotCommand("settings", "本群设置"),
-    BotCommand("help", "用法"),
-]
+MENU = [BotCommand(name, description) for name, description in telegram_menu()]
 
 
 def build_application(settings: Settings, core: Core | None = None) -> Application:
@@ -54,10 +48,9 @@ def build_application(settings: Settings, core: Core | None = None) -> Applicati
         .build()
     )
     application.bot_data["core"] = core
-    names = [*COMMANDS, "cangtou"]
     # new messages only: an edited /acrostic does not write a second poem
     application.add_handler(
-        CommandHandler(names, on_command, filters.UpdateType.MESSAGE, block=False)
+        CommandHandler(NAMES, on_command, filters.UpdateType.MESSAGE, block=False)
     )
     # channels (daily-poem subscriptions): CommandHandler does not see channel posts
     channel = filters.UpdateType.CHANNEL_POST & filters.COMMAND

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot import messages
 from bot.app import build_core
-from bot.commands import to_base36
+from bot.parsing import to_base36
 from bot.core import Actor
 from bot.poets import PoetHolder
 from bot.store.models import PoemRequest, Rating

@@ -10,9 +10,9 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from bot import messages
+from bot import commands, messages
 from bot.app import build_core
-from bot.commands import PoemOptions, parse_callback, parse_command, parse_poem_args, to_base36
+from bot.parsing import PoemOptions, parse_callback, parse_command, parse_poem_args, to_base36
 from bot.core import Actor
 from bot.poets import PoetHolder
 from bot.store.models import PoemRequest, Rating
@@ -271,7 +271,7 @@ def test_help_lists_every_readme_command_with_the_readme_usage_line():
     table = readme.split("| command | what it does |")[1].split("\n\n")[0].replace("\\|", "|")
     listed = set(re.findall(r"(?<![\w/])/([a-z]+)", table))
     assert {"subscribe", "unsubscribe", "acrostic", "rollback"} <= listed
-    shown = set(re.findall(r"(?<![\w/])/([a-z]+)", messages.HELP))
+    shown = set(re.findall(r"(?<![\w/])/([a-z]+)", commands.HELP))
     assert listed - shown == {"help", "start"}  # the reader is looking at them
     usage = messages.USAGE.splitlines()[0].removeprefix("用法：")
     assert f"`{usage}`" in table
@@ -285,3 +285,17 @@ async def test_subscribe_takes_the_chats_saved_form(core):
     assert "七言藏头诗" in (await core.command(BOB, "/subscribe 07:30 七言")).text
     with core.db.session() as session:
         assert session.scalars(select(Subscription.chars_per_line)).all() == [7]
+
+
+def test_menus_and_help_come_from_the_one_command_table():
+    from bot.adapters import discord_adapter, telegram_adapter
+
+    assert [c.command for c in telegram_adapter.MENU] == ["acrostic", "top", "stats", "settings",
+                                                          "help"]  # fmt: skip
+    client = discord_adapter.build_bot(bot_settings("sqlite://"), core=object())
+    slash = {c.name for c in client.tree.get_commands()}
+    assert slash == {e.name for e in commands.discord_commands()} | {"cangtou"}
+    assert set(commands.COMMANDS) >= slash - {"cangtou"}
+    for entry in commands.TABLE:
+        assert entry.help.split(" ")[0] in commands.HELP or entry.admin or not entry.help
+        assert entry.admin == ("/" + entry.name in commands.HELP.splitlines()[-1])

@@ -1,7 +1,7 @@
 """Each chat's recent phrases: the search avoids the 3-grams of the chat's last poems, and the
 stored request keeps them, so `/poem <id>` still reproduces the poem."""
 
-from bot.commands import to_base36
+from bot.parsing import to_base36
 from bot.core import Actor
 from tests.unit.test_core import requests
 

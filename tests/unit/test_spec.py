@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from bot.actors import Actor
-from bot.commands import to_base36
+from bot.parsing import to_base36
 from engine import HeadError
 from engine.poet import DEFAULT_SEARCH
 from engine.spec import PoemSpec

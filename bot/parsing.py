@@ -1,0 +1,126 @@
+"""Parsing chat text into commands and poem options (no I/O, no platform)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+COMMAND = re.compile(r"^[/／!！]([A-Za-z_]+)(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
+FORMS = {"五言": 5, "五": 5, "5": 5, "七言": 7, "七": 7, "7": 7}
+POSITIONS = {"藏头": "head", "藏尾": "tail"}
+SCRIPTS = {"繁": "traditional", "繁体": "traditional", "简": "simplified", "简体": "simplified"}
+SCRIPTS.update({"繁體": "traditional", "簡": "simplified", "簡體": "simplified"})
+ALIASES = {"cangtou": "acrostic", "藏头": "acrostic"}
+POEM_ID = re.compile(r"^#?([0-9a-z]{1,10})$")
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates: no database takes them
+
+
+def clean_text(text: str) -> str:
+    """User text that every database, log and platform can hold: NUL and lone surrogates (which
+    PostgreSQL, SQLite's UTF-8 or an encoder would refuse) become U+FFFD."""
+    return UNSTORABLE.sub("\ufffd", text)
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str  # lower case, aliases resolved
+    args: str  # the rest of the message, stripped
+
+
+def parse_command(text: str) -> Command | None:
+    """'/acrostic@cangtou_bot 算法进阶 五言' → Command('acrostic', '算法进阶 五言')."""
+    match = COMMAND.match(text.strip())
+    if not match:
+        return None
+    name = match.group(1).lower()
+    return Command(ALIASES.get(name, name), (match.group(2) or "").strip())
+
+
+@dataclass(frozen=True)
+class PoemOptions:
+    head: str  # raw: the engine normalises and validates it
+    chars_per_line: int | None = None  # None: the chat's default
+    position: str = "head"
+    script: str | None = None  # None: the chat's default
+
+
+def parse_poem_args(args: str) -> PoemOptions:
+    """Option words (五言/七言, 藏头/藏尾, 繁/简) are separate tokens after the head; a lone
+    token is always the head, so `/acrostic 七言` writes a poem on 七 and 言."""
+    tokens = args.split()
+    cpl = position = script = None
+    head_tokens = list(tokens)
+    while len(head_tokens) > 1:
+        last = head_tokens[-1]
+        if last in FORMS and cpl is None:
+            cpl = FORMS[last]
+        elif last in POSITIONS and position is None:
+            position = POSITIONS[last]
+        elif last in SCRIPTS and script is None:
+            script = SCRIPTS[last]
+        else:
+            break
+        head_tokens.pop()
+    return PoemOptions("".join(head_tokens), cpl, position or "head", script)
+
+
+def to_base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
+
+
+def from_base36(text: str) -> int | None:
+    """'#1a' or '1a' → 46; None for anything that is not a short poem id."""
+    match = POEM_ID.fullmatch(text.strip().lower())
+    return int(match.group(1), 36) if match else None
+
+
+CALLBACK = re.compile(r"^(r|a):([0-9a-z]{1,10})(?::([1-5]))?$")
+FORGET = re.compile(r"^f:([0-9a-f]{12})$")
+
+
+@dataclass(frozen=True)
+class Callback:
+    kind: str  # "rate", "again", "forget"
+    poem_id: int
+    stars: int | None = None
+    owner: str | None = None  # forget: the tag of the user who asked (see `owner_tag`)
+
+
+def rate_payload(poem_id: int, stars: int) -> str:
+    return f"r:{to_base36(poem_id)}:{stars}"
+
+
+def again_payload(poem_id: int) -> str:
+    return f"a:{to_base36(poem_id)}"
+
+
+def owner_tag(user_key: str) -> str:
+    """A short, stable tag of a user ('telegram:42'), ASCII for a button payload."""
+    return hashlib.sha256(user_key.encode()).hexdigest()[:12]
+
+
+def forget_payload(user_key: str) -> str:
+    """The /forgetme confirmation button: it names who asked, so only their press acts."""
+    return f"f:{owner_tag(user_key)}"
+
+
+def parse_callback(data: str | None) -> Callback | None:
+    """Button payloads: 'r:<id>:<1-5>', 'a:<id>', 'f:<owner>'; None for anything else (forged)."""
+    if match := FORGET.fullmatch(data or ""):
+        return Callback("forget", 0, owner=match.group(1))
+    match = CALLBACK.fullmatch(data or "")
+    if not match:
+        return None
+    kind, ident, stars = match.groups()
+    if kind == "r" and stars:
+        return Callback("rate", int(ident, 36), int(stars))
+    if kind == "a" and not stars:
+        return Callback("again", int(ident, 36))
+    return None
