@@ -171,7 +171,12 @@ def poems(
     for head in read_heads(heads):
         try:
             poem = poet.acrostic(
-                head, 5 if five else 7, mode, beam_size=beam, search=search, seed=len(written)
+                head,
+                chars_per_line=5 if five else 7,
+                mode=mode,
+                beam_size=beam,
+                search=search,
+                seed=len(written),
             )
         except HeadError as e:
             _fail(f"{head}: {e}")

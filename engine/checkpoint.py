@@ -85,7 +85,17 @@ def save_model_dir(
         (tmp / META).write_text(
             json.dumps(full, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
         )
+        _keep_package_data(path, tmp)
     return path
+
+
+def _keep_package_data(old: Path, new: Path) -> None:
+    """Carry the files beside the model (the shipped heads and rhyme table) into its rewrite."""
+    if not old.is_dir():
+        return
+    for child in old.iterdir():
+        if child.is_file() and child.name not in (WEIGHTS, META, LINES):
+            shutil.copy2(child, new / child.name)
 
 
 @contextmanager

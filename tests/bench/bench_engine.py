@@ -98,17 +98,23 @@ def bench_generation(poet: Poet, repeats: int) -> None:
         return HEADS[i % len(HEADS)]
 
     cases = {
-        "default search 七言 (diverse + rerank)": lambda i: poet.acrostic(head(i), 7),
+        "default search 七言 (diverse + rerank)": lambda i: poet.acrostic(
+            head(i), chars_per_line=7
+        ),
         "beam-8 七言, no constraints": lambda i: poet.acrostic(
-            head(i), 7, "beam", 8, rhyme=False, novelty=False
+            head(i), chars_per_line=7, mode="beam", beam_size=8, rhyme=False, novelty=False
         ),
-        "beam-8 七言, rhyme + novelty": lambda i: poet.acrostic(head(i), 7, "beam", 8),
+        "beam-8 七言, rhyme + novelty": lambda i: poet.acrostic(
+            head(i), chars_per_line=7, mode="beam", beam_size=8
+        ),
         "beam-8 七言, rhyme + strict tones + novelty": lambda i: poet.acrostic(
-            head(i), 7, "beam", 8, tones="strict"
+            head(i), chars_per_line=7, mode="beam", beam_size=8, tones="strict"
         ),
-        "beam-8 五言, rhyme + novelty": lambda i: poet.acrostic(head(i), 5, "beam", 8),
+        "beam-8 五言, rhyme + novelty": lambda i: poet.acrostic(
+            head(i), chars_per_line=5, mode="beam", beam_size=8
+        ),
         "sample 七言 (T=0.8, top-p 0.9)": lambda i: poet.acrostic(
-            head(i), 7, "sample", temperature=0.8, top_p=0.9, seed=i
+            head(i), chars_per_line=7, mode="sample", temperature=0.8, top_p=0.9, seed=i
         ),
         "baseline greedy nn.LSTM 七言": lambda i: greedy_module_baseline(poet, head(i), 7),
     }

@@ -80,3 +80,16 @@ def test_save_replaces_atomically_and_a_failed_save_keeps_the_old_model(model_co
     assert (model_copy / "model.json").read_text() == before
     assert not list(model_copy.parent.glob(".*tmp"))
     load_model_dir(model_copy)
+
+
+def test_rewriting_a_model_directory_keeps_the_files_beside_the_model(tiny_model_dir, tmp_path):
+    import shutil
+
+    from engine.checkpoint import load_model_dir, resave
+
+    copy = tmp_path / "shipped"
+    shutil.copytree(tiny_model_dir, copy)
+    (copy / "heads.txt").write_text("春风\n", encoding="utf-8")
+    resave(load_model_dir(copy), {"note": "rewritten"})
+    assert (copy / "heads.txt").read_text(encoding="utf-8") == "春风\n"
+    assert load_model_dir(copy).meta["note"] == "rewritten"
