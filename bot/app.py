@@ -62,7 +62,7 @@ class Runtime:
 
 def build_runtime(settings: Settings, core: Core | None = None) -> Runtime:
     from bot.admin import AdminHooks
-    from bot.jobs import Retrainer
+    from bot.retraining import Retrainer
 
     core = core or build_core(settings)
     registry = core.poets.registry or Registry(settings.models_dir, settings.model_dir)

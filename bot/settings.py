@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from train.retrain_options import RetrainKnobs
+
 DEFAULT_DATABASE_URL = "sqlite:///data/cangtou.db"
 
 
@@ -71,21 +73,15 @@ class LimitSettings(BaseModel):
     max_message_chars: int = Field(300, ge=20)
 
 
-class RetrainSettings(BaseModel):
+class RetrainSettings(RetrainKnobs):
+    """When the nightly retrain runs and what it learns from; how it trains: RetrainKnobs."""
+
     enabled: bool = True
     time: str = Field("03:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")  # nightly, in `timezone`
     timezone: str = "Asia/Shanghai"
     corpus_dir: Path = Path("data/corpus")  # `acrostic corpus build --out data/corpus`
     min_mean: float = Field(4.0, ge=1, le=5)  # rated poems: mean stars at least this …
     min_raters: int = Field(2, ge=1)  # … from at least this many distinct users
-    extra_share: float = Field(0.05, ge=0, lt=0.5)  # cap on their share of the training poems
-    max_minutes: float = Field(30.0, gt=0)
-    max_steps: int | None = None
-    lr: float = Field(5e-4, gt=0)  # warm start: gentler than training from scratch
-    eval_minutes: float = Field(5.0, gt=0)
-    tokens_per_batch: int = Field(8192, ge=64)
-    margin: float = Field(0.01, ge=0)  # nats/char the candidate may lose on the test split
-    compliance_drop: float = Field(0.0, ge=0, le=1)  # how far format/rhyme rates may fall
     eval_heads: int = Field(30, ge=1)  # heads from the public list for the compliance check
 
 

@@ -26,7 +26,7 @@ class SlowRetrainer:
         self.real, self.name, self.hold = real, name, hold
 
     async def run(self, trigger="schedule", once_per_night=False):
-        from bot.jobs import claim_tonight
+        from bot.retraining import claim_tonight
 
         async with self.real.locks.hold("retrain") as mine:
             if not mine:

@@ -1,7 +1,7 @@
 """Retraining: warm-start from the current model on the corpus plus rated poems, then measure the
 candidate against the current model and decide. Runs as a child process of the bot:
 
-    python -m train.retrain --base DIR --corpus DIR --extra rated.json --out DIR --report R.json
+    python -m train.retrain --options retrain.json   (RetrainOptions as JSON)
 
 It never touches the database: the bot hands it texts and reads the report. The candidate is
 written to --out (atomically, by the training loop); whether it is promoted is the caller's move.
@@ -17,31 +17,13 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
+from train.retrain_options import RetrainOptions
+
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RetrainOptions:
-    base: Path  # the model being served: warm start and yardstick
-    corpus: Path
-    out: Path  # where the candidate is written (invisible to the bot until promoted)
-    extra_texts: list[str] = field(default_factory=list)
-    extra_share: float = 0.05  # rated poems are at most this share of the training poems
-    max_repeat: int = 20  # each rated poem is seen at most this many times per epoch
-    max_minutes: float = 30.0
-    max_steps: int | None = None
-    lr: float = 5e-4
-    tokens_per_batch: int = 8192
-    eval_minutes: float = 5.0
-    margin: float = 0.01  # nats/char the candidate may be worse on the test split
-    compliance_drop: float = 0.0  # how much the format/rhyme rates may drop
-    heads: list[str] = field(default_factory=list)  # for the compliance check
-    seed: int = 0
 
 
 def mix_extra(extra: list[str], corpus_size: int, share: float, max_repeat: int) -> list[str]:
@@ -129,9 +111,8 @@ def retrain(opts: RetrainOptions) -> dict:
         "rated_poems_mixed": len(extra),
         "corpus_poems": corpus_size,
         "minutes": round((time.perf_counter() - started) / 60, 2),
-        "options": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(opts).items()
-                    if k not in ("extra_texts", "heads")},
-    }  # fmt: skip
+        "options": opts.model_dump(mode="json", exclude={"extra_texts", "heads"}),
+    }
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
@@ -144,34 +125,13 @@ def write_json_atomic(path: Path, data: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Retrain a candidate model and judge it.")
-    parser.add_argument("--base", type=Path, required=True)
-    parser.add_argument("--corpus", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--report", type=Path, required=True)
-    parser.add_argument("--extra", type=Path, help="JSON list of rated poem texts")
-    parser.add_argument("--heads", type=Path, help="JSON list of heads for the compliance check")
-    parser.add_argument("--minutes", type=float, default=30.0)
-    parser.add_argument("--max-steps", type=int)
-    parser.add_argument("--eval-minutes", type=float, default=5.0)
-    parser.add_argument("--tokens-per-batch", type=int, default=8192)
-    parser.add_argument("--lr", type=float, default=5e-4)
-    parser.add_argument("--margin", type=float, default=0.01)
-    parser.add_argument("--extra-share", type=float, default=0.05)
-    parser.add_argument("--compliance-drop", type=float, default=0.0)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--options", type=Path, required=True, help="RetrainOptions as JSON")
     args = parser.parse_args(argv)
+    opts = RetrainOptions.model_validate_json(args.options.read_text("utf-8"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))  # leave a core to the bot
-    opts = RetrainOptions(
-        base=args.base, corpus=args.corpus, out=args.out,
-        extra_texts=json.loads(args.extra.read_text("utf-8")) if args.extra else [],
-        heads=json.loads(args.heads.read_text("utf-8")) if args.heads else [],
-        max_minutes=args.minutes, max_steps=args.max_steps, eval_minutes=args.eval_minutes,
-        tokens_per_batch=args.tokens_per_batch, lr=args.lr, margin=args.margin,
-        extra_share=args.extra_share, seed=args.seed, compliance_drop=args.compliance_drop,
-    )  # fmt: skip
     report = retrain(opts)
-    write_json_atomic(args.report, report)
+    write_json_atomic(opts.report, report)
     log.info("decision: %s (%s)", "promote" if report["promote"] else "reject", report["reason"])
     return 0
 

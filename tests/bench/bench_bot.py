@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 
 from bot.app import build_core
 from bot.core import Actor
-from bot.jobs import HEADS_FILE
+from bot.retraining import HEADS_FILE
 from bot.poets import PoetHolder
 from bot.settings import Settings
 from bot.store.models import PoemRequest, RequestStatus

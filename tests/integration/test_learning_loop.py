@@ -278,3 +278,18 @@ async def test_admin_retrain_runs_in_the_background_and_reports(tmp_path, models
         assert "当前模型：cangtou-" in info and "上一版：tiny-v1" in info
     finally:
         await core.close()
+
+
+def test_the_retrain_options_are_declared_once_and_travel_as_json(tmp_path):
+    """The bot's retrain settings extend the child's options; the child reads them from JSON."""
+    from bot.settings import RetrainSettings
+    from train.retrain_options import RetrainKnobs, RetrainOptions
+
+    assert issubclass(RetrainSettings, RetrainKnobs) and issubclass(RetrainOptions, RetrainKnobs)
+    knobs = RetrainSettings(lr=1e-3, max_steps=3).model_dump(
+        include=set(RetrainKnobs.model_fields)
+    )
+    options = RetrainOptions(**knobs, base=tmp_path, corpus=tmp_path, out=tmp_path / "o",
+                             report=tmp_path / "r.json", extra_texts=["春风。"])  # fmt: skip
+    assert RetrainOptions.model_validate_json(options.model_dump_json()) == options
+    assert (options.lr, options.max_steps, options.margin) == (1e-3, 3, 0.01)

@@ -22,6 +22,7 @@ from engine.checkpoint import ModelDirError, read_meta
 from engine.poet import SHIPPED_MODEL
 from engine.text import PERIOD, is_han, to_simplified
 from train.evaluate import read_heads
+from train.retrain_options import RetrainKnobs, RetrainOptions
 
 log = logging.getLogger(__name__)
 HEADS_FILE = SHIPPED_MODEL / "heads.txt"  # the public heads, package data of the engine
@@ -115,9 +116,8 @@ class Retrainer:
         work = Path(tempfile.mkdtemp(prefix="cangtou-retrain-"))
         staged = self.registry.staging_dir(version)
         try:
-            (work / "extra.json").write_text(json.dumps([t for _, t in inputs]), "utf-8")
-            (work / "heads.json").write_text(json.dumps(eval_heads(cfg.eval_heads)), "utf-8")
-            code, log_text = await self._train(base_path, staged, work)
+            heads = eval_heads(cfg.eval_heads)
+            code, log_text = await self._train(base_path, staged, work, inputs, heads)
             report_path = work / "report.json"
             if code != 0 or not report_path.exists():
                 decision = f"failed: the training process exited with {code}"
@@ -151,19 +151,15 @@ class Retrainer:
             session.flush()
             return run.id, inputs
 
-    async def _train(self, base: Path, out: Path, work: Path) -> tuple[int | None, str]:
+    async def _train(self, base: Path, out: Path, work: Path, inputs, heads):
         cfg = self.settings.retrain
-        args = [
-            sys.executable, "-m", "train.retrain", "--base", str(base),
-            "--corpus", str(cfg.corpus_dir), "--out", str(out), "--report", str(work / "report.json"),
-            "--extra", str(work / "extra.json"), "--heads", str(work / "heads.json"),
-            "--minutes", str(cfg.max_minutes), "--eval-minutes", str(cfg.eval_minutes),
-            "--tokens-per-batch", str(cfg.tokens_per_batch), "--margin", str(cfg.margin),
-            "--extra-share", str(cfg.extra_share), "--compliance-drop", str(cfg.compliance_drop),
-            "--lr", str(cfg.lr),
-        ]  # fmt: skip
-        if cfg.max_steps is not None:
-            args += ["--max-steps", str(cfg.max_steps)]
+        options = RetrainOptions(
+            **cfg.model_dump(include=set(RetrainKnobs.model_fields)),
+            base=base, corpus=cfg.corpus_dir, out=out, report=work / "report.json",
+            extra_texts=[text for _, text in inputs], heads=heads,
+        )  # fmt: skip
+        (work / "options.json").write_text(options.model_dump_json(), "utf-8")
+        args = [sys.executable, "-m", "train.retrain", "--options", str(work / "options.json")]
         log_path = work / "train.log"
         with open(log_path, "wb") as log_file:
             self.process = await asyncio.create_subprocess_exec(
