@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
 
 import torch
@@ -47,6 +48,44 @@ class Skeleton:
 
 
 @dataclass(frozen=True)
+class Predict:
+    """One model step a search asks its driver for: feed `tokens` (B,) from `state` and send
+    back (log-probabilities, new state). The log-probabilities are (B, V) when `forced` is
+    None, the forced token's (B,) otherwise, and None when `scores` is False (theme prefix).
+    Searches are generators yielding these, so one search code runs alone (`drive`) or with
+    other requests' rows in one batched step (engine.batching)."""
+
+    tokens: torch.Tensor
+    state: Hidden
+    forced: int | None = None
+    scores: bool = True
+
+
+Search = Generator[Predict, tuple, object]
+
+
+def answer(stepper: Stepper, request: Predict) -> tuple[torch.Tensor | None, Hidden]:
+    """Run one Predict on a stepper, on its own."""
+    h, state = stepper.advance(request.tokens, request.state)
+    if not request.scores:
+        return None, state
+    if request.forced is not None:
+        return stepper.token_log_prob(h, request.forced), state
+    return stepper.log_probs(h), state
+
+
+@torch.inference_mode()
+def drive(stepper: Stepper, search: Search):
+    """Run a search alone: answer each of its steps with `stepper`; return its result."""
+    try:
+        request = next(search)
+        while True:
+            request = search.send(answer(stepper, request))
+    except StopIteration as done:
+        return done.value
+
+
+@dataclass(frozen=True)
 class Decoded:
     ids: list[int]
     score: float  # mean model log-probability per token, forced tokens included
@@ -62,34 +101,32 @@ def _begin(
     constraints: Constraints,
     prefix: list[int],
     copies: int = 1,
-) -> tuple[torch.Tensor, Hidden, HypState]:
+) -> Generator[Predict, tuple, tuple[torch.Tensor, Hidden, HypState]]:
     """Feed the theme prefix and the form token once, then fan out to one row per constraint
     start (times `copies`, for beam groups)."""
     cstate = constraints.initial(skeleton.forced_counts(len(vocab)))
     state = stepper.initial(1)
     for tok in prefix:
-        _, state = stepper.advance(torch.tensor([tok]), state)
+        _, state = yield Predict(torch.tensor([tok]), state, scores=False)
     form = torch.tensor([vocab.form_id(skeleton.chars_per_line)])
-    lp, state = _predict(stepper, form, state, skeleton.slots[0])
+    lp, state = yield Predict(form, state, skeleton.slots[0])
     rows = torch.arange(cstate.counts.size(0)).repeat(copies)
     cstate = cstate.select(rows)
     rows = torch.zeros_like(rows)
     return lp.index_select(0, rows), stepper.reorder(state, rows), cstate
 
 
-def _predict(
-    stepper: Stepper, tok: torch.Tensor, state: Hidden, forced_next: int | None
-) -> tuple[torch.Tensor, Hidden]:
-    """Feed tok; return log-probabilities for the next slot — all of them (B, V) where the
-    model chooses, only the forced token's (B,) where the skeleton fixes it."""
-    h, state = stepper.advance(tok, state)
-    if forced_next is not None:
-        return stepper.token_log_prob(h, forced_next), state
-    return stepper.log_probs(h), state
+def beam_search(stepper: Stepper, *args, **kwargs) -> list[Decoded]:
+    """`beam_steps` run alone on `stepper`."""
+    return drive(stepper, beam_steps(stepper, *args, **kwargs))
 
 
-@torch.inference_mode()
-def beam_search(
+def sample(stepper: Stepper, *args, **kwargs) -> Decoded:
+    """`sample_steps` run alone on `stepper`."""
+    return drive(stepper, sample_steps(stepper, *args, **kwargs))
+
+
+def beam_steps(
     stepper: Stepper,
     vocab: Vocab,
     skeleton: Skeleton,
@@ -98,13 +135,15 @@ def beam_search(
     prefix: list[int] = (),
     groups: int = 1,
     diversity: float = 0.0,
-) -> list[Decoded]:
+) -> Generator[Predict, tuple, list[Decoded]]:
     """Deterministic (diverse) beam search over the whole poem; every final hypothesis, best
     first. Hypotheses share one length, so the length-normalised score is the mean per-token
     log-probability. With `groups` > 1 the beam is split into groups of `beam_size` each; a
     group pays `diversity` nats for each earlier group that picked the same character at
     this step (Vijayakumar et al.'s diverse beam search with a Hamming penalty)."""
-    lp, state, cstate = _begin(stepper, vocab, skeleton, constraints, list(prefix), groups)
+    lp, state, cstate = yield from _begin(
+        stepper, vocab, skeleton, constraints, list(prefix), groups
+    )  # fmt: skip
     B = lp.size(0)
     group = torch.arange(groups).repeat_interleave(B // groups)  # (B,) group of each row
     scores, logp = torch.zeros(B), torch.zeros(B)  # search objective, pure model log-prob
@@ -124,7 +163,7 @@ def beam_search(
             state = stepper.reorder(state, rows)
         cstate = constraints.advance(cstate, slot, tok, relaxed, forced is not None)
         if slot + 1 < len(skeleton.slots):
-            lp, state = _predict(stepper, tok, state, skeleton.slots[slot + 1])
+            lp, state = yield Predict(tok, state, skeleton.slots[slot + 1])
     n = len(skeleton.slots)
     order = scores.argsort(descending=True).tolist()
     return [
@@ -188,8 +227,7 @@ def _top(flat, V, beam_size, constraints, cstate, slot, relaxed, members=None):
     return rows[:n], tok[:n], relaxed[:n]
 
 
-@torch.inference_mode()
-def sample(
+def sample_steps(
     stepper: Stepper,
     vocab: Vocab,
     skeleton: Skeleton,
@@ -199,9 +237,9 @@ def sample(
     top_k: int,
     top_p: float,
     prefix: list[int] = (),
-) -> Decoded:
+) -> Generator[Predict, tuple, Decoded]:
     """Ancestral sampling with temperature, top-k and nucleus (top-p) filtering."""
-    lp, state, cstate = _begin(stepper, vocab, skeleton, constraints, list(prefix))
+    lp, state, cstate = yield from _begin(stepper, vocab, skeleton, constraints, list(prefix))
     if lp.size(0) > 1:  # several tone-pattern starts: draw one
         row = torch.randint(lp.size(0), (1,), generator=generator)
         lp, state, cstate = lp[row], stepper.reorder(state, row), cstate.select(row)
@@ -224,7 +262,7 @@ def sample(
         tok = torch.tensor([choice])
         cstate = constraints.advance(cstate, slot, tok, relaxed, forced is not None)
         if slot + 1 < len(skeleton.slots):
-            lp, state = _predict(stepper, tok, state, skeleton.slots[slot + 1])
+            lp, state = yield Predict(tok, state, skeleton.slots[slot + 1])
     n = len(skeleton.slots)
     return Decoded(ids, total / n, int(cstate.relaxed[0]), int(cstate.start[0]), penalty)
 

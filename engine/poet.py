@@ -14,7 +14,7 @@ import torch
 from engine.checkpoint import LoadedModel, load_model_dir
 from engine.checks import poem_checks
 from engine.constraints import Constraints, Rules, relaxed_names
-from engine.decode import Decoded, Skeleton, beam_search, sample
+from engine.decode import Decoded, Search, Skeleton, beam_steps, drive, sample_steps
 from engine.forms import STARTS, rhyme_lines, start_label, tone_slots
 from engine.heads import Fallbacks
 from engine.novelty import LineIndex
@@ -86,6 +86,11 @@ class Poet:
             spec = PoemSpec(spec, **options)
         elif options:
             raise TypeError("options go into the PoemSpec")
+        return drive(self.stepper, self.acrostic_steps(spec))
+
+    def acrostic_steps(self, spec: PoemSpec) -> Search:
+        """`acrostic` as a search generator: it yields its model steps (engine.decode.Predict)
+        and returns the Poem, so a step scheduler can batch them with other requests'."""
         head, cpl, at, search = spec.head, spec.chars_per_line, spec.at, _weights(spec.search)
         theme = head if spec.theme is None else spec.theme
         params: dict = {
@@ -110,18 +115,19 @@ class Poet:
             params.update(temperature=spec.temperature, top_k=spec.top_k, top_p=spec.top_p)
             params["seed"] = seed
             gen = torch.Generator().manual_seed(seed)
-            decoded = sample(
+            decoded = yield from sample_steps(
                 self.stepper, self.vocab, skeleton, constraints, gen, spec.temperature,
                 spec.top_k, spec.top_p, prefix,
             )  # fmt: skip
         elif spec.mode == "beam":
             params["beam_size"] = spec.beam_size
-            decoded = beam_search(
+            finals = yield from beam_steps(
                 self.stepper, self.vocab, skeleton, constraints, spec.beam_size, prefix
-            )[0]
+            )  # fmt: skip
+            decoded = finals[0]
         else:
             params["search"] = dataclasses.asdict(search)
-            finals = beam_search(
+            finals = yield from beam_steps(
                 self.stepper, self.vocab, skeleton, constraints, search.width, prefix,
                 search.groups, search.diversity,
             )  # fmt: skip
