@@ -44,6 +44,8 @@ class Rules:
     formula: bool = True  # no 3-gram twice, no rhyme character twice (engine.rules)
     repeat_nats: float = 0.0  # soft: nats off a character for each earlier use in the poem
     forced: tuple[tuple[int, int], ...] = ()  # (slot, id) fixed by the skeleton
+    # the last slots of the even lines: never the same character twice (rhyme on or off)
+    end_slots: frozenset[int] = frozenset()
 
     @property
     def starts(self) -> int:
@@ -85,7 +87,7 @@ class Constraints:
         self.V = base.numel()
         self.forced = dict(rules.forced)
         self.starts = sorted(rules.line_starts) or [0]
-        rhymes = sorted(rules.rhyme_slots)
+        rhymes = sorted(rules.end_slots)
         self.earlier_rhymes = {s: [r for r in rhymes if r < s] for s in rhymes}
         self.later_forced_rhymes = {
             s: [self.forced[r] for r in rhymes if r > s and r in self.forced] for s in rhymes
@@ -187,7 +189,7 @@ class Constraints:
         or all). Rows the bans would leave with no candidate keep them; their indices are
         returned (None when there are none)."""
         rows, ids = trigram_bans(state.hist, self._pos(slot), self.forced.get(slot + 1))
-        if slot in self.rules.rhyme_slots:
+        if slot in self.rules.end_slots:
             more = rhyme_bans(
                 state.hist, self.earlier_rhymes[slot], self.later_forced_rhymes[slot]
             )  # fmt: skip

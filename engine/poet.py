@@ -64,6 +64,14 @@ class Poet:
         """Load a model directory (the shipped default model when no path is given)."""
         return cls(load_model_dir(Path(path) if path else SHIPPED_MODEL), precision)
 
+    @functools.cached_property
+    def batch_stepper(self) -> Stepper:
+        """The stepper a step scheduler batches requests on: its rows do not depend on the
+        rows beside them (engine.batching), so a poem is the same alone or in any batch."""
+        from engine.batching import batch_precision  # engine.batching imports engine.decode
+
+        return Stepper(self.model, batch_precision())
+
     @property
     def model_version(self) -> str:
         return self.loaded.version
@@ -180,7 +188,8 @@ class Poet:
         """The rules of this poem as masks: rhyme slots, tone slots per start, repeat limit."""
         cpl = skeleton.chars_per_line
         starts = [i * (cpl + 1) for i in range(n_lines)]
-        rhyme_slots = frozenset(starts[i] + cpl - 1 for i in rhyme_lines(n_lines) if rhyme)
+        end_slots = frozenset(starts[i] + cpl - 1 for i in rhyme_lines(n_lines))
+        rhyme_slots = end_slots if rhyme else frozenset()
         tone_rules: tuple = ()
         if tones:
             per_start = [tone_slots(n_lines, cpl, start) for start in STARTS]
@@ -196,6 +205,7 @@ class Poet:
             line_ends=frozenset(s + cpl - 1 for s in starts),
             forced=tuple((i, t) for i, t in enumerate(skeleton.slots) if t is not None),
             repeat_nats=repeat_nats,
+            end_slots=end_slots,
         )
         masks = self.masks if rhyme_slots or tone_rules else None
         lines = self.line_index if novelty else None

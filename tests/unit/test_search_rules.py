@@ -21,7 +21,12 @@ KNOWN = "春风花月山水云天江南秋雨夜来人归何处长门"
 UNKNOWN = "算法进阶龘靐鑫犇羴𠀀𪚥𬴂"  # the last three lie outside the basic block
 heads = st.text(alphabet=KNOWN + UNKNOWN, min_size=1, max_size=8)
 modes = st.sampled_from(
-    [{"mode": "diverse"}, {"mode": "beam", "beam_size": 4}, {"mode": "sample", "seed": 7}]
+    [
+        {"mode": "diverse"},
+        {"mode": "beam", "beam_size": 4},
+        {"mode": "sample", "seed": 7},
+        {"mode": "beam", "beam_size": 4, "rhyme": False, "novelty": False},
+    ]
 )
 positions = st.sampled_from(["head", "tail", 3])
 common = settings(
