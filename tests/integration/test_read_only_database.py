@@ -174,7 +174,7 @@ async def test_a_read_only_shm_under_run_keeps_serving_instead_of_dying_with_sig
 
 def test_a_crash_in_c_code_prints_where_instead_of_dying_silently():
     # what a SIGBUS in SQLite looks like to every `acrostic` bot command (they read settings)
-    code = "import os, signal; from bot.cli_bot import _settings; _settings(); " \
+    code = "import os, signal; from bot.cli.serving import _settings; _settings(); " \
            "os.kill(os.getpid(), signal.SIGBUS)"  # fmt: skip
     res = run(program=(sys.executable, "-c", code))
     assert res.returncode == -signal.SIGBUS

@@ -1,116 +1,19 @@
-"""The `acrostic` command line: poem, corpus, train."""
+"""`acrostic corpus build|rhymes`, `acrostic train` and `acrostic eval`: the model's life cycle."""
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-app = typer.Typer(
-    help="cangtou — acrostic (藏头诗) poems from a two-layer LSTM.", no_args_is_help=True
-)
+from bot.cli.common import DEFAULT_CACHE, PUBLIC_HEADS, fail, setup_logging
+
 corpus_app = typer.Typer(help="Build the poem corpus.", no_args_is_help=True)
-app.add_typer(corpus_app, name="corpus")
-
-# package data of the engine (engine/shipped/heads.txt), found without importing torch
-PUBLIC_HEADS = Path(__file__).resolve().parents[1] / "engine" / "shipped" / "heads.txt"
-DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cangtou"
 
 
-def _setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-
-
-@app.command()
-def poem(
-    head: Annotated[
-        str, typer.Argument(help="The characters that start the lines, e.g. 算法进阶.")
-    ],
-    five: Annotated[bool, typer.Option("--five", help="五言: five characters a line.")] = False,
-    seven: Annotated[
-        bool, typer.Option("--seven", help="七言: seven characters a line (default).")
-    ] = False,
-    beam: Annotated[
-        int | None,
-        typer.Option(help="Plain beam search of this width instead of the default search."),
-    ] = None,
-    sample: Annotated[bool, typer.Option("--sample", help="Sample instead of searching.")] = False,
-    theme: Annotated[
-        str | None, typer.Option(help="What the poem is about (default: the head itself).")
-    ] = None,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.8,
-    top_p: Annotated[float, typer.Option(help="Nucleus sampling mass.")] = 0.9,
-    top_k: Annotated[
-        int, typer.Option(help="Keep only the k likeliest characters (0 = all).")
-    ] = 0,
-    seed: Annotated[int | None, typer.Option(help="Sampling seed (same seed, same poem).")] = None,
-    rhyme: Annotated[bool, typer.Option(help="Even lines rhyme in one 平水韵 group.")] = True,
-    tones: Annotated[str, typer.Option(help="平仄 pattern: strict, loose or off.")] = "off",
-    novelty: Annotated[bool, typer.Option(help="Never copy a whole corpus line.")] = True,
-    position: Annotated[
-        str, typer.Option(help="head (藏头), tail (藏尾) or 1-7 (藏中).")
-    ] = "head",
-    model: Annotated[
-        Path | None, typer.Option(help="Model directory (default: the shipped model).")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
-) -> None:
-    """Write an acrostic poem whose lines start with the characters of HEAD."""
-    from engine import HeadError, Poet
-    from engine.checkpoint import ModelDirError
-    from engine.checks import footer
-
-    if five and seven:
-        _fail("choose one of --five and --seven")
-    try:
-        poet = Poet.load(model)
-        kwargs = {"temperature": temperature, "top_p": top_p, "top_k": top_k, "seed": seed}
-        result = poet.acrostic(
-            head,
-            chars_per_line=5 if five else 7,
-            mode="sample" if sample else "beam" if beam else "diverse",
-            beam_size=beam or 8,
-            theme=theme,
-            rhyme=rhyme,
-            tones=None if tones == "off" else tones,
-            novelty=novelty,
-            position=int(position) if position.isdigit() else position,
-            **(kwargs if sample else {}),
-        )
-    except (HeadError, ModelDirError, ValueError) as e:
-        _fail(str(e))
-    if as_json:
-        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
-        return
-    for line in result.display_lines():
-        typer.echo(line)
-    extra = f"seed {result.params['seed']}" if sample else f"beam {beam}" if beam else "diverse"
-    extra += f", theme {result.params['theme']}"
-    note = ""
-    if "fallbacks" in result.params:
-        note = (
-            "  (unknown characters conditioned on: "
-            + ", ".join(f"{k}→{v['token']}" for k, v in result.params["fallbacks"].items())
-            + ")"
-        )
-    typer.echo(footer(result.checks))
-    typer.echo(f"— {result.model_version}, {extra}, score {result.score:.3f}{note}", err=True)
-
-
-def _fail(message: str) -> None:
-    """One clear line on stderr and exit code 2 (usage error), never a traceback."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
-
-
-@app.command("eval")
 def eval_command(
     model: Annotated[Path | None, typer.Option(help="Model directory (default: shipped).")] = None,
     corpus: Annotated[
@@ -128,12 +31,12 @@ def eval_command(
     from train.evaluate import evaluate_model, read_heads
     from train.report import write_report
 
-    _setup_logging()
+    setup_logging()
     if not (corpus / "test.txt").exists():
-        _fail(f"{corpus} has no corpus; run `acrostic corpus build` first")
+        fail(f"{corpus} has no corpus; run `acrostic corpus build` first")
     heads = heads or PUBLIC_HEADS
     if not heads.exists():
-        _fail(f"no such heads file: {heads}")
+        fail(f"no such heads file: {heads}")
     head_list = read_heads(heads)[:n] if n else read_heads(heads)
     from engine import HeadError
     from engine.checkpoint import ModelDirError
@@ -141,7 +44,7 @@ def eval_command(
     try:
         report = evaluate_model(model, corpus, head_list, 5 if five else 7)
     except (HeadError, ModelDirError) as e:  # a bad head in the file, or a bad model directory
-        _fail(str(e))
+        fail(str(e))
     for path in write_report(report, out):
         typer.echo(f"wrote {path}")
     summary = {
@@ -170,7 +73,7 @@ def corpus_build(
     """Read Tang and Song poems from chinese-poetry@2.0.1 and write train/val/test splits."""
     from train.corpus import build_corpus, fetch_tarball
 
-    _setup_logging()
+    setup_logging()
     if tarball is None:
         tarball = fetch_tarball(cache_dir)
     elif not tarball.exists():
@@ -192,13 +95,12 @@ def corpus_rhymes(
     """Derive the 平水韵 groups each 多音字 is really rhymed in from the corpus's poems."""
     from train.rhymes import build_rhymes
 
-    _setup_logging()
+    setup_logging()
     if not (corpus / "train.txt").exists():
-        _fail(f"{corpus} has no corpus; run `acrostic corpus build` first")
+        fail(f"{corpus} has no corpus; run `acrostic corpus build` first")
     typer.echo(json.dumps(build_rhymes(corpus, out), ensure_ascii=False, indent=2))
 
 
-@app.command()
 def train(
     corpus: Annotated[Path, typer.Option(help="Corpus directory from `corpus build`.")] = Path(
         "data/corpus"
@@ -263,7 +165,7 @@ def train(
     from train.loop import TrainOptions
     from train.loop import train as run_training
 
-    _setup_logging()
+    setup_logging()
     if threads:
         torch.set_num_threads(threads)
     if not (corpus / "train.txt").exists():
@@ -303,31 +205,6 @@ def train(
         else:
             summary = run_training(opts)
     except (ModelDirError, ValueError) as e:  # bad model directory or option (e.g. --amp)
-        _fail(str(e))
+        fail(str(e))
     if int(os.environ.get("RANK", "0")) == 0:
         typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
-
-
-def _register_bot_commands() -> None:
-    from bot import cli_bot
-
-    app.command()(cli_bot.chat)
-    app.command()(cli_bot.run)
-    app.command()(cli_bot.retrain)
-    app.add_typer(cli_bot.db_app, name="db")
-    app.add_typer(cli_bot.models_app, name="models")
-    from bot.cli_panel import panel_app
-
-    app.add_typer(panel_app, name="panel")
-    from bot.cli_quality import cliches
-
-    app.command()(cliches)
-    from bot.cli_card import card
-
-    app.command()(card)
-
-
-_register_bot_commands()
-
-if __name__ == "__main__":
-    app()

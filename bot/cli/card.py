@@ -8,11 +8,7 @@ from typing import Annotated
 
 import typer
 
-
-def _fail(message: str) -> None:
-    """One clear line on stderr and exit code 2, never a traceback."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
+from bot.cli.common import fail
 
 
 def card(
@@ -62,11 +58,11 @@ def card(
     from bot.cards import CardError, FontNotFound, find_font, render_card
 
     if five and seven:
-        _fail("choose one of --five and --seven")
+        fail("choose one of --five and --seven")
     try:
         face = find_font(font)  # before torch and the model load: a missing font fails fast
     except FontNotFound as e:
-        _fail(str(e))
+        fail(str(e))
     from engine import HeadError, Poet
     from engine.checkpoint import ModelDirError
 
@@ -87,7 +83,7 @@ def card(
         )
         png = render_card(poem, font=face)
     except (HeadError, ModelDirError, CardError, ValueError) as e:
-        _fail(str(e))
+        fail(str(e))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(png)
     if as_json:

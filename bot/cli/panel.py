@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from bot.cli.common import fail
 from train import panel
 
 panel_app = typer.Typer(
@@ -18,31 +19,25 @@ SEED_HELP = "Seed of the shuffles and ids: the same seed writes the same files."
 FORCE_HELP = "Overwrite an existing key (ratings made against the old one become useless)."
 
 
-def _fail(message: str) -> None:
-    """One clear line on stderr and exit code 2, never a traceback."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
-
-
 def _poem_set(spec: str) -> list[panel.Poem]:
     """The poems of NAME=FILE, tagged with NAME."""
     name, sep, file = spec.partition("=")
     if not sep or not name.strip() or not file:
-        _fail(f"expected NAME=FILE, got {spec!r}")
+        fail(f"expected NAME=FILE, got {spec!r}")
     if not Path(file).is_file():
-        _fail(f"no such poem set: {file}")
+        fail(f"no such poem set: {file}")
     try:
         poems = panel.read_poem_set(Path(file), name.strip())
     except (ValueError, OSError) as e:
-        _fail(str(e))
+        fail(str(e))
     if not poems:
-        _fail(f"{file} holds no poems")
+        fail(f"{file} holds no poems")
     return poems
 
 
 def _write(out: Path, files: dict[str, str], key: str, force: bool) -> None:
     if (out / key).exists() and not force:
-        _fail(f"{out / key} exists; pick another --out or pass --force")
+        fail(f"{out / key} exists; pick another --out or pass --force")
     out.mkdir(parents=True, exist_ok=True)
     for name, body in files.items():
         (out / name).write_text(body, encoding="utf-8")
@@ -66,7 +61,7 @@ def make(
     sets = [_poem_set(spec) for spec in source]
     names = [poems[0].source for poems in sets]
     if len(set(names)) < len(names):
-        _fail(f"source names must differ: {', '.join(names)}")
+        fail(f"source names must differ: {', '.join(names)}")
     files = panel.make_sheet([p for poems in sets for p in poems], seed, raters)
     _write(out, files, "key.json", force)
 
@@ -83,7 +78,7 @@ def pairs(
     try:
         files = panel.make_pairs(_poem_set(a), _poem_set(b), seed)
     except ValueError as e:
-        _fail(str(e))
+        fail(str(e))
     _write(out, files, "pairs_key.json", force)
 
 
@@ -103,7 +98,7 @@ def score(
     try:
         report = panel.score(directory, ratings or None, pair_ratings or None)
     except (ValueError, OSError) as e:
-        _fail(str(e))
+        fail(str(e))
     typer.echo(report)
     (directory / "scores.md").write_text(report, encoding="utf-8")
 
@@ -123,11 +118,11 @@ def real(
     from train.corpus import read_split
 
     if not (corpus / "test.txt").exists():
-        _fail(f"{corpus} has no corpus; run `acrostic corpus build` first")
+        fail(f"{corpus} has no corpus; run `acrostic corpus build` first")
     try:
         poems = panel.real_poems(read_split(corpus, "test"), n, chars, lines, seed)
     except ValueError as e:
-        _fail(str(e))
+        fail(str(e))
     out.write_text(panel.poem_set_text(poems), encoding="utf-8")
     typer.echo(f"wrote {len(poems)} poems to {out}")
 
@@ -179,7 +174,7 @@ def poems(
                 seed=len(written),
             )
         except HeadError as e:
-            _fail(f"{head}: {e}")
+            fail(f"{head}: {e}")
         written.append(poem)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
