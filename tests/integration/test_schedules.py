@@ -183,4 +183,16 @@ def test_head_of_the_day_is_deterministic_and_four_characters():
     assert heads == [head_of_the_day(d) for d in days]
     assert all(len(h) == 4 for h, _ in heads)
     assert head_of_the_day(dt.date(2026, 10, 1)) == ("国泰民安", "国庆节")
-    assert sum(why not in ("吉语",) for _, why in heads) == 24 + 8  # every term and festival
+    # every term, the 8 festivals of the solar calendar and the 7 lunar ones
+    assert sum(why not in ("吉语",) for _, why in heads) == 24 + 8 + 7
+
+
+@pytest.mark.parametrize(
+    ("day", "why"),
+    [((2026, 2, 17), "春节"), ((2026, 3, 3), "元宵节"), ((2026, 6, 19), "端午节"),
+     ((2026, 8, 19), "七夕节"), ((2026, 9, 25), "中秋节"), ((2026, 10, 18), "重阳节"),
+     ((2026, 2, 16), "除夕"), ((2027, 2, 6), "春节"), ((2026, 1, 1), "元旦")],
+)  # fmt: skip
+def test_lunar_festivals_have_their_heads(day, why):
+    head, said = head_of_the_day(dt.date(*day))
+    assert said == why and len(head) == 4
