@@ -1,4 +1,8 @@
-"""Per-user and per-chat rate limits (token buckets), checked before any work is done."""
+"""Per-user and per-chat rate limits (token buckets), checked before any work is done.
+
+Not the `limits` library: it offers fixed, moving and sliding windows but no token bucket (a
+burst, then a steady refill), and its memory storage reads the wall clock, where these buckets
+take an injected monotonic clock that the tests drive."""
 
 from __future__ import annotations
 

@@ -54,11 +54,6 @@ class CharLSTM(nn.Module):
     def adaptive(self) -> bool:
         return isinstance(self.out, nn.AdaptiveLogSoftmaxWithLoss)
 
-    def init_hidden(self, B: int) -> State:
-        w = self.embed.weight
-        shape = (self.cfg.num_layers, B, self.cfg.hidden_dim)
-        return w.new_zeros(shape), w.new_zeros(shape)
-
     def forward(
         self, tokens: torch.Tensor, state: State | None = None
     ) -> tuple[torch.Tensor, State]:

@@ -98,9 +98,6 @@ class Prosody:
     def is_ping(self, ch: str) -> bool:
         return PING in self.tones(ch)
 
-    def is_ze(self, ch: str) -> bool:
-        return ZE in self.tones(ch)
-
     def rhyme_groups(self, ch: str) -> list[RhymeGroup]:
         """The 平 groups a character rhymes in (a traditional form takes its simplified form's
         attested readings, as far as its own table readings allow)."""

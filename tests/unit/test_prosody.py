@@ -21,7 +21,7 @@ def test_known_characters(prosody):
     assert prosody.tones("看") == {PING, ZE}  # 十四寒 and 十五翰
     assert prosody.ping_group_names("人") == {"十一真"}
     assert prosody.tones("𪚥") == set()  # unknown: neither 平 nor 仄
-    assert not prosody.is_ping("𪚥") and not prosody.is_ze("𪚥")
+    assert not prosody.is_ping("𪚥") and not prosody.tones("𪚥")
 
 
 def test_simplified_characters_map_through_all_traditional_forms(prosody):
