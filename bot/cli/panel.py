@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from bot.cli.common import fail
-from train import panel
+from train import panel, panel_score
 
 panel_app = typer.Typer(
     help="Blind quality panels: sheets for raters, secret keys, scores.",
@@ -96,7 +96,7 @@ def score(
 ) -> None:
     """Means by source, rater agreement and pair win rates; also written to DIR/scores.md."""
     try:
-        report = panel.score(directory, ratings or None, pair_ratings or None)
+        report = panel_score.score(directory, ratings or None, pair_ratings or None)
     except (ValueError, OSError) as e:
         fail(str(e))
     typer.echo(report)

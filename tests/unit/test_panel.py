@@ -12,12 +12,10 @@ from train.panel import (
     Poem,
     make_pairs,
     make_sheet,
-    parse_ratings,
     read_poem_set,
     real_poems,
-    score,
-    wilson_interval,
 )
+from train.panel_score import parse_ratings, score, wilson_interval
 
 MODEL, BASELINE, REAL = "secret_model_v9", "hidden_baseline_v3", "real_tang_calibration"
 HEADS = ["春风秋雨", "山高水长", "明月清泉", "云开雾散", "松下听琴", "江南烟柳"]
