@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from engine.batching import BATCH_PRECISION
 from engine.checkpoint import LoadedModel, load_model_dir
 from engine.checks import poem_checks
 from engine.constraints import Constraints, Rules, relaxed_names
@@ -68,9 +69,7 @@ class Poet:
     def batch_stepper(self) -> Stepper:
         """The stepper a step scheduler batches requests on: its rows do not depend on the
         rows beside them (engine.batching), so a poem is the same alone or in any batch."""
-        from engine.batching import batch_precision  # engine.batching imports engine.decode
-
-        return Stepper(self.model, batch_precision())
+        return Stepper(self.model, BATCH_PRECISION)
 
     @property
     def model_version(self) -> str:

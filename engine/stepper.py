@@ -1,9 +1,11 @@
 """One-token-at-a-time inference for CharLSTM with the hidden state carried between calls.
 
 The first layer's input gates are precomputed per token (embedding × W_ih + biases), so a step
-costs one matmul per layer. Matmuls run in one of three precisions — "int8" (fbgemm dynamic
-quantisation: int8 weights per output channel, activations quantised per call), "bf16" or
-"fp32" — while the LSTM cell state and the softmax stay float32.
+costs one matmul per layer. Matmuls run in one of four precisions — "int8" (fbgemm dynamic
+quantisation: int8 weights per output channel, activations quantised per call), "int8-rows"
+(int8 weights per output channel, activations quantised per row, exact int32 accumulation:
+a row's result never depends on the rows beside it, which batching across requests needs),
+"bf16" or "fp32" — while the LSTM cell state and the softmax stay float32.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import torch.nn.functional as F
 from engine.model import CharLSTM
 
 Hidden = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (L, B, H)
-PRECISIONS = ("int8", "bf16", "fp32")
+PRECISIONS = ("int8", "int8-rows", "bf16", "fp32")
 
 
 class _Dense:
@@ -47,6 +49,23 @@ class _Int8:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return torch.ops.quantized.linear_dynamic(x.contiguous(), self.packed, True)
+
+
+class _Int8Rows:
+    """y = x W^T (+ b): int8 weights per output channel, x quantised symmetrically per row,
+    an integer matmul (exact, so independent of how the library blocks the batch)."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None):
+        w = weight.detach().float()
+        self.scale = (w.abs().amax(1) / 127).clamp(min=1e-8)  # (out,)
+        self.w = (w / self.scale.unsqueeze(1)).round().to(torch.int8).T.contiguous()  # (in, out)
+        self.b = None if bias is None else bias.detach().float()
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        sx = x.abs().amax(1, keepdim=True).clamp(min=1e-8) / 127  # (B, 1)
+        acc = torch._int_mm((x / sx).round().to(torch.int8), self.w)  # (B, out) int32
+        y = acc.float() * sx * self.scale
+        return y if self.b is None else y + self.b
 
 
 def int8_available() -> bool:
@@ -100,12 +119,15 @@ class Stepper:
     def _linear(self, weight: torch.Tensor, bias: torch.Tensor | None):
         if self.precision == "int8":
             return _Int8(weight, bias)
+        if self.precision == "int8-rows":
+            return _Int8Rows(weight, bias)
         return _Dense(weight, bias, torch.bfloat16 if self.precision == "bf16" else torch.float32)
 
     def _prepare_output(self, model: CharLSTM) -> None:
         out = model.out
         if model.adaptive:
             self.shortlist = out.shortlist_size
+            self.cutoffs = list(out.cutoffs)  # cluster ends: [shortlist, …, V]
             self.head = self._linear(out.head.weight, out.head.bias)
             self.tails = [
                 (self._linear(seq[0].weight, None), self._linear(seq[1].weight, None))
@@ -113,6 +135,7 @@ class Stepper:
             ]
         else:
             self.shortlist = None
+            self.cutoffs = []
             self.head = self._linear(out.weight, out.bias)
             self.tails = []
 

@@ -1,0 +1,181 @@
+"""Continuous batching across requests: every active search's rows share one LSTM step.
+
+A search is a generator (engine.decode.Search) that yields the model steps it needs. The
+scheduler keeps many of them in flight; at each step it concatenates the rows every search
+is waiting on, runs one batched advance and the log-probabilities, and sends each search its
+slice. A search joins at the next step and leaves when it returns or raises; its constraints
+and rerank stay its own. A search that raises fails alone.
+
+Determinism needs each row's numbers to be independent of the rows beside it. fbgemm's
+dynamic int8 linear quantises activations with one scale per call, so a row's log-probs
+change with its batch (by up to 0.25 nats); oneDNN's bf16 and fp32 matmuls round a row
+differently for different batch sizes (their blocking depends on it). So the batched stepper
+quantises activations per row and multiplies in integers ("int8-rows", engine.stepper): the
+sums are exact, and a row comes out bit-identical in any batch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from engine.decode import Predict, Search
+from engine.stepper import Hidden, Stepper
+
+BATCH_PRECISION = "int8-rows"  # a row's numbers do not depend on its batch
+
+
+@dataclass
+class Finished:
+    key: object
+    result: object = None
+    error: BaseException | None = None
+
+
+@dataclass
+class StepStats:
+    steps: int = 0
+    rows: int = 0
+    searches: int = 0  # summed over steps: searches served per step
+    step_s: float = 0.0  # time in the batched model step
+    search_s: float = 0.0  # time in the searches' own code (constraints, rerank, bookkeeping)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def mean_batch(self) -> float:
+        """Mean requests per step."""
+        return self.searches / self.steps if self.steps else 0.0
+
+
+class StepScheduler:
+    """Runs searches together on one Stepper. Not thread-safe: one loop owns it."""
+
+    def __init__(self, stepper: Stepper):
+        self.stepper = stepper
+        self.active: dict[object, tuple[Search, Predict]] = {}
+        self.stats = StepStats()
+
+    def __len__(self) -> int:
+        return len(self.active)
+
+    @torch.inference_mode()
+    def submit(self, key, search: Search) -> Finished | None:
+        """Start a search; it joins the next step. Returns Finished when it ended at once."""
+        if key in self.active:
+            raise KeyError(f"{key!r} is already running")
+        return self._resume(key, search, None, first=True)
+
+    def _resume(self, key, search: Search, answer, first: bool = False) -> Finished | None:
+        try:
+            request = next(search) if first else search.send(answer)
+        except StopIteration as done:
+            self.active.pop(key, None)
+            return Finished(key, done.value)
+        except Exception as error:  # this search's bug or bad input: it alone fails
+            self.active.pop(key, None)
+            return Finished(key, error=error)
+        self.active[key] = (search, request)
+        return None
+
+    @torch.inference_mode()
+    def step(self) -> list[Finished]:
+        """One batched model step for every active search; the searches that ended."""
+        if not self.active:
+            return []
+        keys = list(self.active)
+        requests = [self.active[k][1] for k in keys]
+        started = time.perf_counter()
+        try:
+            answers = batched_answer(self.stepper, requests)
+        except Exception:  # a malformed request: answer one by one so only its search fails
+            answers = []
+            for request in requests:
+                try:
+                    answers.append(batched_answer(self.stepper, [request])[0])
+                except Exception as error:
+                    answers.append(error)
+        middle = time.perf_counter()
+        finished = []
+        for key, answer in zip(keys, answers, strict=True):
+            search = self.active[key][0]
+            if isinstance(answer, Exception):
+                self.active.pop(key)
+                search.close()
+                finished.append(Finished(key, error=answer))
+                continue
+            done = self._resume(key, search, answer)
+            if done is not None:
+                finished.append(done)
+        stats = self.stats
+        stats.steps += 1
+        stats.searches += len(keys)
+        stats.rows += sum(r.tokens.numel() for r in requests)
+        stats.step_s += middle - started
+        stats.search_s += time.perf_counter() - middle
+        return finished
+
+    def run(self, searches: dict) -> dict[object, Finished]:
+        """Every search of {key: search} to its end, all in flight at once (tests, benches)."""
+        results = {}
+        for key, search in searches.items():
+            done = self.submit(key, search)
+            if done is not None:
+                results[key] = done
+        while self.active:
+            for done in self.step():
+                results[done.key] = done
+        return results
+
+
+def batched_answer(stepper: Stepper, requests: list[Predict]) -> list[tuple]:
+    """Answer many Predicts with one advance and at most one full and one forced
+    log-probability pass; each answer as `engine.decode.answer` would give it."""
+    sizes = [r.tokens.numel() for r in requests]
+    tokens = torch.cat([r.tokens for r in requests])  # (N,)
+    h0 = torch.cat([r.state[0] for r in requests], 1)  # (L, N, H)
+    c0 = torch.cat([r.state[1] for r in requests], 1)
+    h, (hs, cs) = stepper.advance(tokens, (h0, c0))  # (N, H)
+    starts = torch.tensor([0, *sizes]).cumsum(0).tolist()
+    full = [i for i, r in enumerate(requests) if r.scores and r.forced is None]
+    forced = [i for i, r in enumerate(requests) if r.scores and r.forced is not None]
+    lps: dict[int, torch.Tensor] = {}
+    for group in (full, forced):
+        if not group:
+            continue
+        rows = torch.cat([torch.arange(starts[i], starts[i + 1]) for i in group])
+        if group is forced:
+            want = torch.cat([torch.full((sizes[i],), requests[i].forced) for i in group])
+            out = token_log_probs(stepper, h[rows], want)
+        else:
+            out = stepper.log_probs(h[rows])
+        for i, part in zip(group, out.split([sizes[i] for i in group]), strict=True):
+            lps[i] = part
+    answers = []
+    for i in range(len(requests)):
+        a, b = starts[i], starts[i + 1]
+        state: Hidden = (hs[:, a:b], cs[:, a:b])
+        answers.append((lps.get(i), state))
+    return answers
+
+
+def token_log_probs(stepper: Stepper, h: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """(N,) log-probability of tokens[i] for row i: each row's own softmax cluster only, with
+    the same operations as Stepper.token_log_prob."""
+    head = F.log_softmax(stepper.head(h), dim=-1)  # (N, shortlist + clusters)
+    if not stepper.tails:
+        return head.gather(1, tokens.unsqueeze(1)).squeeze(1)
+    short = stepper.shortlist
+    out = head.gather(1, tokens.clamp(max=short - 1).unsqueeze(1)).squeeze(1)
+    lo = short
+    for i, (proj, tail_out) in enumerate(stepper.tails):
+        hi = stepper.cutoffs[i + 1]
+        rows = ((tokens >= lo) & (tokens < hi)).nonzero().squeeze(1)
+        if rows.numel():
+            tail = F.log_softmax(tail_out(proj(h[rows])), dim=-1)
+            picked = tail.gather(1, (tokens[rows] - lo).unsqueeze(1)).squeeze(1)
+            out[rows] = picked + head[rows, short + i]
+        lo = hi
+    return out
