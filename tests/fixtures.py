@@ -18,8 +18,20 @@ IRREGULAR = [
 ]
 
 
-def _line(rng: random.Random, width: int) -> str:
-    return "".join(rng.choice(CHARSET) for _ in range(width))
+# The even lines end in one 平水韵 group: every 平 character of CHARSET with five more of its
+# group (each only 平, in that group only), so a rhyme the search starts can always be finished —
+# an eight-line poem rhymes four different characters.
+RHYMES = [
+    "春人新身尘真", "风中东同公红", "花家沙斜霞嗟", "山闲还关颜攀", "云君文群纷军", "天前年千烟然",
+    "江窗双邦庞缸", "南堪谈甘含贪", "秋楼流头游愁", "来开梅台才杯", "归飞非微依稀", "何多歌波河他",
+    "长香黄光方阳", "门言园元村翻", "时知诗谁随枝", "无须湖孤吾夫", "心今林金阴寻", "西溪鸡低携栖",
+    "青亭星灵形零",
+]  # fmt: skip
+
+
+def _line(rng: random.Random, width: int, rhyme: str = "") -> str:
+    body = "".join(rng.choice(CHARSET) for _ in range(width - bool(rhyme)))
+    return body + (rng.choice(rhyme) if rhyme else "")
 
 
 def fixture_poems(n: int = 400, seed: int = 0) -> list[list[str]]:
@@ -27,8 +39,8 @@ def fixture_poems(n: int = 400, seed: int = 0) -> list[list[str]]:
     rng = random.Random(seed)
     poems = []
     for _ in range(n):
-        width, lines = rng.choice([5, 7]), rng.choice([4, 8])
-        pairs = [f"{_line(rng, width)}，{_line(rng, width)}。" for _ in range(lines // 2)]
+        width, lines, rhyme = rng.choice([5, 7]), rng.choice([4, 8]), rng.choice(RHYMES)
+        pairs = [f"{_line(rng, width)}，{_line(rng, width, rhyme)}。" for _ in range(lines // 2)]
         poems.append(pairs)
     return poems
 
@@ -42,10 +54,13 @@ def build_tarball(path: Path, n: int = 400, seed: int = 0) -> Path:
     poems = fixture_poems(n, seed)
     half = len(poems) // 2
     titles = [TITLES[i % len(TITLES)] for i in range(len(poems))]
-    tang = [{"author": "甲", "title": t, "paragraphs": p} for t, p in zip(titles, poems[:half])]
+    tang = [
+        {"author": "甲", "title": t, "paragraphs": p}
+        for t, p in zip(titles, poems[:half], strict=False)
+    ]
     song = [
         {"author": "乙", "title": t, "paragraphs": p}
-        for t, p in zip(titles[half:], poems[half:])
+        for t, p in zip(titles[half:], poems[half:], strict=True)
     ]
     song += [{"author": "丙", "title": "雜", "paragraphs": p} for p in IRREGULAR]
     song.append(

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.adapters import discord_adapter
+from bot.parsing import to_base36
 from bot.replies import Reply
 from bot.store.models import PoemRequest, Rating
 from tests.conftest import bot_settings
@@ -76,10 +77,12 @@ async def test_slash_command_poem_buttons_click_rating(core, fake_discord):
         assert [line[0] for line in lines] == ["秋", "水"] and all(len(x) == 6 for x in lines)
         (request,) = rows(core, PoemRequest)
         ids = [b["custom_id"] for b in buttons(followup.body)]
-        assert ids == [f"r:{request.id}:{n}" for n in range(1, 6)] + [f"a:{request.id}"]
+        assert ids == [f"r:{to_base36(request.id)}:{n}" for n in range(1, 6)] + [
+            f"a:{to_base36(request.id)}"
+        ]
 
         message = fake_discord.messages[next(reversed(fake_discord.messages))]
-        token = await fake_discord.click(f"r:{request.id}:5", message, user_id=3)
+        token = await fake_discord.click(f"r:{to_base36(request.id)}:5", message, user_id=3)
         (edit,) = await fake_discord.wait_for(
             "PATCH", f"/webhooks/7000/{token}/messages/@original"
         )

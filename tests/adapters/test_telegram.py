@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.adapters import telegram_adapter
+from bot.parsing import to_base36
 from bot.store.models import PoemRequest, Rating
 from tests.conftest import bot_settings
 from tests.fakes import FakeBotApi, buttons_of
@@ -60,8 +61,8 @@ async def test_command_poem_buttons_rating_round_trip(core, fake_api):
         assert [b["text"] for b in keyboard[0]] == ["★1", "★2", "★3", "★4", "★5"]
         (request,) = rows(core, PoemRequest)
         assert request.head == "春风" and request.status == "ok" and request.latency_ms > 0
-        assert keyboard[0][3]["callback_data"] == f"r:{request.id}:4"
-        assert f"#{request.id}" in text
+        assert keyboard[0][3]["callback_data"] == f"r:{to_base36(request.id)}:4"
+        assert f"#{to_base36(request.id)}" in text
 
         poem_message = {
             "message_id": 555,
@@ -77,7 +78,7 @@ async def test_command_poem_buttons_rating_round_trip(core, fake_api):
         (rating,) = rows(core, Rating)
         assert rating.stars == 4 and rating.request_id == request.id
 
-        fake_api.press(f"r:{request.id}:2", poem_message, user_id=8)  # a change of mind
+        fake_api.press(f"r:{to_base36(request.id)}:2", poem_message, user_id=8)  # a change of mind
         await fake_api.wait_for("answerCallbackQuery", 2)
         (rating,) = rows(core, Rating)
         assert rating.stars == 2

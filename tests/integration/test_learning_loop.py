@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from bot.app import build_core, build_runtime
 from bot.core import Actor
+from bot.parsing import to_base36
 from bot.registry import Registry
 from bot.store.models import ModelVersion, PoemRequest, RetrainRun
 from engine.checkpoint import ModelDirError, load_model_dir, resave, save_model_dir
@@ -69,7 +70,7 @@ def make_runtime(tmp_path, models, corpus_dir, **retrain):
 async def rated_poem(core, stars=(5, 5)) -> int:
     reply = await core.command(USERS[0], "/acrostic 春风")
     for user, n in zip(USERS, stars, strict=False):
-        await core.callback(user, f"r:{reply.poem_id}:{n}")
+        await core.callback(user, f"r:{to_base36(reply.poem_id)}:{n}")
     return reply.poem_id
 
 
@@ -120,7 +121,7 @@ async def test_retrain_promotes_records_and_hot_swaps(tmp_path, models, corpus_d
     try:
         poem_id = await rated_poem(core)
         lonely = await core.command(USERS[0], "/acrostic 明月")  # one rater only: not used
-        await core.callback(USERS[1], f"r:{lonely.poem_id}:5")
+        await core.callback(USERS[1], f"r:{to_base36(lonely.poem_id)}:5")
         outcome = await runtime.retrainer.run(trigger="test")
         assert outcome.status == "promoted", outcome
         assert runtime.registry.current_version() == outcome.version

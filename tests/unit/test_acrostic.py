@@ -1,10 +1,11 @@
 """The acrostic contract of Poet.acrostic, checked as properties over random heads."""
 
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import HeadError, Poem
+from engine import HeadError, Poem, Poet
 from engine.text import is_han
 
 # In the fixture vocabulary, and Han characters it has never seen.
@@ -93,9 +94,26 @@ def test_traditional_and_spaced_heads_are_normalised(poet):
     assert_contract(poet, poem, "春风秋雨", 5)
 
 
-def test_a_tiny_vocabulary_cannot_make_the_decoder_dead_end(poet):
-    # 12 lines of 7 need 72 free characters; the fixture vocabulary has ~45 characters × 2 uses.
-    poem = poet.acrostic("春" * 12, chars_per_line=7, beam_size=8)
+def tiny_vocabulary_poet() -> Poet:
+    """An untrained model over the ~45 characters of CHARSET (tests/fixtures.py)."""
+    from pathlib import Path
+
+    from engine.checkpoint import LoadedModel
+    from engine.model import CharLSTM, ModelConfig
+    from engine.text import to_simplified
+    from engine.vocab import Vocab
+    from tests.fixtures import CHARSET
+
+    torch.manual_seed(0)
+    vocab = Vocab.build([to_simplified(CHARSET)], min_count=1)
+    model = CharLSTM(ModelConfig(len(vocab), 16, 32, dropout=0.0, cutoffs=()))
+    return Poet(LoadedModel(model, vocab, {"version": "tiny-vocabulary"}, Path("tiny")))
+
+
+def test_a_tiny_vocabulary_cannot_make_the_decoder_dead_end():
+    poet = tiny_vocabulary_poet()
+    # 12 lines of 7 need 72 free characters; this vocabulary has ~45 characters × 2 uses.
+    poem = poet.acrostic("春" * 12, chars_per_line=7, mode="beam", beam_size=8)
     assert "max_repeat" in poem.params["relaxed"]
     assert_contract(poet, poem, "春" * 12, 7)
     poem = poet.acrostic("春风", chars_per_line=7, max_repeat=1)

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from bot import commands, messages
 from bot.app import build_core
-from bot.parsing import PoemOptions, parse_callback, parse_command, parse_poem_args, to_base36
 from bot.core import Actor
+from bot.parsing import PoemOptions, parse_callback, parse_command, parse_poem_args, to_base36
 from bot.poets import PoetHolder
 from bot.store.models import PoemRequest, Rating
 from tests.conftest import bot_settings
@@ -238,8 +238,9 @@ async def test_poem_by_id_is_rate_limited_like_a_new_poem(sqlite_url, poet):
     core = make_core(sqlite_url, poet, user_burst=2, user_per_minute=1, chat_burst=50)
     try:
         first = await core.command(ALICE, "/acrostic 云")
-        assert "结果与原诗一致：是" in (await core.command(ALICE, f"/poem {first.poem_id}")).text
-        limited = await core.command(ALICE, f"/poem {first.poem_id}")
+        ident = to_base36(first.poem_id)
+        assert "结果与原诗一致：是" in (await core.command(ALICE, f"/poem {ident}")).text
+        limited = await core.command(ALICE, f"/poem {ident}")
         assert "写得太快啦" in limited.text and limited.error_id is None
     finally:
         await core.close()
@@ -299,3 +300,18 @@ def test_menus_and_help_come_from_the_one_command_table():
     for entry in commands.TABLE:
         assert entry.help.split(" ")[0] in commands.HELP or entry.admin or not entry.help
         assert entry.admin == ("/" + entry.name in commands.HELP.splitlines()[-1])
+
+
+async def test_poem_ids_are_base36_beyond_nine(core):
+    """Ids 0–9 read the same in base 10 and 36: move a poem to id 46 ('1a') and use it."""
+    from sqlalchemy import update
+
+    from bot.store.models import PoemRequest
+
+    reply = await core.command(ALICE, "/acrostic 春风")
+    with core.db.session() as session:
+        session.execute(update(PoemRequest).where(PoemRequest.id == reply.poem_id).values(id=46))
+    assert "结果与原诗一致：是" in (await core.command(ALICE, "/poem 1a")).text
+    assert (await core.command(ALICE, "/poem 46")).text == messages.NO_SUCH_POEM
+    answer = await core.callback(ALICE, f"r:{to_base36(46)}:5")
+    assert "#1a" in answer.edit.text

@@ -13,6 +13,7 @@ from bot.app import build_core
 from bot.core import Actor
 from bot.logs import JsonFormatter, RequestIdFilter
 from bot.metrics import start_health_server
+from bot.parsing import to_base36
 from bot.poets import PoetHolder
 from tests.conftest import bot_settings
 
@@ -32,7 +33,7 @@ async def test_healthz_and_metrics(core, unused_tcp_port):
             "model": "tiny", "database": "ok", "status": "ok"}  # fmt: skip
         reply = await core.command(ALICE, "/acrostic 春风")
         await core.command(ALICE, "/acrostic 🙂")
-        await core.callback(ALICE, f"r:{reply.poem_id}:5")
+        await core.callback(ALICE, f"r:{to_base36(reply.poem_id)}:5")
         status, body = await get(unused_tcp_port, "/metrics")
         assert status == 200
         assert 'cangtou_requests_total{status="ok"} 1.0' in body

@@ -1,5 +1,7 @@
 """平水韵 lookups, tone patterns, and rhyme/tone constraints in the decoder."""
 
+import random
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -49,7 +51,23 @@ def test_checks_and_footer_on_a_real_poem(prosody):
 common = settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-heads = st.text(alphabet="春风花月山水云天江南秋雨夜来人归何处长门算法龘", min_size=2, max_size=8)
+HEAD_CHARS = "春风花月山水云天江南秋雨夜来人归何处长门算法龘"
+heads = st.text(alphabet=HEAD_CHARS, min_size=2, max_size=8)
+
+
+def test_rhyme_and_tones_are_rarely_relaxed_where_the_corpus_can_rhyme(poet):
+    """The fixture corpus rhymes in groups with characters to spare (tests/fixtures.py), so the
+    properties below check the rules on nearly every poem, not only where they were kept."""
+    rng = random.Random(0)
+    relaxed = {"rhyme": 0, "tones": 0}
+    for _ in range(60):
+        head = "".join(rng.choice(HEAD_CHARS) for _ in range(rng.randint(2, 8)))
+        width, mode = rng.choice([5, 7]), rng.choice(["beam", "sample"])
+        poem = poet.acrostic(head, chars_per_line=width, mode=mode, seed=rng.randint(0, 999))
+        relaxed["rhyme"] += "rhyme" in poem.params.get("relaxed", [])
+        strict = poet.acrostic(head, chars_per_line=width, tones="strict")
+        relaxed["tones"] += "tones" in strict.params.get("relaxed", [])
+    assert relaxed["rhyme"] <= 3 and relaxed["tones"] <= 3, relaxed  # at most 5%
 
 
 @common
