@@ -15,8 +15,11 @@ from sqlalchemy.exc import IntegrityError
 from bot import messages
 from bot.actors import Actor
 from bot.almanac import head_of_the_day
+from bot.cards import CardError, FontNotFound
 from bot.parsing import FORMS, PoemOptions
+from bot.poem_commands import card_of
 from bot.replies import Reply
+from bot.store import queries
 from bot.store.models import Chat, DailyPost, Subscription
 
 log = logging.getLogger(__name__)
@@ -126,6 +129,15 @@ async def sweep(core, senders: dict[str, Sender], now: dt.datetime) -> list[Post
     return results
 
 
+async def daily_card(core, poem_id: int) -> bytes | None:
+    """The card a daily post shows above its text; without one (no font here) the text alone."""
+    try:
+        return await card_of(await core.store(queries.poem_request, poem_id))
+    except (CardError, FontNotFound):
+        log.exception("daily post of #%s goes without its card", poem_id)
+        return None
+
+
 async def post_one(core, senders: dict[str, Sender], item: Due) -> PostResult:
     head, why = head_of_the_day(item.day)
 
@@ -152,7 +164,9 @@ async def post_one(core, senders: dict[str, Sender], item: Due) -> PostResult:
         if reply.poem_id is None:
             raise RuntimeError(reply.text.splitlines()[0][:200])
         title = messages.DAILY_TITLE.format(date=item.day.isoformat(), why=why)
-        await sender(item.chat_id, Reply(f"{title}\n{reply.text}", reply.buttons, reply.poem_id))
+        card = await daily_card(core, reply.poem_id)
+        text = f"{title}\n{reply.text}"
+        await sender(item.chat_id, Reply(text, reply.buttons, reply.poem_id, card=card))
     except Exception as e:
         error = f"{type(e).__name__}: {e}"[:500]
         log.warning("daily post to %s:%s failed: %s", item.platform, item.chat_id, error)

@@ -16,7 +16,7 @@ from bot.parsing import (
     parse_poem_args,
     to_base36,
 )
-from bot.poem_commands import store_rating, visible, write_again
+from bot.poem_commands import send_card, store_rating, visible, write_again
 from bot.replies import Button, CallbackAnswer, Reply
 from bot.store import queries
 from bot.store.models import User
@@ -191,5 +191,7 @@ async def on_callback(core: Core, actor: Actor, callback: Callback) -> CallbackA
         return CallbackAnswer(messages.NO_SUCH_POEM, alert=True)
     if callback.kind == "rate":
         return await store_rating(core, actor, row, callback.stars)
+    if callback.kind == "card":
+        return await send_card(row)
     reply = await write_again(core, actor, row, f"🔄 #{to_base36(row.id)}")
     return CallbackAnswer(messages.AGAIN_TOAST, reply=reply)

@@ -39,6 +39,7 @@ RELAXED_RULES = {  # params.relaxed names (engine.constraints) as a reader says 
 }  # fmt: skip
 RATING_LINE = "评分 {mean:.1f}★（{count} 人）"
 AGAIN_LABEL = "🔄 再来一首"
+CARD_LABEL = "🖼 诗笺"
 
 # --- callbacks (short toasts) -------------------------------------------------------------------
 RATED = "已记下 {stars}（平均 {mean:.1f}★，{count} 人）"
@@ -47,6 +48,9 @@ STALE_BUTTON = "这个按钮已失效。"
 NOT_YOUR_BUTTON = "这不是你的按钮。"
 NO_SUCH_POEM = "找不到这首诗（可能已被删除）。"
 AGAIN_TOAST = "再来一首……"
+CARD_TOAST = "诗笺来了。"
+CARD_SAVED = "诗笺已存为 {path}"
+CARD_UNAVAILABLE = "抱歉，这首诗现在做不成诗笺（错误号 {error_id}）。"
 
 # --- /top /stats /poem ---------------------------------------------------------------------------
 TOP_EMPTY = "本群还没有打过分的诗。写一首，点 ★ 打分吧！"

@@ -81,13 +81,13 @@ def from_base36(text: str) -> int | None:
     return int(match.group(1), 36) if match else None
 
 
-CALLBACK = re.compile(r"^(r|a):([0-9a-z]{1,10})(?::([1-5]))?$")
+CALLBACK = re.compile(r"^(r|a|c):([0-9a-z]{1,10})(?::([1-5]))?$")
 FORGET = re.compile(r"^f:([0-9a-f]{12})$")
 
 
 @dataclass(frozen=True)
 class Callback:
-    kind: str  # "rate", "again", "forget"
+    kind: str  # "rate", "again", "card", "forget"
     poem_id: int
     stars: int | None = None
     owner: str | None = None  # forget: the tag of the user who asked (see `owner_tag`)
@@ -101,6 +101,10 @@ def again_payload(poem_id: int) -> str:
     return f"a:{to_base36(poem_id)}"
 
 
+def card_payload(poem_id: int) -> str:
+    return f"c:{to_base36(poem_id)}"
+
+
 def owner_tag(user_key: str) -> str:
     """A short, stable tag of a user ('telegram:42'), ASCII for a button payload."""
     return hashlib.sha256(user_key.encode()).hexdigest()[:12]
@@ -112,7 +116,8 @@ def forget_payload(user_key: str) -> str:
 
 
 def parse_callback(data: str | None) -> Callback | None:
-    """Button payloads: 'r:<id>:<1-5>', 'a:<id>', 'f:<owner>'; None for anything else (forged)."""
+    """Button payloads: 'r:<id>:<1-5>', 'a:<id>', 'c:<id>', 'f:<owner>'; None for anything
+    else (forged)."""
     if match := FORGET.fullmatch(data or ""):
         return Callback("forget", 0, owner=match.group(1))
     match = CALLBACK.fullmatch(data or "")
@@ -121,6 +126,6 @@ def parse_callback(data: str | None) -> Callback | None:
     kind, ident, stars = match.groups()
     if kind == "r" and stars:
         return Callback("rate", int(ident, 36), int(stars))
-    if kind == "a" and not stars:
-        return Callback("again", int(ident, 36))
+    if kind in ("a", "c") and not stars:
+        return Callback("again" if kind == "a" else "card", int(ident, 36))
     return None

@@ -1,10 +1,14 @@
-"""Commands and buttons on one stored poem: /rate, /again, /poem, ★ and 🔄 (who may see which)."""
+"""Commands and buttons on one stored poem: /rate, /again, /poem, ★, 🔄 and 🖼 (who may see which)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import TYPE_CHECKING
 
 from bot import messages
+from bot.cards import CardError, FontNotFound, render_card
+from bot.errors import error_id
 from bot.parsing import PoemOptions, from_base36, to_base36
 from bot.replies import CallbackAnswer, PoemView, Reply, render_poem
 from bot.store import queries
@@ -14,6 +18,8 @@ from engine.spec import PoemSpec
 if TYPE_CHECKING:
     from bot.actors import Actor
     from bot.core import Core
+
+log = logging.getLogger(__name__)
 
 
 def view_of(row: PoemRequest) -> PoemView:
@@ -74,6 +80,25 @@ async def store_rating(core: Core, actor: Actor, row: PoemRequest, stars: int) -
     toast = template.format(stars="★" * stars, mean=summary.mean, count=summary.count)
     edit = render_poem(view_of(row), rating=(summary.mean, summary.count))
     return CallbackAnswer(toast, edit=edit)
+
+
+async def card_of(row: PoemRequest) -> bytes:
+    """The stored poem's card as PNG bytes, drawn off the event loop (CardError, FontNotFound
+    when it cannot be drawn here)."""
+    return await asyncio.to_thread(render_card, view_of(row))
+
+
+async def send_card(row: PoemRequest) -> CallbackAnswer:
+    """🖼: the poem's card as a new message, captioned with the poem's title and id."""
+    try:
+        png = await card_of(row)
+    except (CardError, FontNotFound):  # no CJK font on this host, or a glyph it lacks
+        eid = error_id()
+        log.exception("no card for poem #%s error_id=%s", to_base36(row.id), eid)
+        return CallbackAnswer(messages.CARD_UNAVAILABLE.format(error_id=eid), alert=True)
+    title = render_poem(view_of(row)).text.splitlines()[0]
+    caption = f"{title} #{to_base36(row.id)}"
+    return CallbackAnswer(messages.CARD_TOAST, reply=Reply(caption, poem_id=row.id, card=png))
 
 
 async def again(core: Core, actor: Actor, args: str, text: str) -> Reply:

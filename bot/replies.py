@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot import messages
-from bot.parsing import again_payload, rate_payload, to_base36
+from bot.parsing import again_payload, card_payload, rate_payload, to_base36
 from engine.checks import FORMS, footer
 from engine.text import COMMA, PERIOD, to_traditional
 
@@ -25,13 +25,14 @@ class Reply:
     poem_id: int | None = None
     error_id: str | None = None
     model_version: str | None = None
+    card: bytes | None = None  # a PNG poem card: sent as a photo, the text as its caption
 
 
 @dataclass(frozen=True)
 class CallbackAnswer:
     toast: str  # the short notice a button press gets (Telegram answerCallbackQuery)
     edit: Reply | None = None  # new content for the message that holds the button
-    reply: Reply | None = None  # a new message (🔄 sends another poem)
+    reply: Reply | None = None  # a new message (🔄 sends another poem, 🖼 its card)
     alert: bool = False
 
 
@@ -63,7 +64,11 @@ def poem_lines(text: str) -> list[str]:
 
 def poem_buttons(poem_id: int) -> tuple[tuple[Button, ...], ...]:
     stars = tuple(Button(f"★{n}", rate_payload(poem_id, n)) for n in range(1, 6))
-    return (stars, (Button(messages.AGAIN_LABEL, again_payload(poem_id)),))
+    more = (
+        Button(messages.AGAIN_LABEL, again_payload(poem_id)),
+        Button(messages.CARD_LABEL, card_payload(poem_id)),
+    )
+    return (stars, more)
 
 
 def render_poem(view: PoemView, rating: tuple[float, int] | None = None, note: str = "") -> Reply:

@@ -37,6 +37,7 @@ class Request:
     path: str
     body: dict
     at: float = field(default_factory=time.monotonic)
+    files: dict[str, bytes] = field(default_factory=dict)  # multipart uploads: name → bytes
 
 
 def json_response(data, status: int = 200) -> web.Response:
@@ -187,6 +188,7 @@ class FakeDiscord:
     async def _rest(self, request: web.Request) -> web.Response:
         path = "/" + request.match_info["path"]
         body: dict = {}
+        files: dict[str, bytes] = {}
         if request.can_read_body:
             if request.content_type == "application/json":
                 body = await request.json()
@@ -194,7 +196,9 @@ class FakeDiscord:
                 async for part in await request.multipart():
                     if part.name == "payload_json":
                         body = json.loads(await part.text())
-        self.requests.append(Request(request.method, path, body))
+                    else:
+                        files[part.filename or part.name] = await part.read()
+        self.requests.append(Request(request.method, path, body, files=files))
         self._event.set()
         return self._answer(request.method, path, body)
 

@@ -40,7 +40,9 @@ async def serve_on_free_port(app: web.Application) -> tuple[web.AppRunner, int]:
     return runner, site._server.sockets[0].getsockname()[1]
 
 
-def _decode(value: str):
+def _decode(value):
+    if isinstance(value, web.FileField):  # an upload (sendPhoto): its bytes
+        return value.file.read()
     try:
         return json.loads(value)
     except (json.JSONDecodeError, TypeError):
@@ -179,15 +181,19 @@ class FakeBotApi:
     def _result(self, method: str, params: dict):
         if method == "getMe":
             return BOT_USER
-        if method in ("sendMessage", "editMessageText"):
+        if method in ("sendMessage", "editMessageText", "sendPhoto", "editMessageCaption"):
             chat_id = params.get("chat_id", 0)
             message = {
                 "message_id": params.get("message_id") or next(self._messages),
                 "date": int(time.time()),
                 "chat": {"id": int(chat_id), "type": "private"},
                 "from": BOT_USER,
-                "text": params.get("text", ""),
             }
+            if method in ("sendPhoto", "editMessageCaption"):
+                size = {"file_id": "p1", "file_unique_id": "u1", "width": 1, "height": 1}
+                message.update(photo=[size], caption=params.get("caption", ""))
+            else:
+                message["text"] = params.get("text", "")
             if params.get("reply_markup"):
                 message["reply_markup"] = params["reply_markup"]
             return message

@@ -8,10 +8,12 @@ import contextlib
 import getpass
 import os
 import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
+from bot import messages
 from bot.core import Actor, Core
 from bot.replies import Reply
 
@@ -25,7 +27,12 @@ def console_actor() -> Actor:
 
 
 def render(reply: Reply) -> str:
-    """The reply's text, and its buttons as [label payload] that can be typed back."""
+    """The reply's text, and its buttons as [label payload] that can be typed back; a card is
+    saved as a PNG file, and its path said."""
+    if reply.card is not None:
+        path = Path(tempfile.gettempdir()) / f"cangtou-{reply.poem_id}.png"
+        path.write_bytes(reply.card)
+        reply = Reply(f"{reply.text}\n{messages.CARD_SAVED.format(path=path)}", reply.buttons)
     if not reply.buttons:
         return reply.text
     rows = ["  ".join(f"[{b.label} {b.payload}]" for b in row) for row in reply.buttons]
@@ -34,11 +41,11 @@ def render(reply: Reply) -> str:
 
 
 async def handle_line(core: Core, actor: Actor, line: str) -> str:
-    """A command, a typed button payload (r:1:5, a:1, f:0) or plain text (taken as a head)."""
+    """A command, a typed button payload (r:1:5, a:1, c:1, f:0) or plain text (a head)."""
     line = line.strip()
     if not line:
         return ""
-    if line[:2] in ("r:", "a:", "f:"):
+    if line[:2] in ("r:", "a:", "c:", "f:"):
         answer = await core.callback(actor, line)
         parts = [answer.toast]
         if answer.reply:

@@ -1,7 +1,8 @@
-"""The Discord adapter (discord.py 2.7): slash commands and restart-safe ★/🔄 buttons over the core."""
+"""The Discord adapter (discord.py 2.7): slash commands and restart-safe ★/🔄/🖼 buttons over the core."""
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 
@@ -70,12 +71,18 @@ def view_of(reply: Reply) -> discord.ui.View | None:
     return view
 
 
+def extras(reply: Reply) -> dict:
+    """The buttons and the card (a PNG attachment) of a reply, as send() keywords."""
+    out: dict = {}
+    if (view := view_of(reply)) is not None:
+        out["view"] = view
+    if reply.card is not None:
+        out["file"] = discord.File(io.BytesIO(reply.card), filename=f"cangtou-{reply.poem_id}.png")
+    return out
+
+
 async def send(interaction: discord.Interaction, reply: Reply) -> None:
-    view = view_of(reply)
-    if view is None:
-        await interaction.followup.send(reply.text[:MAX_TEXT])
-    else:
-        await interaction.followup.send(reply.text[:MAX_TEXT], view=view)
+    await interaction.followup.send(reply.text[:MAX_TEXT], **extras(reply))
 
 
 def sender(client: discord.Client):
@@ -85,11 +92,7 @@ def sender(client: discord.Client):
         channel = client.get_channel(int(channel_id)) or await client.fetch_channel(
             int(channel_id)
         )
-        view = view_of(reply)
-        if view is None:
-            await channel.send(reply.text[:MAX_TEXT])
-        else:
-            await channel.send(reply.text[:MAX_TEXT], view=view)
+        await channel.send(reply.text[:MAX_TEXT], **extras(reply))
 
     return send
 

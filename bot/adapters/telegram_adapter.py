@@ -1,4 +1,4 @@
-"""The Telegram adapter (python-telegram-bot 22): commands and ★/🔄 buttons over the core."""
+"""The Telegram adapter (python-telegram-bot 22): commands and ★/🔄/🖼 buttons over the core."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 MAX_TEXT = 4096
+MAX_CAPTION = 1024  # a photo's caption
 MENU = [BotCommand(name, description) for name, description in telegram_menu()]
 
 
@@ -104,6 +105,10 @@ def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
 
 
 async def send(message: Message, reply: Reply) -> Message:
+    """The reply in the message's chat: a photo captioned with its text when it has a card."""
+    if reply.card is not None:
+        caption = reply.text[:MAX_CAPTION]
+        return await message.reply_photo(reply.card, caption, reply_markup=keyboard(reply))
     return await message.reply_text(reply.text[:MAX_TEXT], reply_markup=keyboard(reply))
 
 
@@ -111,8 +116,12 @@ def sender(application: Application):
     """Posts a reply to a chat by id (daily poems, admin notices)."""
 
     async def send(chat_id: str, reply: Reply) -> None:
-        text = reply.text[:MAX_TEXT]
-        await application.bot.send_message(int(chat_id), text, reply_markup=keyboard(reply))
+        bot, markup = application.bot, keyboard(reply)
+        if reply.card is not None:
+            caption = reply.text[:MAX_CAPTION]
+            await bot.send_photo(int(chat_id), reply.card, caption, reply_markup=markup)
+        else:
+            await bot.send_message(int(chat_id), reply.text[:MAX_TEXT], reply_markup=markup)
 
     return send
 
@@ -133,7 +142,7 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """★ and 🔄 presses: always answered; the poem message shows the new rating."""
+    """★, 🔄 and 🖼 presses: always answered; the poem message shows the new rating."""
     core: Core = context.bot_data["core"]
     query = update.callback_query
     try:
@@ -144,14 +153,20 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await query.answer(answer.toast[:200], show_alert=answer.alert)
     if answer.edit is not None and query.message is not None:
         try:
-            await query.edit_message_text(
-                answer.edit.text[:MAX_TEXT], reply_markup=keyboard(answer.edit)
-            )
+            await edit(query, answer.edit)
         except BadRequest as e:  # same rating again: "message is not modified"
             if "not modified" not in str(e).lower():
                 raise
     if answer.reply is not None and query.message is not None:
         await send(query.message, answer.reply)
+
+
+async def edit(query, reply: Reply) -> None:
+    """New text for the message that holds the button: a card's caption, or the message's text."""
+    if query.message.photo:  # a daily post's card: its text is the caption
+        await query.edit_message_caption(reply.text[:MAX_CAPTION], reply_markup=keyboard(reply))
+    else:
+        await query.edit_message_text(reply.text[:MAX_TEXT], reply_markup=keyboard(reply))
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -77,9 +77,8 @@ async def test_slash_command_poem_buttons_click_rating(core, fake_discord):
         assert [line[0] for line in lines] == ["秋", "水"] and all(len(x) == 6 for x in lines)
         (request,) = rows(core, PoemRequest)
         ids = [b["custom_id"] for b in buttons(followup.body)]
-        assert ids == [f"r:{to_base36(request.id)}:{n}" for n in range(1, 6)] + [
-            f"a:{to_base36(request.id)}"
-        ]
+        stars = [f"r:{to_base36(request.id)}:{n}" for n in range(1, 6)]
+        assert ids == [*stars, f"a:{to_base36(request.id)}", f"c:{to_base36(request.id)}"]
 
         message = fake_discord.messages[next(reversed(fake_discord.messages))]
         token = await fake_discord.click(f"r:{to_base36(request.id)}:5", message, user_id=3)
@@ -101,7 +100,7 @@ async def test_buttons_survive_a_restart(core, fake_discord):
     ids = [b["custom_id"] for b in buttons(followup.body)]
     message = fake_discord.messages[next(reversed(fake_discord.messages))]
     async with running(core, fake_discord):  # a new client: no view was ever sent by it
-        token = await fake_discord.click(ids[-1], message)  # 🔄
+        token = await fake_discord.click(ids[-2], message)  # 🔄
         await fake_discord.wait_for("POST", f"/webhooks/7000/{token}", count=2)
     parent, child = rows(core, PoemRequest)
     assert child.parent_id == parent.id
@@ -112,6 +111,7 @@ async def test_buttons_survive_a_restart(core, fake_discord):
     [
         ("r:1:9; DROP TABLE ratings", "这个按钮已失效。"),
         ("r:zz:5", "找不到这首诗（可能已被删除）。"),
+        ("c:zz", "找不到这首诗（可能已被删除）。"),
     ],
 )
 async def test_stale_or_forged_button_gets_a_polite_ephemeral_answer(
@@ -166,3 +166,33 @@ async def test_echoed_user_text_mentions_nobody(core, fake_discord):
     sent = [r for r in fake_discord.requests if isinstance(r.body, dict) and r.body.get("content")]
     assert len(sent) >= 3 and any(r.path.startswith("/channels/") for r in sent)
     assert all(r.body.get("allowed_mentions") == {"parse": []} for r in sent), sent
+
+
+async def test_card_button_sends_the_card_as_an_attachment(core, fake_discord):
+    import io
+
+    from PIL import Image
+
+    from bot.cards import FontNotFound, find_font, layout
+
+    try:
+        find_font()
+    except FontNotFound as e:
+        pytest.skip(f"no CJK font installed ({e})")
+    async with running(core, fake_discord):
+        token = await fake_discord.slash("acrostic", {"head": "秋水长天", "form": 7})
+        (followup,) = await fake_discord.wait_for("POST", f"/webhooks/7000/{token}")
+        (request,) = rows(core, PoemRequest)
+        card = buttons(followup.body)[-1]
+        assert (card["label"], card["custom_id"]) == ("🖼 诗笺", f"c:{to_base36(request.id)}")
+        message = fake_discord.messages[next(reversed(fake_discord.messages))]
+        token = await fake_discord.click(card["custom_id"], message, user_id=3)
+        toast, sent = await fake_discord.wait_for("POST", f"/webhooks/7000/{token}", count=2)
+        assert toast.body["content"] == "诗笺来了。" and toast.body["flags"] & 64
+        assert sent.body["content"] == f"《秋水长天》· 藏头七言 #{to_base36(request.id)}"
+        (png,) = sent.files.values()
+        assert png.startswith(b"\x89PNG\r\n\x1a\n")
+        with Image.open(io.BytesIO(png)) as image:
+            expected = layout(4, 7)
+            assert image.size == (expected.width, expected.height)
+            image.verify()

@@ -270,3 +270,94 @@ async def test_plain_text_in_a_private_chat_is_a_head(core, fake_api):
         assert len(fake_api.sent("sendMessage")) == 3
     stored = rows(core, PoemRequest)
     assert [(r.head, r.status) for r in stored] == [("天涯", "ok"), (None, "rejected")]
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """The size of a valid PNG (checksums verified)."""
+    import io
+
+    from PIL import Image
+
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    with Image.open(io.BytesIO(data)) as image:
+        image.verify()
+    with Image.open(io.BytesIO(data)) as image:
+        return image.size
+
+
+def needs_a_card_font():
+    import os
+
+    from bot.cards import FontNotFound, find_font
+
+    try:
+        find_font()
+    except FontNotFound as e:
+        if os.environ.get("CI"):  # .ci/run installs fonts-noto-cjk: CI never skips these
+            pytest.fail(f"CI has no CJK font: {e}")
+        pytest.skip(f"no CJK font installed ({e})")
+
+
+async def test_card_button_sends_the_poem_card_as_a_photo(core, fake_api):
+    from bot.cards import layout
+
+    needs_a_card_font()
+    async with running(core, fake_api):
+        fake_api.command("/acrostic 春风秋月 五言", user_id=7, chat_id=-100, chat_type="group")
+        (sent,) = await fake_api.wait_for("sendMessage")
+        (request,) = rows(core, PoemRequest)
+        card = buttons_of(sent)[1][1]
+        assert card == {"text": "🖼 诗笺", "callback_data": f"c:{to_base36(request.id)}"}
+        message = {"message_id": 5, "date": 0, "chat": {"id": -100, "type": "group"}, "text": "x"}
+        fake_api.press(card["callback_data"], message, user_id=8)  # anyone in the chat
+        (photo,) = await fake_api.wait_for("sendPhoto")
+        assert photo.params["chat_id"] == -100
+        assert photo.params["caption"] == f"《春风秋月》· 藏头五言 #{to_base36(request.id)}"
+        expected = layout(4, 5)
+        assert png_size(photo.params["photo"]) == (expected.width, expected.height)
+        (answer,) = await fake_api.wait_for("answerCallbackQuery")
+        assert answer.params["text"] == "诗笺来了。"
+
+
+@pytest.mark.parametrize("data", ["c:zz", "c:{id}"])
+async def test_a_forged_or_foreign_card_button_finds_no_poem(core, fake_api, data):
+    async with running(core, fake_api):
+        fake_api.command("/acrostic 山水", user_id=7, chat_id=-100, chat_type="group")
+        await fake_api.wait_for("sendMessage")
+        (request,) = rows(core, PoemRequest)
+        # another user, in another chat, with the poem's real id (ids are easy to guess)
+        message = {"message_id": 9, "date": 0, "chat": {"id": 8, "type": "private"}, "text": "x"}
+        fake_api.press(data.format(id=to_base36(request.id)), message, user_id=8)
+        (answer,) = await fake_api.wait_for("answerCallbackQuery")
+        assert answer.params["text"] == "找不到这首诗（可能已被删除）。"
+        assert not fake_api.sent("sendPhoto")
+
+
+async def test_a_card_is_sent_with_its_text_as_caption_and_rated_there(core, fake_api):
+    """A daily post is a photo: its ★ buttons edit the caption, since it has no text."""
+    from bot.replies import Reply
+
+    needs_a_card_font()
+    async with running(core, fake_api) as application:
+        fake_api.command("/acrostic 明月")
+        (sent,) = await fake_api.wait_for("sendMessage")
+        (request,) = rows(core, PoemRequest)
+        png = (await core.callback(_actor(), f"c:{to_base36(request.id)}")).reply.card
+        post = Reply("【每日一诗】\n" + sent.params["text"], (), request.id, card=png)
+        await telegram_adapter.sender(application)("-3", post)
+        (photo,) = await fake_api.wait_for("sendPhoto")
+        assert photo.params["chat_id"] == -3 and photo.params["caption"].startswith("【每日一诗】")
+        assert photo.params["photo"] == png
+        message = {"message_id": 12, "date": 0, "chat": {"id": 1, "type": "private"},
+                   "photo": [{"file_id": "p", "file_unique_id": "u", "width": 1, "height": 1}],
+                   "caption": "x"}  # fmt: skip
+        fake_api.press(f"r:{to_base36(request.id)}:5", message)
+        (edit,) = await fake_api.wait_for("editMessageCaption")
+        assert "评分 5.0★（1 人）" in edit.params["caption"]
+        assert not fake_api.sent("editMessageText")
+
+
+def _actor():
+    from bot.actors import Actor
+
+    return Actor("telegram", "1", "1")

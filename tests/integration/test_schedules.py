@@ -30,6 +30,7 @@ class Counting:
 
     def __init__(self, core, fail_chats=()):
         self.core, self.runs, self.sent, self.fail_chats = core, [], [], set(fail_chats)
+        self.cards = []
         self.retrainer = self
         self.senders = {"telegram": self.send}
         self.locks = JobLocks(core.db)
@@ -41,6 +42,7 @@ class Counting:
         if chat_id in self.fail_chats:
             raise RuntimeError("Forbidden: bot was kicked from the group chat")
         self.sent.append((chat_id, reply.text))
+        self.cards.append(reply.card)
 
 
 async def wait_until(predicate, timeout=5.0):
@@ -126,6 +128,31 @@ async def test_daily_posts_to_three_chats_one_failing_once_a_day(core):
         clock.move_to(at(2026, 12, 23, 8, 1))  # the next day: everyone again
         results = await sweep(core, runtime.senders, dt.datetime.now(dt.UTC))
         assert len(results) == 3 and len(runtime.sent) == 4
+
+
+async def test_a_daily_post_is_its_card_with_the_text_as_caption(core):
+    import io
+    import os
+
+    from PIL import Image
+
+    from bot.cards import FontNotFound, find_font, layout
+
+    try:
+        find_font()
+    except FontNotFound as e:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI has no CJK font: {e}")
+        pytest.skip(f"no CJK font installed ({e})")
+    await subscribe(core, "-8", "08:00", "五言")
+    runtime = Counting(core)
+    results = await sweep(core, runtime.senders, at(2026, 12, 22, 8, 0).astimezone(dt.UTC))
+    assert [r.status for r in results] == ["sent"]
+    ((chat, text),), (card,) = runtime.sent, runtime.cards
+    assert chat == "-8"
+    assert "《冬至阳生》· 藏头五言" in text
+    with Image.open(io.BytesIO(card)) as image:
+        assert image.format == "PNG" and image.size == (layout(4, 5).width, layout(4, 5).height)
 
 
 async def test_the_sweep_job_runs_on_the_scheduler_with_the_frozen_clock(core):
