@@ -57,7 +57,9 @@ class Core:
         self.admin = admin  # retrain/rollback hooks, wired by the scheduler
         self.limiter = RateLimiter(settings.limits)
         limits = settings.limits
-        self.generator = Generator(poets, limits.workers, limits.queue_size, limits.processes)
+        self.generator = Generator(
+            poets, limits.workers, limits.queue_size, limits.processes, limits.batching
+        )
         self.metrics = Metrics()
 
     # --- entry points ---------------------------------------------------------------------------

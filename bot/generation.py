@@ -1,4 +1,9 @@
-"""Writing poems off the event loop: a bounded queue in front of worker processes (or threads).
+"""Writing poems off the event loop: a bounded queue in front of step-scheduler processes,
+worker processes or threads.
+
+With `batching` (CANGTOU_LIMITS__BATCHING, the default) each of the `workers` processes is a
+step scheduler batching the LSTM steps of every poem it holds (bot/batched.py); without it,
+each worker process writes one poem at a time (kept for comparison: make bench-bot).
 
 Beam search is Python-heavy, so threads in the bot process fight the event loop for the GIL:
 on 2 cores, 2 worker threads wrote ~46 poems/s through the core and ~36/s through Telegram,
@@ -18,6 +23,7 @@ import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from bot.batched import Schedulers
 from bot.poets import PoetHolder
 from engine import Poem, Poet
 from engine.spec import PoemSpec
@@ -67,13 +73,22 @@ class Generator:
     """`await generator.write(spec)`: at most `workers` poems at once and `queue_size` waiting;
     beyond that, Busy at once (a polite "try later" beats a reply that comes a minute late)."""
 
-    def __init__(self, poets: PoetHolder, workers: int, queue_size: int, processes: bool):
+    def __init__(
+        self,
+        poets: PoetHolder,
+        workers: int,
+        queue_size: int,
+        processes: bool,
+        batching: bool = False,
+    ):
         self.poets = poets
         self.workers = workers
         self.capacity = workers + queue_size
         self.pending = 0
         self.processes = processes
+        self.batching = batching
         self._process_pool: Executor | None = None
+        self._schedulers: Schedulers | None = None
         self._threads = ThreadPoolExecutor(workers, "poet", initializer=_init_worker)
 
     def _processes(self) -> Executor:
@@ -102,6 +117,10 @@ class Generator:
             if not (self.processes and path is not None):
                 # a model held only in memory (tests, a fake) is written in this process
                 return await loop.run_in_executor(self._threads, write, self.poets.current, spec)
+            if self.batching:
+                if self._schedulers is None:
+                    self._schedulers = Schedulers(self.workers)
+                return await self._schedulers.write(str(path), spec)
             for attempt in (1, 2):
                 pool = self._processes()
                 try:
@@ -118,7 +137,14 @@ class Generator:
         spec = PoemSpec("春", chars_per_line=5, mode="beam", beam_size=1)
         await asyncio.gather(*(self.write(spec) for _ in range(self.workers)))
 
+    @property
+    def mean_batch(self) -> float | None:
+        """Mean poems per batched step so far (None without step schedulers)."""
+        return None if self._schedulers is None else self._schedulers.mean_batch
+
     def shutdown(self) -> None:
         self._threads.shutdown(wait=True, cancel_futures=True)
+        if self._schedulers is not None:
+            self._schedulers.close()
         if self._process_pool is not None:
             self._process_pool.shutdown(wait=True, cancel_futures=True)

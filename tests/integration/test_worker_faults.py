@@ -1,5 +1,5 @@
 """Generation workers that die: the queue survives one worker's death, and a killed bot leaves
-no worker processes behind."""
+no worker processes behind — worker processes and step-scheduler processes alike."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from bot.app import build_core
@@ -31,13 +32,22 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-async def test_one_dead_worker_fails_none_of_the_queued_poems(sqlite_url, tiny_model_dir):
+def worker_pids(generator) -> list[int]:
+    if generator.batching:
+        return [slot.process.pid for slot in generator._schedulers.slots]
+    return list(generator._process_pool._processes)
+
+
+@pytest.mark.parametrize("batching", [True, False])
+async def test_one_dead_worker_fails_none_of_the_queued_poems(
+    sqlite_url, tiny_model_dir, batching
+):
     limits = {"workers": 2, "queue_size": 64, "user_burst": 100, "chat_burst": 100}
-    settings = bot_settings(sqlite_url, limits=limits)
+    settings = bot_settings(sqlite_url, limits={**limits, "batching": batching})
     core = build_core(settings, PoetHolder(tiny_model_dir), processes=True)
     try:
         await core.generator.warm_up()
-        victim = next(iter(core.generator._process_pool._processes))
+        victim = worker_pids(core.generator)[0]
         tasks = [
             asyncio.create_task(core.command(Actor("telegram", str(n), "-1"), "/acrostic 春风"))
             for n in range(40)
@@ -54,16 +64,19 @@ async def test_one_dead_worker_fails_none_of_the_queued_poems(sqlite_url, tiny_m
         core.db.dispose()
 
 
-def test_a_killed_bot_leaves_no_worker_processes(tiny_model_dir):
+@pytest.mark.parametrize("batching", [True, False])
+def test_a_killed_bot_leaves_no_worker_processes(tiny_model_dir, batching):
     script = textwrap.dedent(f"""
         import asyncio, sys, time
         from bot.generation import Generator
         from bot.poets import PoetHolder
+        from tests.integration.test_worker_faults import worker_pids
 
         async def main():
-            generator = Generator(PoetHolder({str(tiny_model_dir)!r}), 2, 4, processes=True)
+            generator = Generator(PoetHolder({str(tiny_model_dir)!r}), 2, 4, processes=True,
+                                  batching={batching!r})
             await generator.warm_up()
-            print(*generator._process_pool._processes, flush=True)
+            print(*worker_pids(generator), flush=True)
             time.sleep(60)
 
         asyncio.run(main())
