@@ -1,21 +1,31 @@
 """Bot benchmark (prints numbers; not a test): /acrostic through the core and through the real
-PTB Application against the fake Bot API server, on the shipped model and a SQLite file.
+PTB Application against the fake Bot API server, on the shipped model and a SQLite file, for
+both generation modes in one run — step-scheduler processes ("batched",
+CANGTOU_LIMITS__BATCHING=true) and one poem at a time per worker process ("processes").
 
-    python -m tests.bench.bench_bot [--requests N] [--rate R] [--clients C] [--workers W]
+    python -m tests.bench.bench_bot [--requests N] [--rates 25,50,100] [--clients C]
+        [--workers W] [--decoding diverse|beam] [--json FILE]
 
 - baseline: the engine alone, one poem after another in this process (poems/s, median ms);
+then for each mode:
+- alone: one request at a time through the core (ms per poem at batch 1);
 - closed loop: C clients each sending their next /acrostic as soon as the last is answered
-  (the most the core can do: throughput, p50/p95 latency);
-- open loop: N requests arriving at R per second (as users would), through the core and then
-  through Telegram (update pushed → sendMessage received). Latency is measured per request.
+  (saturation: poems/s, p50/p95 latency);
+- open loop: N requests arriving at each rate per second (as users would), through the core
+  and then through Telegram (update pushed → sendMessage received), latency per request;
+- the mean number of poems per batched step.
 Every request must be stored and every reply sent; the benchmark says so or fails loudly.
 Rate limits are lifted here (every request comes from a different user in a handful of chats).
+--json FILE writes {"modes": {"batched": M, "processes": M}}, each M
+{"saturation_poems_per_s", "p95_ms": {rate: ms through Telegram}, "alone_ms", "mean_batch"};
+"p95_core_ms" beside "modes" has the same through the core.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import tempfile
 import time
@@ -25,8 +35,8 @@ from sqlalchemy import func, select
 
 from bot.app import build_core
 from bot.core import Actor
-from bot.retraining import HEADS_FILE
 from bot.poets import PoetHolder
+from bot.retraining import HEADS_FILE
 from bot.settings import Settings
 from bot.store.models import PoemRequest, RequestStatus
 from engine import Poet
@@ -57,23 +67,26 @@ def summary(name: str, latencies_ms: list[float], seconds: float) -> str:
     )
 
 
-def settings_for(url: str, workers: int) -> Settings:
+def settings_for(
+    url: str, workers: int, batching: bool = True, decoding: str = "diverse"
+) -> Settings:
     limits = {"user_per_minute": 10_000, "user_burst": 10_000, "chat_per_minute": 100_000,
-              "chat_burst": 100_000, "workers": workers, "queue_size": 1024}  # fmt: skip
-    return Settings(_env_file=None, database_url=url, limits=limits)
+              "chat_burst": 100_000, "workers": workers, "queue_size": 4096,
+              "batching": batching}  # fmt: skip
+    return Settings(_env_file=None, database_url=url, limits=limits, decoding=decoding)
 
 
 def actor(n: int) -> Actor:
     return Actor("bench", f"u{n}", f"c{n % 7}", chat_kind="group")
 
 
-def baseline(poet: Poet, all_heads: list[str], count: int) -> None:
+def baseline(poet: Poet, all_heads: list[str], count: int, decoding: str = "diverse") -> None:
     times = []
     _cpu[0] = time.process_time()
     started = time.perf_counter()
     for i in range(count):
         t = time.perf_counter()
-        poet.acrostic(all_heads[i % len(all_heads)])
+        poet.acrostic(all_heads[i % len(all_heads)], mode=decoding)
         times.append((time.perf_counter() - t) * 1000)
     print(summary("baseline: engine, one at a time", times, time.perf_counter() - started))
 
@@ -98,7 +111,7 @@ async def closed_loop(core, all_heads, clients: int, total: int) -> list[float]:
     return latencies
 
 
-async def open_loop(send, total: int, rate: float, name: str) -> None:
+async def open_loop(send, total: int, rate: float, name: str) -> list[float]:
     """`send(n)` returns once request n is answered; requests start at `rate` per second."""
     latencies: list[float] = []
 
@@ -115,6 +128,7 @@ async def open_loop(send, total: int, rate: float, name: str) -> None:
         tasks.append(asyncio.create_task(one(n)))
     await asyncio.gather(*tasks)
     print(summary(name, latencies, time.perf_counter() - started))
+    return latencies
 
 
 def stored(core) -> int:
@@ -122,26 +136,39 @@ def stored(core) -> int:
         return session.scalar(select(func.count()).where(PoemRequest.status == RequestStatus.OK))
 
 
-async def through_core(core, all_heads, total: int, rate: float) -> None:
+async def through_core(core, all_heads, total: int, rate: float) -> list[float]:
     async def send(n):
         reply = await core.command(actor(n), f"/acrostic {all_heads[n % len(all_heads)]}")
         assert reply.poem_id is not None, reply.text
 
-    await open_loop(send, total, rate, f"core, open loop at {rate:g}/s")
+    return await open_loop(send, total, rate, f"core, open loop at {rate:g}/s")
 
 
-async def through_telegram(core, all_heads, total: int, rate: float) -> None:
+async def alone(core, all_heads, count: int) -> float:
+    """Median ms of one request at a time through the core."""
+    times = []
+    for n in range(count):
+        t = time.perf_counter()
+        reply = await core.command(actor(n), f"/acrostic {all_heads[n % len(all_heads)]}")
+        times.append((time.perf_counter() - t) * 1000)
+        assert reply.poem_id is not None, reply.text
+    print(f"{'core, one request at a time':<34} median {statistics.median(times):6.1f} ms")
+    return statistics.median(times)
+
+
+async def through_telegram(core, all_heads, total: int, rates: list[float]) -> dict:
     from bot.adapters import telegram_adapter
     from tests.fakes import FakeBotApi
 
     api = FakeBotApi()
     await api.start()
-    settings = settings_for(core.settings.database_url, core.settings.limits.workers)
+    settings = core.settings
     settings = settings.model_copy(
         update={"telegram": settings.telegram.model_copy(
             update={"token": SecretStr(api.token), "base_url": api.base_url})}
     )  # fmt: skip
     waiting: dict[int, asyncio.Future] = {}
+    p95 = {}
 
     def on_call(call):  # resolve the waiter of a chat when its reply arrives
         future = waiting.pop(int(call.params.get("chat_id", 0)), None)
@@ -154,53 +181,103 @@ async def through_telegram(core, all_heads, total: int, rate: float) -> None:
         await application.updater.start_polling(poll_interval=0, timeout=5)
         await application.start()
 
-        async def send(n):
-            chat = 10_000 + n
-            waiting[chat] = asyncio.get_running_loop().create_future()
-            api.command(f"/acrostic {all_heads[n % len(all_heads)]}", user_id=chat)
-            call = await asyncio.wait_for(waiting[chat], 30)
-            assert "《" in call.params["text"], call.params["text"]
+        for round_, rate in enumerate(rates):
 
-        await open_loop(send, total, rate, f"telegram (PTB + fake API) at {rate:g}/s")
+            async def send(n, base=10_000 + round_ * total):
+                chat = base + n
+                waiting[chat] = asyncio.get_running_loop().create_future()
+                api.command(f"/acrostic {all_heads[n % len(all_heads)]}", user_id=chat)
+                call = await asyncio.wait_for(waiting[chat], 120)
+                assert "《" in call.params["text"], call.params["text"]
+
+            latencies = await open_loop(
+                send, total, rate, f"telegram (PTB + fake API) at {rate:g}/s"
+            )
+            p95[f"{rate:g}"] = round(pct(latencies, 0.95), 1)
         await application.updater.stop()
         await application.stop()
     await api.stop()
-    print(f"telegram: {len(api.sent('sendMessage'))} replies sent for {total} updates")
+    replies = len(api.sent("sendMessage"))
+    print(f"telegram: {replies} replies sent for {total * len(rates)} updates")
+    return p95
+
+
+async def one_mode(args, all_heads, tmp: str, mode: str) -> tuple[dict, dict]:
+    """Every measurement of one generation mode: (its M for --json, p95 through the core)."""
+    print(f"== {mode}: {args.workers} {'step-scheduler' if mode == 'batched' else 'worker'} "
+          f"processes, decoding {args.decoding}")  # fmt: skip
+    url = f"sqlite:///{tmp}/bench-{mode}.db"
+    core = build_core(
+        settings_for(url, args.workers, mode == "batched", args.decoding), PoetHolder()
+    )  # fmt: skip
+    await core.generator.warm_up()
+    try:
+        alone_ms = await alone(core, all_heads, args.alone)
+        started = time.perf_counter()
+        await closed_loop(core, all_heads, args.clients, args.requests)
+        saturation = args.requests / (time.perf_counter() - started)
+        core_p95 = {}
+        for rate in args.rates:
+            latencies = await through_core(core, all_heads, args.requests, rate)
+            core_p95[f"{rate:g}"] = round(pct(latencies, 0.95), 1)
+        telegram_p95 = await through_telegram(core, all_heads, args.requests, args.rates)
+        mean_batch = core.generator.mean_batch or 1.0
+        print(f"{'mean poems per model step':<34} {mean_batch:7.1f}")
+        expected = args.alone + args.requests * (1 + 2 * len(args.rates))
+        count = stored(core)
+        print(f"stored: {count} answered requests of {expected} sent")
+        if count != expected:
+            raise SystemExit("FAIL: some requests were not stored")
+    finally:
+        await core.close()
+    result = {"saturation_poems_per_s": round(saturation, 2), "p95_ms": telegram_p95,
+              "alone_ms": round(alone_ms, 1), "mean_batch": round(mean_batch, 2)}  # fmt: skip
+    return result, core_p95
+
+
+def side_by_side(modes: dict, core_p95: dict) -> None:
+    b, p = modes["batched"], modes["processes"]
+    print("\n== side by side (batched / processes)")
+    rows = [("saturation, poems/s", b["saturation_poems_per_s"], p["saturation_poems_per_s"]),
+            ("alone, ms", b["alone_ms"], p["alone_ms"]),
+            ("mean poems per step", b["mean_batch"], p["mean_batch"])]  # fmt: skip
+    for rate in b["p95_ms"]:
+        rows.append((f"p95 at {rate}/s, telegram ms", b["p95_ms"][rate], p["p95_ms"][rate]))
+        rows.append((f"p95 at {rate}/s, core ms", core_p95["batched"][rate],
+                     core_p95["processes"][rate]))  # fmt: skip
+    for name, x, y in rows:
+        print(f"{name:<30} {x:9.1f} {y:9.1f}   ratio {x / y:5.2f}")
 
 
 async def main(args) -> None:
     all_heads = heads()
     with tempfile.TemporaryDirectory() as tmp:
         poet = Poet.load()
-        print(f"model {poet.model_version}, stepper precision {poet.stepper.precision}, "
-              f"{args.workers} generation {'processes' if args.processes else 'threads'}, SQLite in {tmp}")  # fmt: skip
+        print(f"model {poet.model_version}, stepper precision {poet.stepper.precision} "
+              f"(batched: {poet.batch_stepper.precision}), SQLite in {tmp}")  # fmt: skip
         for head in all_heads[:10]:  # warm-up: masks, caches
-            poet.acrostic(head)
-        baseline(poet, all_heads, 100)
-        holder = PoetHolder() if args.processes else PoetHolder(poet=poet)
-        core = build_core(settings_for(f"sqlite:///{tmp}/bench.db", args.workers), holder)
-        await core.generator.warm_up()
-        try:
-            await closed_loop(core, all_heads, args.clients, args.requests)
-            await through_core(core, all_heads, args.requests, args.rate)
-            await through_telegram(core, all_heads, args.requests, args.rate)
-            expected = 3 * args.requests
-            count = stored(core)
-            print(f"stored: {count} answered requests of {expected} sent")
-            if count != expected:
-                raise SystemExit("FAIL: some requests were not stored")
-        finally:
-            await core.close()
+            poet.acrostic(head, mode=args.decoding)
+        baseline(poet, all_heads, 50, args.decoding)
+        modes, core_p95 = {}, {}
+        for mode in ("batched", "processes"):
+            modes[mode], core_p95[mode] = await one_mode(args, all_heads, tmp, mode)
+    side_by_side(modes, core_p95)
+    if args.json:
+        report = {"modes": modes, "p95_core_ms": core_p95, "decoding": args.decoding,
+                  "requests": args.requests, "workers": args.workers}  # fmt: skip
+        with open(args.json, "w", encoding="utf-8") as out:
+            json.dump(report, out, indent=2)
+        print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=500)
-    parser.add_argument("--rate", type=float, default=50.0)
-    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--rates", type=lambda s: [float(r) for r in s.split(",")],
+                        default=[25.0, 50.0, 100.0])  # fmt: skip
+    parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument(
-        "--threads", dest="processes", action="store_false",
-        help="write poems in threads of the bot process instead of worker processes",
-    )  # fmt: skip
+    parser.add_argument("--alone", type=int, default=20)
+    parser.add_argument("--decoding", choices=["diverse", "beam"], default="diverse")
+    parser.add_argument("--json", metavar="FILE")
     asyncio.run(main(parser.parse_args()))
