@@ -38,6 +38,7 @@ class Context:
     script: str
     temperature: float
     recent: tuple[str, ...] = ()  # 3-grams of the chat's last poems, which the search avoids
+    theme: str | None = None  # the chat's default theme (/settings 主题); None: the head
 
 
 DEFAULT_CONTEXT = Context(0, 0, 7, True, "simplified", 0.8)

@@ -28,6 +28,7 @@ from bot.store import queries
 from bot.store.models import PoemRequest, RequestStatus
 from bot.store.session import Database, DatabaseUnavailable
 from engine import HeadError, Poem
+from engine.heads import ThemeError
 from engine.poet import DEFAULT_SEARCH
 from engine.spec import PoemSpec
 
@@ -172,6 +173,7 @@ class Core:
                 prefs.script,
                 prefs.temperature,
                 queries.recent_phrases(session, chat.id, RECENT_POEMS),
+                prefs.theme,
             )
 
         return await self.store(load)
@@ -186,10 +188,13 @@ class Core:
         limited: bool = True,
     ) -> Reply:
         """One poem request, start to end; every outcome is stored (when the database is up)."""
-        try:  # a bad head is refused before it costs a token of the rate limits
-            spec = PoemSpec(options.head, options.chars_per_line or 7, options.position)
-        except HeadError as e:
-            await self._record_failure(actor, raw_text, "bad_head", RequestStatus.REJECTED)
+        try:  # a bad head or theme is refused before it costs a token of the rate limits
+            spec = PoemSpec(
+                options.head, options.chars_per_line or 7, options.position, theme=options.theme
+            )
+        except HeadError as e:  # ThemeError too
+            code = "bad_theme" if isinstance(e, ThemeError) else "bad_head"
+            await self._record_failure(actor, raw_text, code, RequestStatus.REJECTED)
             return Reply(messages.BAD_HEAD.format(reason=str(e)))
         written = await self.generate(
             actor, raw_text, lambda ctx: self._spec(spec, options, ctx, parent), limited
@@ -199,7 +204,7 @@ class Core:
         spec, poem, ctx, down_id = written.spec, written.poem, written.ctx, written.down_id
         view = PoemView(
             None, spec.head, poem.text, spec.chars_per_line, spec.position, poem.model_version,
-            poem.checks, poem.params, spec.script,
+            poem.checks, poem.params, spec.script, spec.theme,
         )  # fmt: skip
         if down_id is None:
             try:
@@ -270,6 +275,7 @@ class Core:
             "rhyme": ctx.rhyme,
             "mode": mode,
             "recent": ctx.recent,
+            "theme": spec.theme or ctx.theme,  # the request's, else the chat's default
         }
         if mode == "sample":
             fields.update(temperature=ctx.temperature, top_p=TOP_P, seed=secrets.randbits(31))

@@ -20,6 +20,7 @@ from bot.poem_commands import send_card, store_rating, visible, write_again
 from bot.replies import Button, CallbackAnswer, Reply
 from bot.store import queries
 from bot.store.models import User
+from engine.heads import ThemeError, normalize_theme
 
 if TYPE_CHECKING:
     from bot.actors import Actor
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 async def acrostic(core: Core, actor: Actor, args: str, text: str) -> Reply:
-    """/acrostic <head> [五言|七言] [藏头|藏尾] [繁|简]"""
+    """/acrostic <head> [五言|七言] [藏头|藏尾] [繁|简] [主题:…]"""
     return await core.write(actor, parse_poem_args(args), text)
 
 
@@ -60,7 +61,7 @@ async def stats(core: Core, actor: Actor, args: str, text: str) -> Reply:
 
 
 async def settings(core: Core, actor: Actor, args: str, text: str) -> Reply:
-    """/settings, /settings 五言|七言, 押韵 开|关, 繁|简, 创意 0.3–1.5"""
+    """/settings, /settings 五言|七言, 押韵 开|关, 繁|简, 创意 0.3–1.5, 主题 …|关"""
     ctx = await core.context(actor)
     if args:
         if actor.chat_admin is not None and not await actor.chat_admin():
@@ -81,6 +82,7 @@ async def settings(core: Core, actor: Actor, args: str, text: str) -> Reply:
         rhyme=messages.ON if ctx.rhyme else messages.OFF,
         script=messages.SCRIPTS[ctx.script],
         temperature=ctx.temperature,
+        theme=ctx.theme or messages.NO_THEME,
     )
     return Reply((messages.SETTINGS_SAVED + "\n" if args else "") + shown)
 
@@ -108,7 +110,19 @@ def parse_setting(args: str) -> dict | str:
         if not 0.3 <= value <= 1.5:  # a number out of range: say the range, not "unreadable"
             return messages.BAD_TEMPERATURE.format(value=parts[1][:10])
         return {"temperature": value}
+    if len(parts) >= 2 and parts[0] in ("主题", "主題", "theme"):
+        return parse_theme("".join(parts[1:]))
     return unreadable
+
+
+def parse_theme(value: str) -> dict | str:
+    """`/settings 主题 祝寿` (normalised like a head), or 关 / 无 / off for none."""
+    if value.lower() in ("关", "無", "无", "off", "none"):
+        return {"theme": None}
+    try:
+        return {"theme": normalize_theme(value)}
+    except ThemeError as e:
+        return messages.BAD_THEME_SETTING.format(reason=str(e))
 
 
 async def forgetme(core: Core, actor: Actor, args: str, text: str) -> Reply:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 USAGE = (
-    "用法：/acrostic <藏头字> [五言|七言] [藏头|藏尾] [繁|简]\n"
-    "例如：/acrostic 算法进阶　或　/acrostic 春风得意 五言 繁"
+    "用法：/acrostic <藏头字> [五言|七言] [藏头|藏尾] [繁|简] [主题:…]\n"
+    "例如：/acrostic 算法进阶　或　/acrostic 春风得意 五言 繁　或　/acrostic 生日快乐 主题:祝寿"
 )
 
 HELP_INTRO = "我会写藏头诗：每句的第一个字连起来，就是你给的字。"
@@ -30,6 +30,7 @@ DB_DOWN = "数据库暂时不可用（错误号 {error_id}），请稍后再试�
 
 # --- poems ---------------------------------------------------------------------------------------
 POEM_TITLE = "《{head}》· {position}{form}"
+POEM_TITLE_THEMED = "《{head}》· 主题 {theme} · {position}{form}"
 POEM_ID = "#{poem_id} · 模型 {version}"
 FALLBACK_NOTE = "注：{chars}不在字表里，构思时以{stand_ins}代替，诗中仍是原字。"
 RELAXED_NOTE = "注：为凑成诗句，放宽了{names}。"
@@ -65,9 +66,13 @@ REPRODUCED_OTHER = "#{poem_id} 由模型 {old} 写成，现在是 {new}，重写
 
 # --- /settings -----------------------------------------------------------------------------------
 SETTINGS = (
-    "本群设置：\n默认体裁：{form}\n押韵：{rhyme}\n字体：{script}\n创意（🔄 的温度）：{temperature:.1f}\n\n"
+    "本群设置：\n默认体裁：{form}\n押韵：{rhyme}\n字体：{script}\n创意（🔄 的温度）：{temperature:.1f}\n"
+    "主题：{theme}\n\n"
     "修改：/settings 五言|七言　/settings 押韵 开|关　/settings 繁|简　/settings 创意 0.3–1.5"
+    "　/settings 主题 祝寿|关"
 )
+NO_THEME = "（藏头字本身）"
+BAD_THEME_SETTING = "{reason}\n\n例如：/settings 主题 祝寿　或　/settings 主题 关"
 SETTINGS_SAVED = "已保存。"
 SETTINGS_CHAT_ADMIN_ONLY = "只有群管理员可以修改本群设置。"
 ON, OFF = "开", "关"

@@ -12,6 +12,7 @@ POSITIONS = {"藏头": "head", "藏尾": "tail"}
 SCRIPTS = {"繁": "traditional", "繁体": "traditional", "简": "simplified", "简体": "simplified"}
 SCRIPTS.update({"繁體": "traditional", "簡": "simplified", "簡體": "simplified"})
 ALIASES = {"cangtou": "acrostic", "藏头": "acrostic"}
+THEME = re.compile(r"(?:^|\s)(?:主题|主題|theme)\s*[:：]\s*(\S*)", re.IGNORECASE)
 POEM_ID = re.compile(r"^#?([0-9a-z]{1,10})$")
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates: no database takes them
 
@@ -43,11 +44,17 @@ class PoemOptions:
     chars_per_line: int | None = None  # None: the chat's default
     position: str = "head"
     script: str | None = None  # None: the chat's default
+    theme: str | None = None  # raw, like the head; None: the chat's default, else the head
 
 
 def parse_poem_args(args: str) -> PoemOptions:
     """Option words (五言/七言, 藏头/藏尾, 繁/简) are separate tokens after the head; a lone
-    token is always the head, so `/acrostic 七言` writes a poem on 七 and 言."""
+    token is always the head, so `/acrostic 七言` writes a poem on 七 and 言. `主题:祝寿`
+    (or 主题：, theme:) anywhere after the head gives the theme."""
+    theme = None
+    if match := THEME.search(args):
+        theme = match.group(1)  # "" when nothing follows: the engine says the theme is empty
+        args = args[: match.start()] + " " + args[match.end() :]
     tokens = args.split()
     cpl = position = script = None
     head_tokens = list(tokens)
@@ -62,7 +69,7 @@ def parse_poem_args(args: str) -> PoemOptions:
         else:
             break
         head_tokens.pop()
-    return PoemOptions("".join(head_tokens), cpl, position or "head", script)
+    return PoemOptions("".join(head_tokens), cpl, position or "head", script, theme)
 
 
 def to_base36(n: int) -> str:

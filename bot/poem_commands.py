@@ -34,6 +34,7 @@ def view_of(row: PoemRequest) -> PoemView:
         row.checks or {},
         row.params or {},
         options.get("script", "simplified"),
+        options.get("theme"),
     )
 
 
@@ -113,7 +114,7 @@ async def write_again(core: Core, actor: Actor, row: PoemRequest, text: str) -> 
     options = row.options or {}
     poem_options = PoemOptions(
         row.head or "", options.get("chars_per_line"), options.get("position", "head"),
-        options.get("script"),
+        options.get("script"), options.get("theme"),
     )  # fmt: skip
     return await core.write(actor, poem_options, text, parent=row)
 

@@ -49,6 +49,7 @@ class PoemView:
     checks: dict
     params: dict = field(default_factory=dict)
     script: str = "simplified"
+    theme: str | None = None  # what it was asked to be about; None: the head itself
 
 
 def poem_lines(text: str) -> list[str]:
@@ -74,9 +75,11 @@ def poem_buttons(poem_id: int) -> tuple[tuple[Button, ...], ...]:
 def render_poem(view: PoemView, rating: tuple[float, int] | None = None, note: str = "") -> Reply:
     """Title, the lines, notes, the compliance footer and the id that reproduces the poem."""
     position = POSITIONS.get(view.position, "藏中")
-    head = to_traditional(view.head) if view.script == "traditional" else view.head
+    shown = to_traditional if view.script == "traditional" else str
     form = FORMS[view.chars_per_line]
-    parts = [messages.POEM_TITLE.format(head=head, position=position, form=form)]
+    title = messages.POEM_TITLE_THEMED if view.theme else messages.POEM_TITLE
+    theme = shown(view.theme or "")
+    parts = [title.format(head=shown(view.head), position=position, form=form, theme=theme)]
     parts += poem_lines(view.text)
     fallbacks = view.params.get("fallbacks") or {}
     if fallbacks:

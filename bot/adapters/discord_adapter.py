@@ -156,6 +156,7 @@ def build_bot(settings: Settings, core: Core | None = None, **options) -> discor
         form="五言或七言（默认本频道的设置）",
         position="藏头（默认）或藏尾",
         script="简体或繁体输出",
+        theme="主题，例如 祝寿（默认本频道的设置，否则就是藏头字本身）",
     )
     @app_commands.choices(form=FORMS, position=POSITIONS, script=SCRIPTS)
     async def acrostic(
@@ -164,11 +165,12 @@ def build_bot(settings: Settings, core: Core | None = None, **options) -> discor
         form: int | None = None,
         position: str = "head",
         script: str | None = None,
+        theme: str | None = None,
     ) -> None:
         """写一首藏头诗"""
         await interaction.response.defer(thinking=True)
-        options = PoemOptions(head, form, position, script)
-        raw = f"/acrostic head:{head} form:{form or ''}"
+        options = PoemOptions(head, form, position, script, theme)
+        raw = f"/acrostic head:{head} form:{form or ''}" + (f" theme:{theme}" if theme else "")
         await send(interaction, await core.acrostic(actor_of(interaction), options, raw))
 
     for entry in discord_commands():
@@ -192,7 +194,7 @@ def _text_command(core: Core, entry: Entry) -> app_commands.Command:
 
 
 def _settings_command(core: Core, entry: Entry) -> app_commands.Command:
-    @app_commands.describe(change="例如：五言、押韵 关、繁、创意 1.0；留空查看当前设置")
+    @app_commands.describe(change="例如：五言、押韵 关、繁、创意 1.0、主题 祝寿；留空查看当前设置")
     async def run(interaction: discord.Interaction, change: str = "") -> None:
         await interaction.response.defer(thinking=True)
         reply = await core.command(actor_of(interaction), f"/settings {change}".strip())

@@ -142,6 +142,7 @@ class ChatSettings(Base):
     rhyme: Mapped[bool] = mapped_column(default=True)
     script: Mapped[str] = mapped_column(String(16), default="simplified")
     temperature: Mapped[float] = mapped_column(Float, default=0.8)  # creativity of 🔄
+    theme: Mapped[str | None] = mapped_column(String(16))  # default theme; None: the head
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     chat: Mapped[Chat] = relationship(back_populates="settings")
 

@@ -196,3 +196,25 @@ async def test_card_button_sends_the_card_as_an_attachment(core, fake_discord):
             expected = layout(4, 7)
             assert image.size == (expected.width, expected.height)
             image.verify()
+
+
+async def test_the_theme_option_of_the_slash_command(core, fake_discord):
+    async with running(core, fake_discord):
+        (sync,) = fake_discord.made("PUT", "/commands")
+        acrostic = next(c for c in sync.body if c["name"] == "acrostic")
+        theme = next(o for o in acrostic["options"] if o["name"] == "theme")
+        assert theme["description"].startswith("主题") and not theme.get("required")
+        token = await fake_discord.slash("acrostic", {"head": "生日快乐", "theme": "祝寿"})
+        (reply,) = await fake_discord.wait_for("POST", f"/webhooks/7000/{token}")
+        assert reply.body["content"].startswith("《生日快乐》· 主题 祝寿 · 藏头七言\n")
+        (request,) = rows(core, PoemRequest)
+        assert request.options["theme"] == "祝寿"
+        token = await fake_discord.slash("acrostic", {"head": "生日", "theme": "cake🎂"})
+        (reply,) = await fake_discord.wait_for("POST", f"/webhooks/7000/{token}")
+        assert "主题只能是汉字，这些不是：c、a、k、e、🎂" in reply.body["content"]
+        token = await fake_discord.slash("settings", {"change": "主题 中秋"}, permissions=0x20)
+        (reply,) = await fake_discord.wait_for("POST", f"/webhooks/7000/{token}")
+        assert "主题：中秋" in reply.body["content"]
+        token = await fake_discord.slash("cangtou", {"head": "明月"})
+        (reply,) = await fake_discord.wait_for("POST", f"/webhooks/7000/{token}")
+        assert reply.body["content"].startswith("《明月》· 主题 中秋 · ")

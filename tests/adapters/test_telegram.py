@@ -361,3 +361,36 @@ def _actor():
     from bot.actors import Actor
 
     return Actor("telegram", "1", "1")
+
+
+async def test_a_theme_is_written_stored_shown_and_set_as_the_chat_default(core, fake_api):
+    fake_api.members[(-30, 2)] = "administrator"
+    async with running(core, fake_api):
+        fake_api.command("/acrostic 生日快乐 主题:祝寿", user_id=2, chat_id=-30, chat_type="group")
+        (sent,) = await fake_api.wait_for("sendMessage")
+        assert sent.params["text"].startswith("《生日快乐》· 主题 祝寿 · 藏头七言\n")
+        (request,) = rows(core, PoemRequest)
+        assert request.options["theme"] == "祝寿" and request.status == "ok"
+
+        fake_api.command("/acrostic 生日 主题:birthday", user_id=2, chat_id=-30, chat_type="group")
+        bad = (await fake_api.wait_for("sendMessage", 2))[-1]
+        assert "主题只能是汉字" in bad.params["text"] and "用法" in bad.params["text"]
+        assert rows(core, PoemRequest)[-1].error_code == "bad_theme"
+
+        fake_api.command("/settings 主题 中秋", user_id=2, chat_id=-30, chat_type="group")
+        saved = (await fake_api.wait_for("sendMessage", 3))[-1]
+        assert "已保存" in saved.params["text"] and "主题：中秋" in saved.params["text"]
+        fake_api.command("/acrostic 明月", user_id=3, chat_id=-30, chat_type="group")
+        themed = (await fake_api.wait_for("sendMessage", 4))[-1]
+        assert themed.params["text"].startswith("《明月》· 主题 中秋 · ")
+        assert rows(core, PoemRequest)[-1].options["theme"] == "中秋"
+
+        fake_api.command("/settings 主题 moon", user_id=2, chat_id=-30, chat_type="group")
+        refused = (await fake_api.wait_for("sendMessage", 5))[-1]
+        assert (
+            "主题只能是汉字" in refused.params["text"]
+            and "/settings 主题" in refused.params["text"]
+        )
+        fake_api.command("/settings 主题 关", user_id=2, chat_id=-30, chat_type="group")
+        cleared = (await fake_api.wait_for("sendMessage", 6))[-1]
+        assert "主题：（藏头字本身）" in cleared.params["text"]

@@ -53,6 +53,10 @@ def test_parse_command(text, name, args):
         ("算 法 进 阶 藏尾", PoemOptions("算法进阶", None, "tail", None)),
         ("七言", PoemOptions("七言")),  # a lone token is the head, never an option
         ("春风 七言 五言", PoemOptions("春风七言", 5)),  # one form: the last word
+        ("生日快乐 主题:祝寿", PoemOptions("生日快乐", theme="祝寿")),
+        ("生日快乐 五言 主题：祝寿", PoemOptions("生日快乐", 5, theme="祝寿")),
+        ("生日 theme:祝寿 藏尾", PoemOptions("生日", None, "tail", theme="祝寿")),
+        ("生日 主题:", PoemOptions("生日", theme="")),  # an empty theme: the engine says so
     ],
 )
 def test_parse_poem_args(args, expected):
@@ -64,6 +68,11 @@ def test_parse_poem_args(args, expected):
 )
 def test_parse_callback_rejects_anything_else(data):
     assert parse_callback(data) is None
+
+
+def test_parse_callback_reads_the_card_button():
+    assert (parse_callback("c:1a").kind, parse_callback("c:1a").poem_id) == ("card", 46)
+    assert parse_callback("c:1a:3") is None
 
 
 async def test_rate_limits_answer_politely_and_are_stored(sqlite_url, poet):
