@@ -35,5 +35,9 @@ def test_torchrun_two_processes_match_one(corpus_dir, tmp_path):
     assert two["test_nats_per_char"] < 4.5  # it learned (a uniform guess is ~5.4 here)
     written = sorted(p.name for p in tmp_path.iterdir())
     assert written == ["ddp", "ddp.state", "single", "single.state"]  # rank 0 alone wrote
-    seen = [load_model_dir(tmp_path / d).meta["training"]["chars_seen"] for d in ("ddp", "single")]
+    # all the characters each run saw (the last validation), not those up to its best model
+    seen = [
+        load_model_dir(tmp_path / d).meta["metrics"]["curve"][-1]["chars_seen"]
+        for d in ("ddp", "single")
+    ]
     assert abs(seen[0] - seen[1]) / seen[1] < 0.1  # the same data, split over two ranks
