@@ -17,11 +17,12 @@ TERMS = {
     "小雪": "小雪初晴", "大雪": "大雪丰年", "冬至": "冬至阳生", "小寒": "小寒梅开",
     "大寒": "大寒迎春", "立春": "立春迎福", "雨水": "雨水润田", "惊蛰": "惊蛰春雷",
 }  # fmt: skip
-# lunar-python's festival name → (the name a post gives, its head); others are not posted
+# lunar-python's festival name → (the name a post gives, its head); others are not posted.
+# The lunar festivals are their own head and the poem's theme (see `theme_of`).
 FESTIVALS = {
-    "春节": ("春节", "万象更新"), "元宵节": ("元宵节", "火树银花"), "端午节": ("端午节", "粽叶飘香"),
-    "七夕节": ("七夕节", "鹊桥相会"), "中秋节": ("中秋节", "花好月圆"), "重阳节": ("重阳节", "登高望远"),
-    "除夕": ("除夕", "辞旧迎新"),
+    "春节": ("春节", "春节"), "元宵节": ("元宵节", "元宵"), "端午节": ("端午节", "端午"),
+    "七夕节": ("七夕节", "七夕"), "中秋节": ("中秋节", "中秋"), "重阳节": ("重阳节", "重阳"),
+    "除夕": ("除夕", "除夕"),
     "元旦节": ("元旦", "新年吉祥"), "妇女节": ("妇女节", "巾帼芳华"), "植树节": ("植树节", "绿树成荫"),
     "劳动节": ("劳动节", "劳动光荣"), "青年节": ("青年节", "青春无悔"), "儿童节": ("儿童节", "童心未泯"),
     "教师节": ("教师节", "师恩难忘"), "国庆节": ("国庆节", "国泰民安"),
@@ -46,6 +47,14 @@ def festival(day: dt.date) -> str | None:
         if name in FESTIVALS:
             return name
     return None
+
+
+LUNAR_HEADS = frozenset(("春节", "元宵", "端午", "七夕", "中秋", "重阳", "除夕"))
+
+
+def theme_of(head: str) -> str | None:
+    """A festival head is also the theme of its poem; any other head's theme is the head's own."""
+    return head if head in LUNAR_HEADS else None
 
 
 def head_of_the_day(day: dt.date) -> tuple[str, str]:

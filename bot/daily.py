@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot import messages
 from bot.actors import Actor
-from bot.almanac import head_of_the_day
+from bot.almanac import head_of_the_day, theme_of
 from bot.cards import CardError, FontNotFound
 from bot.parsing import FORMS, PoemOptions
 from bot.poem_commands import card_of
@@ -159,8 +159,8 @@ async def post_one(core, senders: dict[str, Sender], item: Due) -> PostResult:
         if sender is None:
             raise RuntimeError(f"no adapter running for {item.platform}")
         actor = Actor(item.platform, "daily", item.chat_id, "每日一诗", "channel")
-        reply = await core.write(actor, PoemOptions(head, item.chars_per_line), f"/daily {head}",
-                                 limited=False)  # fmt: skip
+        options = PoemOptions(head, item.chars_per_line, theme=theme_of(head))
+        reply = await core.write(actor, options, f"/daily {head}", limited=False)
         if reply.poem_id is None:
             raise RuntimeError(reply.text.splitlines()[0][:200])
         title = messages.DAILY_TITLE.format(date=item.day.isoformat(), why=why)

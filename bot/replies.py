@@ -77,7 +77,8 @@ def render_poem(view: PoemView, rating: tuple[float, int] | None = None, note: s
     position = POSITIONS.get(view.position, "藏中")
     shown = to_traditional if view.script == "traditional" else str
     form = FORMS[view.chars_per_line]
-    title = messages.POEM_TITLE_THEMED if view.theme else messages.POEM_TITLE
+    themed = view.theme and view.theme != view.head  # a festival is its own head and theme
+    title = messages.POEM_TITLE_THEMED if themed else messages.POEM_TITLE
     theme = shown(view.theme or "")
     parts = [title.format(head=shown(view.head), position=position, form=form, theme=theme)]
     parts += poem_lines(view.text)

@@ -12,7 +12,7 @@ import time_machine
 from sqlalchemy import select
 
 from bot import scheduler as schedules
-from bot.almanac import head_of_the_day, solar_term
+from bot.almanac import LUNAR_HEADS, head_of_the_day, solar_term, theme_of
 from bot.core import Actor
 from bot.daily import sweep
 from bot.locks import JobLocks
@@ -130,20 +130,33 @@ async def test_daily_posts_to_three_chats_one_failing_once_a_day(core):
         assert len(results) == 3 and len(runtime.sent) == 4
 
 
-async def test_a_daily_post_is_its_card_with_the_text_as_caption(core):
-    import io
+def needs_a_card_font():
     import os
 
-    from PIL import Image
-
-    from bot.cards import FontNotFound, find_font, layout
+    from bot.cards import FontNotFound, find_font
 
     try:
         find_font()
     except FontNotFound as e:
-        if os.environ.get("CI"):
+        if os.environ.get("CI"):  # .ci/run installs fonts-noto-cjk: CI never skips these
             pytest.fail(f"CI has no CJK font: {e}")
         pytest.skip(f"no CJK font installed ({e})")
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.format == "PNG"
+        return image.size
+
+
+async def test_a_daily_post_is_its_card_with_the_text_as_caption(core):
+    from bot.cards import layout
+
+    needs_a_card_font()
     await subscribe(core, "-8", "08:00", "五言")
     runtime = Counting(core)
     results = await sweep(core, runtime.senders, at(2026, 12, 22, 8, 0).astimezone(dt.UTC))
@@ -151,8 +164,39 @@ async def test_a_daily_post_is_its_card_with_the_text_as_caption(core):
     ((chat, text),), (card,) = runtime.sent, runtime.cards
     assert chat == "-8"
     assert "《冬至阳生》· 藏头五言" in text
-    with Image.open(io.BytesIO(card)) as image:
-        assert image.format == "PNG" and image.size == (layout(4, 5).width, layout(4, 5).height)
+    assert png_size(card) == (layout(4, 5).width, layout(4, 5).height)
+
+
+async def test_festival_posts_keep_each_chats_time_and_form(core):
+    """中秋 2026-09-25: the festival is the head and the theme; each chat at its own time."""
+    from bot.cards import layout
+
+    needs_a_card_font()
+    await subscribe(core, "-21", "08:00", "五言")
+    await subscribe(core, "-22", "20:00", "七言")
+    runtime = Counting(core)
+    with time_machine.travel(at(2026, 9, 25, 7, 0), tick=False) as clock:
+        assert await sweep(core, runtime.senders, dt.datetime.now(dt.UTC)) == []
+        clock.move_to(at(2026, 9, 25, 8, 0))
+        assert [r.status for r in await sweep(core, runtime.senders, dt.datetime.now(dt.UTC))] == [
+            "sent"
+        ]
+        clock.move_to(at(2026, 9, 25, 20, 0))
+        assert [r.status for r in await sweep(core, runtime.senders, dt.datetime.now(dt.UTC))] == [
+            "sent"
+        ]
+    (first, morning), (second, evening) = runtime.sent
+    assert (first, second) == ("-21", "-22")
+    assert "每日一诗 · 2026-09-25 · 中秋节" in morning and "《中秋》· 藏头五言" in morning
+    assert "《中秋》· 藏头七言" in evening
+    with core.db.session() as s:
+        requests = list(s.scalars(select(PoemRequest).order_by(PoemRequest.id)))
+    assert [(r.head, r.options["theme"], r.options["chars_per_line"]) for r in requests] == [
+        ("中秋", "中秋", 5), ("中秋", "中秋", 7)
+    ]  # fmt: skip
+    assert [png_size(card) for card in runtime.cards] == [
+        (layout(2, 5).width, layout(2, 5).height), (layout(2, 7).width, layout(2, 7).height)
+    ]  # fmt: skip
 
 
 async def test_the_sweep_job_runs_on_the_scheduler_with_the_frozen_clock(core):
@@ -204,11 +248,12 @@ def test_solar_terms_fall_on_their_dates(day, term):
     assert solar_term(dt.date(*day)) == term
 
 
-def test_head_of_the_day_is_deterministic_and_four_characters():
+def test_head_of_the_day_is_deterministic_and_four_characters_but_on_lunar_festivals():
     days = [dt.date(2026, 1, 1) + dt.timedelta(n) for n in range(365)]
     heads = [head_of_the_day(d) for d in days]
     assert heads == [head_of_the_day(d) for d in days]
-    assert all(len(h) == 4 for h, _ in heads)
+    assert all(len(h) == 4 for h, _ in heads if h not in LUNAR_HEADS)
+    assert sorted(h for h, _ in heads if h in LUNAR_HEADS) == sorted(LUNAR_HEADS)
     assert head_of_the_day(dt.date(2026, 10, 1)) == ("国泰民安", "国庆节")
     # every term, the 8 festivals of the solar calendar and the 7 lunar ones
     assert sum(why not in ("吉语",) for _, why in heads) == 24 + 8 + 7
@@ -220,6 +265,10 @@ def test_head_of_the_day_is_deterministic_and_four_characters():
      ((2026, 8, 19), "七夕节"), ((2026, 9, 25), "中秋节"), ((2026, 10, 18), "重阳节"),
      ((2026, 2, 16), "除夕"), ((2027, 2, 6), "春节"), ((2026, 1, 1), "元旦")],
 )  # fmt: skip
-def test_lunar_festivals_have_their_heads(day, why):
+def test_lunar_festivals_are_their_own_head_and_theme(day, why):
     head, said = head_of_the_day(dt.date(*day))
-    assert said == why and len(head) == 4
+    assert said == why
+    if why == "元旦":  # a festival of the solar calendar: a phrase, on its own theme
+        assert (head, theme_of(head)) == ("新年吉祥", None)
+    else:
+        assert head in LUNAR_HEADS and why.startswith(head) and theme_of(head) == head
