@@ -81,11 +81,12 @@ def serve(inbox, outbox, parent_pid: int) -> None:
 
 
 def _sendable(error: BaseException | None) -> BaseException | None:
-    """The error itself when it pickles (HeadError, ValueError …), else its text."""
+    """The error itself when it survives pickling both ways (HeadError, ValueError …), else
+    its text: an error that cannot be unpickled would kill the reader thread instead."""
     if error is None:
         return None
     try:
-        pickle.dumps(error)
+        pickle.loads(pickle.dumps(error))
         return error
     except Exception:
         return RuntimeError(repr(error))
@@ -157,6 +158,9 @@ class _Slot:
             except (EOFError, OSError):  # the process died half-way through a message
                 time.sleep(0.05)
                 continue
+            except Exception:  # a message that will not unpickle: its poem is retried
+                log.exception("unreadable answer from step scheduler %d", self.index)
+                continue
             with self.lock:
                 job = self.jobs.pop(job_id, None)
             if job is not None:
@@ -168,6 +172,8 @@ class _Slot:
                   self.index, self.process.exitcode)  # fmt: skip
         with self.lock:
             jobs, self.jobs = list(self.jobs.values()), {}
+            for old in (self.inbox, self.outbox):  # nobody reads these now: exit without them
+                old.cancel_join_thread()
             self._start()
         for job in jobs:
             if job.attempts >= 2:

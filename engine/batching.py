@@ -17,7 +17,7 @@ sums are exact, and a row comes out bit-identical in any batch.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +30,8 @@ BATCH_PRECISION = "int8-rows"  # a row's numbers do not depend on its batch
 
 @dataclass
 class Finished:
+    """A search that ended: its return value, or the exception it raised."""
+
     key: object
     result: object = None
     error: BaseException | None = None
@@ -42,7 +44,6 @@ class StepStats:
     searches: int = 0  # summed over steps: searches served per step
     step_s: float = 0.0  # time in the batched model step
     search_s: float = 0.0  # time in the searches' own code (constraints, rerank, bookkeeping)
-    extra: dict = field(default_factory=dict)
 
     @property
     def mean_batch(self) -> float:

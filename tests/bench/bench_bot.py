@@ -8,7 +8,8 @@ CANGTOU_LIMITS__BATCHING=true) and one poem at a time per worker process ("proce
 
 - baseline: the engine alone, one poem after another in this process (poems/s, median ms);
 then for each mode:
-- alone: one request at a time through the core (ms per poem at batch 1);
+- alone: one request at a time through the core (ms per poem at batch 1), the two modes
+  taking turns;
 - closed loop: C clients each sending their next /acrostic as soon as the last is answered
   (saturation: poems/s, p50/p95 latency);
 - open loop: N requests arriving at each rate per second (as users would), through the core
@@ -144,16 +145,20 @@ async def through_core(core, all_heads, total: int, rate: float) -> list[float]:
     return await open_loop(send, total, rate, f"core, open loop at {rate:g}/s")
 
 
-async def alone(core, all_heads, count: int) -> float:
-    """Median ms of one request at a time through the core."""
-    times = []
+async def alone(cores: dict, all_heads, count: int) -> dict[str, float]:
+    """Median ms of one request at a time through each mode's core, the modes taking turns
+    (the load on the machine drifts; turns keep the ratio fair)."""
+    times: dict[str, list[float]] = {mode: [] for mode in cores}
     for n in range(count):
-        t = time.perf_counter()
-        reply = await core.command(actor(n), f"/acrostic {all_heads[n % len(all_heads)]}")
-        times.append((time.perf_counter() - t) * 1000)
-        assert reply.poem_id is not None, reply.text
-    print(f"{'core, one request at a time':<34} median {statistics.median(times):6.1f} ms")
-    return statistics.median(times)
+        for mode, core in cores.items():
+            t = time.perf_counter()
+            reply = await core.command(actor(n), f"/acrostic {all_heads[n % len(all_heads)]}")
+            times[mode].append((time.perf_counter() - t) * 1000)
+            assert reply.poem_id is not None, reply.text
+    medians = {mode: statistics.median(ms) for mode, ms in times.items()}
+    for mode, ms in medians.items():
+        print(f"{mode + ', one request at a time':<34} median {ms:6.1f} ms")
+    return medians
 
 
 async def through_telegram(core, all_heads, total: int, rates: list[float]) -> dict:
@@ -202,17 +207,12 @@ async def through_telegram(core, all_heads, total: int, rates: list[float]) -> d
     return p95
 
 
-async def one_mode(args, all_heads, tmp: str, mode: str) -> tuple[dict, dict]:
-    """Every measurement of one generation mode: (its M for --json, p95 through the core)."""
+async def one_mode(args, all_heads, core, mode: str, alone_ms: float) -> tuple[dict, dict]:
+    """The loaded measurements of one generation mode: (its M for --json, p95 through the
+    core)."""
     print(f"== {mode}: {args.workers} {'step-scheduler' if mode == 'batched' else 'worker'} "
           f"processes, decoding {args.decoding}")  # fmt: skip
-    url = f"sqlite:///{tmp}/bench-{mode}.db"
-    core = build_core(
-        settings_for(url, args.workers, mode == "batched", args.decoding), PoetHolder()
-    )  # fmt: skip
-    await core.generator.warm_up()
     try:
-        alone_ms = await alone(core, all_heads, args.alone)
         started = time.perf_counter()
         await closed_loop(core, all_heads, args.clients, args.requests)
         saturation = args.requests / (time.perf_counter() - started)
@@ -258,9 +258,18 @@ async def main(args) -> None:
         for head in all_heads[:10]:  # warm-up: masks, caches
             poet.acrostic(head, mode=args.decoding)
         baseline(poet, all_heads, 50, args.decoding)
-        modes, core_p95 = {}, {}
+        cores = {}
         for mode in ("batched", "processes"):
-            modes[mode], core_p95[mode] = await one_mode(args, all_heads, tmp, mode)
+            url = f"sqlite:///{tmp}/bench-{mode}.db"
+            settings = settings_for(url, args.workers, mode == "batched", args.decoding)
+            cores[mode] = build_core(settings, PoetHolder())
+            await cores[mode].generator.warm_up()
+        alone_ms = await alone(cores, all_heads, args.alone)
+        modes, core_p95 = {}, {}
+        for mode, core in cores.items():
+            modes[mode], core_p95[mode] = await one_mode(
+                args, all_heads, core, mode, alone_ms[mode]
+            )  # fmt: skip
     side_by_side(modes, core_p95)
     if args.json:
         report = {"modes": modes, "p95_core_ms": core_p95, "decoding": args.decoding,
