@@ -8,8 +8,8 @@ import logging
 from sqlalchemy import select
 
 from bot import messages
-from bot.retraining import Retrainer, record_current
 from bot.registry import Registry, version_of
+from bot.retraining import Retrainer, record_current
 from bot.store.models import ModelVersion, RetrainRun
 from engine.checkpoint import ModelDirError, read_meta
 

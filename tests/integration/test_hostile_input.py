@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from bot import messages
 from bot.app import build_core
-from bot.parsing import to_base36
 from bot.core import Actor
+from bot.parsing import to_base36
 from bot.poets import PoetHolder
 from bot.store.models import PoemRequest, Rating
 from tests.conftest import bot_settings

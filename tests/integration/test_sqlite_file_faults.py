@@ -10,8 +10,8 @@ import shutil
 import pytest
 
 from bot.app import build_core
-from bot.parsing import to_base36
 from bot.core import Actor
+from bot.parsing import to_base36
 from bot.poets import PoetHolder
 from tests.conftest import bot_settings
 

@@ -1,8 +1,8 @@
 """Each chat's recent phrases: the search avoids the 3-grams of the chat's last poems, and the
 stored request keeps them, so `/poem <id>` still reproduces the poem."""
 
-from bot.parsing import to_base36
 from bot.core import Actor
+from bot.parsing import to_base36
 from tests.unit.test_core import requests
 
 ALICE = Actor("telegram", "1", "-100", "Alice", "group")
