@@ -2,5 +2,6 @@
 
 from engine.heads import HeadError, normalize_head
 from engine.poet import Poem, Poet
+from engine.spec import PoemSpec
 
-__all__ = ["HeadError", "Poem", "Poet", "normalize_head"]
+__all__ = ["HeadError", "Poem", "PoemSpec", "Poet", "normalize_head"]
