@@ -62,8 +62,12 @@ class PoetHolder:
         return st.st_ino, st.st_mtime_ns, st.st_size
 
     def changed(self) -> bool:
-        """Cheap (one stat): has CURRENT moved since we last followed it?"""
-        return self.registry is not None and self._pointer_stamp() != self._stamp
+        """Cheap (one stat): has CURRENT moved since we last followed it? While a refresh is
+        loading the new model, yes: the caller then waits for it in `refresh` instead of
+        reading the old path (the refresh notes the move before the load)."""
+        if self.registry is None:
+            return False
+        return self._lock.locked() or self._pointer_stamp() != self._stamp
 
     def refresh(self) -> bool:
         """Follow CURRENT if it moved: load and validate that version, then swap. A version that
