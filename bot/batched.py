@@ -15,10 +15,10 @@ import itertools
 import logging
 import multiprocessing
 import os
-import pickle
 import queue
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 
 from engine import Poem, Poet
@@ -32,6 +32,10 @@ _ids = itertools.count()
 
 class SchedulerDied(RuntimeError):
     """A scheduler process died twice while holding this poem."""
+
+
+class SearchFailed(RuntimeError):
+    """A poem's search raised in a scheduler process (the message carries its traceback)."""
 
 
 def serve(inbox, outbox, parent_pid: int) -> None:
@@ -80,16 +84,12 @@ def serve(inbox, outbox, parent_pid: int) -> None:
                 del schedulers[model_dir], poets[model_dir]
 
 
-def _sendable(error: BaseException | None) -> BaseException | None:
-    """The error itself when it survives pickling both ways (HeadError, ValueError …), else
-    its text: an error that cannot be unpickled would kill the reader thread instead."""
+def _sendable(error: BaseException | None) -> SearchFailed | None:
+    """The error as text with its traceback: any exception type crosses the queue that way
+    (one whose constructor takes other arguments than its message would not unpickle)."""
     if error is None:
         return None
-    try:
-        pickle.loads(pickle.dumps(error))
-        return error
-    except Exception:
-        return RuntimeError(repr(error))
+    return SearchFailed("".join(traceback.format_exception(error)).rstrip())
 
 
 def _exit_with_parent(parent_pid: int, every_s: float = 0.5) -> None:

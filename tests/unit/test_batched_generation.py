@@ -8,6 +8,7 @@ import signal
 
 import pytest
 
+from bot.batched import SearchFailed
 from bot.generation import Busy, Generator
 from bot.poets import PoetHolder
 from engine.batching import StepScheduler
@@ -46,7 +47,7 @@ async def test_a_failing_search_fails_only_its_poem(generator, poet):
     results = await asyncio.gather(
         *(generator.write(s) for s in [SPECS[0], broken, SPECS[1]]), return_exceptions=True
     )
-    assert isinstance(results[1], Exception)
+    assert isinstance(results[1], SearchFailed) and "chars_per_line" in str(results[1])
     assert results[0].text == batched(poet, SPECS[0]).text
     assert results[2].text == batched(poet, SPECS[1]).text
 
