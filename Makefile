@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-bot corpus train train-v2 train-gpu clean
+.PHONY: demo test test-fast lint bench bench-bot corpus train train-v2 train-gpu clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ demo: $(STAMP)
 # A throwaway PostgreSQL (when installed, or installable as root) so its tests run too.
 test: $(STAMP)
 	tests/with_postgres.sh $(BIN)/python -m pytest -q
+
+# The quick loop: no test marked slow, no PostgreSQL; under a minute.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

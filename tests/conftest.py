@@ -11,6 +11,15 @@ from tests.fixtures import build_tarball
 
 # Tiny models gain nothing from threads, and oversubscribed cores make them crawl.
 torch.set_num_threads(1)
+CATEGORIES = ("unit", "integration", "adapters")
+
+
+def pytest_collection_modifyitems(items):
+    """The tests mirror the source (tests/engine, tests/train, tests/bot); what kind of test each
+    is lives in a marker: integration or adapters where a module says so, else unit."""
+    for item in items:
+        if not any(item.get_closest_marker(name) for name in CATEGORIES):
+            item.add_marker(pytest.mark.unit)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""One bot replica for tests/integration/test_replicas.py (not a test): the real scheduler, job
+"""One bot replica for tests/bot/test_locks.py (not a test): the real scheduler, job
 store, advisory locks and daily sweep against a shared PostgreSQL; a stand-in retrainer that
 records its run and then trains for `--hold` seconds (sleeps) while holding the retrain lock.
 

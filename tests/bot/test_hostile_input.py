@@ -1,0 +1,94 @@
+"""Hostile input through the command core, on SQLite and PostgreSQL: huge ids, NUL bytes and
+lone surrogates, other chats' poems, other users' buttons."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from sqlalchemy import select
+
+from bot import messages
+from bot.app import build_core
+from bot.core import Actor
+from bot.parsing import to_base36
+from bot.poets import PoetHolder
+from bot.store.models import PoemRequest, Rating
+from tests.conftest import bot_settings
+
+pytestmark = pytest.mark.integration
+
+ALICE = Actor("telegram", "1", "-100", "Alice", "group")  # in the group
+BOB = Actor("telegram", "2", "-100", "Bob", "group")
+MALLORY = Actor("telegram", "3", "3", "Mallory")  # in her private chat
+ALICE_PRIVATELY = Actor("telegram", "1", "1", "Alice")
+
+
+@pytest.fixture
+async def core(database_url, poet):
+    core = build_core(bot_settings(database_url), PoetHolder(poet=poet))
+    yield core
+    await core.close()
+    core.db.dispose()
+
+
+def rows(core, model):
+    with core.db.session() as session:
+        return list(session.scalars(select(model).order_by(model.id)))
+
+
+@pytest.mark.parametrize("ident", ["zik0zk", "zzzzzzzzzz", "#zik0zk"])
+async def test_a_poem_id_beyond_32_bits_is_not_found(core, caplog, ident):
+    """2**31 is 'zik0zk': PostgreSQL refused it as a parameter (NumericValueOutOfRange)."""
+    caplog.set_level(logging.INFO)
+    for command in (f"/poem {ident}", f"/rate {ident} 5", f"/again {ident}"):
+        assert (await core.command(ALICE, command)).text == messages.NO_SUCH_POEM
+    for data in (f"r:{ident.lstrip('#')}:5", f"a:{ident.lstrip('#')}"):
+        answer = await core.callback(ALICE, data)
+        assert answer.toast == messages.NO_SUCH_POEM and answer.alert
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("head", ["春\x00风", "春\ud800风", "\udfff"])
+async def test_nul_and_lone_surrogates_get_the_bad_head_line_and_are_stored(core, head):
+    reply = await core.command(ALICE, f"/acrostic {head}")
+    assert reply.error_id is None and "只能是汉字" in reply.text and "用法" in reply.text
+    (row,) = rows(core, PoemRequest)
+    assert (row.status.value, row.error_code) == ("rejected", "bad_head")
+    assert "\x00" not in row.raw_text and "\ufffd" in row.raw_text
+
+
+async def test_a_nul_in_a_user_name_is_stored_sanitised(core):
+    reply = await core.command(Actor("telegram", "5", "5", "Li\x00Bai\ud800"), "/acrostic 春")
+    assert "《春》" in reply.text and reply.poem_id is not None
+
+
+async def test_another_chats_poem_cannot_be_shown_rated_or_rewritten(core):
+    poem = await core.command(ALICE, "/acrostic 秋月")
+    ident = to_base36(poem.poem_id)
+    for command in (f"/poem {ident}", f"/rate {ident} 5", f"/again {ident}"):
+        assert (await core.command(MALLORY, command)).text == messages.NO_SUCH_POEM
+    for data in (f"r:{ident}:1", f"a:{ident}"):
+        answer = await core.callback(MALLORY, data)
+        assert answer.toast == messages.NO_SUCH_POEM and answer.reply is None
+    assert rows(core, Rating) == [] and len(rows(core, PoemRequest)) == 1
+    # in the chat it was written in, anyone may; elsewhere, its author may
+    assert "★★★" in (await core.callback(BOB, f"r:{ident}:3")).toast
+    assert "结果与原诗一致：是" in (await core.command(ALICE_PRIVATELY, f"/poem {ident}")).text
+    assert "★★★★" in (await core.command(ALICE_PRIVATELY, f"/rate {ident} 4")).text
+    assert sorted(r.stars for r in rows(core, Rating)) == [3, 4]
+
+
+async def test_only_the_asker_can_press_the_forgetme_button(core):
+    await core.command(ALICE, "/acrostic 月")
+    await core.command(BOB, "/acrostic 星")
+    ask = await core.command(ALICE, "/forgetme")
+    payload = ask.buttons[0][0].payload
+    assert len(payload.encode()) <= 64 and payload.isascii()
+    answer = await core.callback(BOB, payload)
+    assert answer.toast == messages.NOT_YOUR_BUTTON and answer.alert and answer.edit is None
+    assert sorted(r.head for r in rows(core, PoemRequest)) == ["星", "月"]  # Bob's data too
+    answer = await core.callback(ALICE, payload)
+    assert answer.toast == messages.FORGOTTEN.format(requests=1, ratings=0)
+    assert [r.head for r in rows(core, PoemRequest)] == ["星"]
+    assert (await core.callback(ALICE, "f:0")).toast == messages.STALE_BUTTON  # the old payload

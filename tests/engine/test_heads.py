@@ -1,0 +1,61 @@
+"""Head normalisation and validation."""
+
+import pytest
+
+from engine import HeadError, normalize_head
+from engine.heads import Fallbacks
+from engine.vocab import SPECIALS, Vocab
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("算法进阶", "算法进阶"),
+        (" 算 法，进阶！ ", "算法进阶"),
+        ("算法進階", "算法进阶"),
+        ("「春風」", "春风"),
+        ("\u3000春\t", "春"),
+        ("一二三四五六七八九十百千", "一二三四五六七八九十百千"),
+    ],
+)
+def test_valid_heads_are_normalised(raw, expected):
+    assert normalize_head(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "named"),
+    [
+        ("abc", "a、b、c"),
+        ("算法AI", "A、I"),
+        ("Ａ算", "A"),  # full-width Latin is named in its half-width form
+        ("春😀", "😀"),
+        ("123", "1、2、3"),
+    ],
+)
+def test_non_han_characters_are_named(raw, named):
+    with pytest.raises(HeadError) as err:
+        normalize_head(raw)
+    assert named in str(err.value)
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "，。！", None])
+def test_empty_heads_are_rejected(raw):
+    with pytest.raises(HeadError, match="empty"):
+        normalize_head(raw)
+
+
+def test_too_long_heads_are_rejected_with_the_count():
+    with pytest.raises(HeadError, match="100 characters"):
+        normalize_head("春" * 100)
+    assert issubclass(HeadError, ValueError)
+
+
+def test_fallbacks_prefer_variant_then_pinyin_then_unk():
+    vocab = Vocab([*SPECIALS, "风", "达", "大"])
+    fb = Fallbacks(vocab)
+    assert fb.resolve("风") == ("风", "exact")
+    assert fb.resolve("風") == ("风", "variant")
+    assert fb.resolve("龘") == ("达", "pinyin")  # dá
+    assert fb.resolve("𪚥") == ("<unk>", "unk")
