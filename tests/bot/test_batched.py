@@ -14,7 +14,7 @@ from bot.poets import PoetHolder
 from engine.batching import StepScheduler
 from engine.spec import PoemSpec
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.unit, pytest.mark.slow]  # every test starts a scheduler process
 
 SPECS = [
     PoemSpec("春风", chars_per_line=5, mode="beam", beam_size=4),
