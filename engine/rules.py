@@ -61,27 +61,7 @@ def rhyme_bans(
     return rows, ids
 
 
-def fresh_trigrams(
-    hist: torch.Tensor, pos: int, V: int, forced_next: int | None = None
-) -> torch.Tensor:
-    """(B, V) bool: the ids `trigram_bans` leaves allowed."""
-    return _mask(hist.size(0), V, *trigram_bans(hist, pos, forced_next))
-
-
-def fresh_rhymes(
-    hist: torch.Tensor, earlier: list[int], later_forced: list[int], V: int
-) -> torch.Tensor:
-    """(B, V) bool: the ids `rhyme_bans` leaves allowed."""
-    return _mask(hist.size(0), V, *rhyme_bans(hist, earlier, later_forced))
-
-
 _EMPTY = torch.zeros(0, dtype=torch.long)
-
-
-def _mask(B: int, V: int, rows: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    allowed = torch.ones(B, V, dtype=torch.bool)
-    allowed[rows, ids] = False
-    return allowed
 
 
 class PhrasePenalties:

@@ -10,14 +10,31 @@ from engine.forms import rhyme_lines
 from engine.poet import Poet, SearchWeights
 from engine.rules import (
     PhrasePenalties,
-    fresh_rhymes,
-    fresh_trigrams,
     in_basic_block,
     repeated_rhyme_ends,
     repeated_trigrams,
+    rhyme_bans,
+    trigram_bans,
 )
 
 pytestmark = pytest.mark.unit
+
+
+def _allowed(B: int, V: int, rows: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    allowed = torch.ones(B, V, dtype=torch.bool)
+    allowed[rows, ids] = False
+    return allowed
+
+
+def fresh_trigrams(hist, pos: int, V: int, forced_next: int | None = None) -> torch.Tensor:
+    """(B, V) bool: the ids `trigram_bans` leaves allowed."""
+    return _allowed(hist.size(0), V, *trigram_bans(hist, pos, forced_next))
+
+
+def fresh_rhymes(hist, earlier: list[int], later_forced: list[int], V: int) -> torch.Tensor:
+    """(B, V) bool: the ids `rhyme_bans` leaves allowed."""
+    return _allowed(hist.size(0), V, *rhyme_bans(hist, earlier, later_forced))
+
 
 KNOWN = "春风花月山水云天江南秋雨夜来人归何处长门"
 UNKNOWN = "算法进阶龘靐鑫犇羴𠀀𪚥𬴂"  # the last three lie outside the basic block
