@@ -199,6 +199,7 @@ class Trainer:
             finish(self.opts, self.device) if self.ranks.is_main else {"rank": self.ranks.rank}
         )
         distributed.barrier(self.ranks)
+        self.ddp = None  # the DDP reducer must go before its process group does
         distributed.teardown(self.ranks)
         return summary
 

@@ -25,6 +25,10 @@ def run(prefix: list[str], corpus: Path, out: Path, tokens: int) -> dict:
            "--tokens-per-batch", str(tokens), *ARGS]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    if res.returncode != 0 and "terminate called without an active exception" in res.stderr:
+        # a rank aborted in gloo's teardown after training and writing (seen 1 run in ~4 on a
+        # loaded machine): run once more rather than fail on it; a second abort fails
+        res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     return json.loads(res.stdout[res.stdout.index("{") :])
 
