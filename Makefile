@@ -51,18 +51,20 @@ train: corpus
 	$(BIN)/acrostic train --corpus data/corpus --out runs/cangtou-v1 --finish-only
 
 # cangtou-v2 (in training, not shipped yet): warm-starts from v1 with the poem titles as themes,
-# then measures its clichés into the model directory. RESUME=--resume continues a stopped run.
+# then measures its clichés into the model directory. RESUME=--resume continues a stopped run in
+# this tree; INIT=train/checkpoints/cangtou-v2-wip continues from the committed checkpoint.
 V2 := runs/cangtou-v2
 RESUME ?=
+INIT ?= engine/shipped
 train-v2: corpus
-	$(BIN)/acrostic train --corpus data/corpus --out $(V2) --init-from engine/shipped \
+	$(BIN)/acrostic train --corpus data/corpus --out $(V2) --init-from $(INIT) \
 	  --lr 1e-3 --max-minutes 150 --eval-minutes 10 --seed 1 --threads 1 $(RESUME)
 	$(BIN)/acrostic cliches --model $(V2) --corpus data/corpus
 
 # The same recipe for a lent GPU (bf16 autocast, 8× the batch); MINUTES fits the time lent.
 MINUTES ?= 10
 train-gpu: corpus
-	$(BIN)/acrostic train --corpus data/corpus --out $(V2) --init-from engine/shipped \
+	$(BIN)/acrostic train --corpus data/corpus --out $(V2) --init-from $(INIT) \
 	  --device cuda --tokens-per-batch 65536 --lr 2e-3 --max-minutes $(MINUTES) \
 	  --eval-minutes 2 --seed 1
 	$(BIN)/acrostic cliches --model $(V2) --corpus data/corpus
