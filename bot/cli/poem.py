@@ -3,45 +3,47 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from bot.cli.common import fail
+from bot.cli.poem_options import (
+    Beam,
+    Five,
+    Model,
+    Novelty,
+    Position,
+    Rhyme,
+    Sample,
+    Seed,
+    Seven,
+    Temperature,
+    Theme,
+    Tones,
+    TopK,
+    TopP,
+)
 
 
 def poem(
     head: Annotated[
         str, typer.Argument(help="The characters that start the lines, e.g. 算法进阶.")
     ],
-    five: Annotated[bool, typer.Option("--five", help="五言: five characters a line.")] = False,
-    seven: Annotated[
-        bool, typer.Option("--seven", help="七言: seven characters a line (default).")
-    ] = False,
-    beam: Annotated[
-        int | None,
-        typer.Option(help="Plain beam search of this width instead of the default search."),
-    ] = None,
-    sample: Annotated[bool, typer.Option("--sample", help="Sample instead of searching.")] = False,
-    theme: Annotated[
-        str | None, typer.Option(help="What the poem is about (default: the head itself).")
-    ] = None,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.8,
-    top_p: Annotated[float, typer.Option(help="Nucleus sampling mass.")] = 0.9,
-    top_k: Annotated[
-        int, typer.Option(help="Keep only the k likeliest characters (0 = all).")
-    ] = 0,
-    seed: Annotated[int | None, typer.Option(help="Sampling seed (same seed, same poem).")] = None,
-    rhyme: Annotated[bool, typer.Option(help="Even lines rhyme in one 平水韵 group.")] = True,
-    tones: Annotated[str, typer.Option(help="平仄 pattern: strict, loose or off.")] = "off",
-    novelty: Annotated[bool, typer.Option(help="Never copy a whole corpus line.")] = True,
-    position: Annotated[
-        str, typer.Option(help="head (藏头), tail (藏尾) or 1-7 (藏中).")
-    ] = "head",
-    model: Annotated[
-        Path | None, typer.Option(help="Model directory (default: the shipped model).")
-    ] = None,
+    five: Five = False,
+    seven: Seven = False,
+    beam: Beam = None,
+    sample: Sample = False,
+    theme: Theme = None,
+    temperature: Temperature = 0.8,
+    top_p: TopP = 0.9,
+    top_k: TopK = 0,
+    seed: Seed = None,
+    rhyme: Rhyme = True,
+    tones: Tones = "off",
+    novelty: Novelty = True,
+    position: Position = "head",
+    model: Model = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
 ) -> None:
     """Write an acrostic poem whose lines start with the characters of HEAD."""
