@@ -21,7 +21,7 @@ from engine.heads import Fallbacks
 from engine.novelty import LineIndex
 from engine.poem import Poem, check_acrostic, check_formula, punctuate
 from engine.prosody import Prosody
-from engine.rerank import rerank
+from engine.rerank import int8_scorer, rerank
 from engine.rules import PhrasePenalties, basic_block_mask
 from engine.spec import MODES, TONE_MODES, PoemSpec, known_fields, position_index
 from engine.stepper import Stepper
@@ -38,6 +38,7 @@ class SearchWeights:
     width: int = 4  # hypotheses per group
     diversity: float = 1.0  # nats a group pays for a character an earlier group just chose
     mi_weight: float = 0.8  # λ in log p(poem | theme) − λ·log p(poem) (panel: 0.8 ties 0.5)
+    rerank_top: int = 8  # finals (best by log p(poem | theme) + penalties) that get the MI pass
     cliche_weight: float = 1.0  # scales the model's measured cliché penalties
     recent_nats: float = 2.0  # penalty on an n-gram the same chat received recently
     repeat_nats: float = 1.0  # penalty on a character for each time the poem already used it
@@ -57,6 +58,8 @@ class Poet:
         self.vocab = loaded.vocab
         self.model = loaded.model.eval()
         self.stepper = Stepper(self.model, precision)  # int8 / bf16 / fp32, best available
+        int8 = self.stepper.precision.startswith("int8") and self.vocab.themed
+        self.scorer = int8_scorer(self.model) if int8 else self.model  # the rerank's pass
         self.fallbacks = Fallbacks(self.vocab)
         self.prosody = Prosody.load()
 
@@ -140,8 +143,9 @@ class Poet:
             )  # fmt: skip
             plain = [*self.vocab.prefix(""), self.vocab.form_id(cpl)]
             ranked = rerank(
-                self.model, finals, plain if self.vocab.themed else None, search.mi_weight
-            )
+                self.scorer, finals, plain if self.vocab.themed else None, search.mi_weight,
+                search.rerank_top,
+            )  # fmt: skip
             decoded = ranked[0].decoded
             params["theme_gain"] = round(ranked[0].themed - ranked[0].plain, 4)
         poem = self._poem(head, decoded, skeleton, at, spec.tones, params)

@@ -4,6 +4,7 @@ model (the poem is conditioned on them)."""
 import json
 
 import pytest
+import torch
 
 from engine import HeadError
 from engine.heads import ThemeError, normalize_theme
@@ -47,3 +48,29 @@ def test_the_cli_takes_a_theme(tiny_model_dir):
     bad = run("poem", "春风", "--theme", "rain", model=tiny_model_dir)
     assert bad.returncode == 2 and bad.stderr.startswith("error: 主题")
     assert "Traceback" not in bad.stderr
+
+
+def test_the_int8_rerank_pass_scores_like_the_float_model(poet):
+    from engine.rerank import int8_scorer, sequence_log_probs
+
+    torch.manual_seed(0)
+    seqs = torch.randint(poet.vocab.first_char_id, len(poet.vocab), (6, 32))
+    prefix = [*poet.vocab.prefix(""), poet.vocab.form_id(7)]
+    exact = sequence_log_probs(poet.model, prefix, seqs) / 32
+    fast = sequence_log_probs(int8_scorer(poet.model), prefix, seqs) / 32
+    assert fast.shape == exact.shape
+    assert (fast - exact).abs().max() < 0.05  # nats per token
+
+
+def test_the_rerank_pass_sees_only_the_best_finals(poet):
+    from engine.decode import Decoded
+    from engine.rerank import rerank
+
+    ids = [poet.vocab.first_char_id + i for i in range(32)]
+    finals = [Decoded(ids, score=-float(i), relaxed=0, start=0, penalty=0.0) for i in range(10)]
+    finals[0] = Decoded(ids, score=0.0, relaxed=0, start=0, penalty=-320.0)  # −10 per token
+    prefix = [*poet.vocab.prefix(""), poet.vocab.form_id(7)]
+    kept = rerank(poet.model, finals, prefix, 0.8, top=3)
+    assert len(kept) == 3
+    assert {r.decoded.score for r in kept} == {-1.0, -2.0, -3.0}
+    assert len(rerank(poet.model, finals, prefix, 0.8)) == 10
