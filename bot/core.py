@@ -111,7 +111,7 @@ class Core:
         if len(text) > self.settings.limits.max_message_chars:
             command = parse_command(text[:64]) or Command("acrostic", "")
             if command.name == "acrostic":
-                await self._record_failure(actor, text, "too_long", RequestStatus.REJECTED)
+                await self.record_failure(actor, text, "too_long", RequestStatus.REJECTED)
             return Reply(messages.TOO_LONG.format(length=len(text)))
         command = parse_command(text)
         if command is None:
@@ -194,7 +194,7 @@ class Core:
             )
         except HeadError as e:  # ThemeError too
             code = "bad_theme" if isinstance(e, ThemeError) else "bad_head"
-            await self._record_failure(actor, raw_text, code, RequestStatus.REJECTED)
+            await self.record_failure(actor, raw_text, code, RequestStatus.REJECTED)
             return Reply(messages.BAD_HEAD.format(reason=str(e)))
         written = await self.generate(
             actor, raw_text, lambda ctx: self._spec(spec, options, ctx, parent), limited
@@ -233,7 +233,7 @@ class Core:
             if limited:  # the daily posts are not limited
                 self.limiter.check(actor.user_key, actor.chat_key)
         except RateLimited as e:
-            await self._record_failure(actor, raw_text, f"limit_{e.scope}", RequestStatus.LIMITED)
+            await self.record_failure(actor, raw_text, f"limit_{e.scope}", RequestStatus.LIMITED)
             template = (
                 messages.RATE_LIMITED_USER if e.scope == "user" else messages.RATE_LIMITED_CHAT
             )
@@ -251,12 +251,12 @@ class Core:
         try:
             poem = await self.generator.write(spec)
         except Busy:
-            await self._record_failure(actor, raw_text, "busy", RequestStatus.LIMITED, ctx)
+            await self.record_failure(actor, raw_text, "busy", RequestStatus.LIMITED, ctx)
             return Reply(messages.BUSY)
         except Exception:
             eid = error_id()
             log.exception("generation failed error_id=%s head=%r", eid, spec.head)
-            await self._record_failure(
+            await self.record_failure(
                 actor, raw_text, "generation", RequestStatus.FAILED, ctx, eid
             )
             return Reply(messages.FAILED.format(error_id=eid), error_id=eid)
@@ -285,7 +285,7 @@ class Core:
             fields["search"] = DEFAULT_SEARCH
         return replace(spec, **fields)
 
-    async def _record_failure(
+    async def record_failure(
         self, actor, raw_text, code, status, ctx: Context | None = None, eid=None
     ) -> None:
         """Log and store a request that got no poem, under an error id that ties the two

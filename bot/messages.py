@@ -109,3 +109,6 @@ NOT_SUBSCRIBED = "本群没有订阅每日一诗。"
 SUBSCRIBE_USAGE = "用法：/subscribe [HH:MM] [五言|七言]，例如 /subscribe 08:00 七言"
 SUBSCRIBE_CHAT_ADMIN_ONLY = "只有群管理员可以订阅或取消每日一诗。"
 DAILY_TITLE = "【每日一诗 · {date} · {why}】"
+
+# --- inline mode (@bot 算法进阶 in any chat) ----------------------------------------------------
+INLINE_WRITING = "诗还在写，请稍候再输入一次。"

@@ -1,0 +1,52 @@
+"""Inline mode's core side (bot/inline.py): the answer window, and poems written only once."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import func, select
+
+from bot import messages
+from bot.inline import InlinePoems, inline_actor
+from bot.store.models import PoemRequest
+
+
+def stored(core) -> int:
+    with core.db.session() as session:
+        return session.scalar(select(func.count()).select_from(PoemRequest))
+
+
+def slowed(core, monkeypatch, seconds: float) -> None:
+    write = core.write
+
+    async def slow_write(*args, **kwargs):
+        await asyncio.sleep(seconds)
+        return await write(*args, **kwargs)
+
+    monkeypatch.setattr(core, "write", slow_write)
+
+
+async def test_poems_not_ready_within_the_window_are_cached_for_the_next_query(core, monkeypatch):
+    slowed(core, monkeypatch, 0.3)
+    inline = InlinePoems(core, window_s=0.01)
+    actor = inline_actor("telegram", "7", "Li Bai")
+    (late,) = (await inline.answer(actor, "春风")).offers
+    assert late.reply.text == messages.INLINE_WRITING and late.id == "problem"
+    while inline.writing:  # they go on being written after the answer
+        await asyncio.sleep(0.02)
+    assert stored(core) == 3
+    answer = await inline.answer(actor, "春风")
+    assert [o.title for o in answer.offers] == ["七言藏头", "五言藏头", "七言藏尾"]
+    assert answer.shared and stored(core) == 3
+
+
+async def test_the_same_query_at_once_twice_writes_each_poem_once(core, monkeypatch):
+    slowed(core, monkeypatch, 0.1)
+    inline = InlinePoems(core)
+    first, second = await asyncio.gather(
+        inline.answer(inline_actor("telegram", "7"), "明月 五言"),
+        inline.answer(inline_actor("telegram", "8"), "明月 五言"),
+    )
+    assert [o.id for o in first.offers] == [o.id for o in second.offers]
+    assert [o.title for o in first.offers] == ["七言藏头", "五言藏头", "五言藏尾"]
+    assert stored(core) == 3
