@@ -112,7 +112,10 @@ class FakeBotApi:
             }
         )
 
-    def press(self, data: str, message: dict, user_id=1, name="Du Fu") -> int:
+    def press(self, data: str, message: dict | None, user_id=1, name="Du Fu", inline_id=None):
+        """A button press under `message`, or (message None) under the inline message
+        `inline_id`, which Telegram sends without the message."""
+        where = {"message": message} if message is not None else {"inline_message_id": inline_id}
         return self.push(
             {
                 "callback_query": {
@@ -120,10 +123,22 @@ class FakeBotApi:
                     "from": {"id": user_id, "is_bot": False, "first_name": name},
                     "chat_instance": "ci-1",
                     "data": data,
-                    "message": message,
+                    **where,
                 }
             }
         )
+
+    def inline_query(self, query: str, user_id=1, name="Li Bai") -> int:
+        """`@bot <query>` typed in some chat."""
+        user = {"id": user_id, "is_bot": False, "first_name": name}
+        inline = {"id": f"iq{next(self._ids)}", "from": user, "query": query, "offset": ""}
+        return self.push({"inline_query": {**inline, "chat_type": "group"}})
+
+    def choose(self, result_id: str, query: str, inline_id: str, user_id=1, name="Li Bai"):
+        """The user posted one of the inline results (sent with BotFather's inline feedback)."""
+        chosen = {"result_id": result_id, "query": query, "inline_message_id": inline_id,
+                  "from": {"id": user_id, "is_bot": False, "first_name": name}}  # fmt: skip
+        return self.push({"chosen_inline_result": chosen})
 
     def sent(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
@@ -181,6 +196,8 @@ class FakeBotApi:
     def _result(self, method: str, params: dict):
         if method == "getMe":
             return BOT_USER
+        if method.startswith("edit") and params.get("inline_message_id"):
+            return True  # an inline message is edited without being returned
         if method in ("sendMessage", "editMessageText", "sendPhoto", "editMessageCaption"):
             chat_id = params.get("chat_id", 0)
             message = {

@@ -18,6 +18,7 @@ from telegram.ext import (
 )
 
 from bot import messages
+from bot.adapters.telegram_inline import add_inline_handlers, on_inline_button
 from bot.commands import NAMES, telegram_menu
 from bot.core import Actor, Core
 from bot.errors import error_id
@@ -63,6 +64,7 @@ def build_application(settings: Settings, core: Core | None = None) -> Applicati
     plain = filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE
     application.add_handler(MessageHandler(plain, on_text, block=False))
     application.add_handler(CallbackQueryHandler(on_button, block=False))
+    add_inline_handlers(application, core)  # @bot 算法进阶 in any chat
     application.add_error_handler(on_error)
     return application
 
@@ -143,8 +145,11 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """★, 🔄 and 🖼 presses: always answered; the poem message shows the new rating."""
-    core: Core = context.bot_data["core"]
     query = update.callback_query
+    if query.inline_message_id is not None:  # under a poem posted inline: no chat to see
+        await on_inline_button(update, context)
+        return
+    core: Core = context.bot_data["core"]
     try:
         answer = await core.callback(actor_of(update, context), query.data)
     except BaseException:
