@@ -8,17 +8,26 @@ from typing import Annotated
 
 import typer
 
+# train.cliches' defaults (it imports torch; the CLI starts without it); a test keeps them equal
+HEADS, ROUNDS, MIN_SHARE, MIN_RATIO = 600, 6, 0.005, 2.0
+
 
 def cliches(
     model: Annotated[Path, typer.Option(help="Model directory to measure and update.")],
     corpus: Annotated[Path, typer.Option(help="Corpus directory (real poems).")] = Path(
         "data/corpus"
     ),
-    heads: Annotated[int, typer.Option(help="Generated heads per round.")] = 300,
+    heads: Annotated[int, typer.Option(help="Generated heads per round.")] = HEADS,
     rounds: Annotated[
         int, typer.Option(help="Rounds; each penalises what the earlier ones found.")
-    ] = 3,
+    ] = ROUNDS,
     seed: int = 0,
+    min_share: Annotated[
+        float, typer.Option(help="A cliché is in at least this share of the generated poems…")
+    ] = MIN_SHARE,
+    min_ratio: Annotated[
+        float, typer.Option(help="…and this many times as often as in real poems.")
+    ] = MIN_RATIO,
 ) -> None:
     """Find the 3-grams the default search writes far more often than real poems and store
     them in MODEL/model.json, where the search penalises them."""
@@ -31,7 +40,7 @@ def cliches(
         raise typer.Exit(2)
     real = read_split(corpus, "val") + read_split(corpus, "test")
     try:
-        record = measure(model, real, heads, seed, rounds)
+        record = measure(model, real, heads, seed, rounds, min_share, min_ratio)
     except ModelDirError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
