@@ -22,7 +22,7 @@ from bot.logs import new_request_id
 from bot.metrics import Metrics
 from bot.parsing import Command, PoemOptions, clean_text, parse_callback, parse_command
 from bot.poets import PoetHolder
-from bot.replies import CallbackAnswer, PoemView, Reply, render_poem
+from bot.replies import CallbackAnswer, PoemView, Reply, rate_limited, render_poem
 from bot.settings import Settings
 from bot.store import queries
 from bot.store.models import PoemRequest, RequestStatus
@@ -234,10 +234,7 @@ class Core:
                 self.limiter.check(actor.user_key, actor.chat_key)
         except RateLimited as e:
             await self.record_failure(actor, raw_text, f"limit_{e.scope}", RequestStatus.LIMITED)
-            template = (
-                messages.RATE_LIMITED_USER if e.scope == "user" else messages.RATE_LIMITED_CHAT
-            )
-            return Reply(template.format(seconds=int(e.retry_after)))
+            return rate_limited(e.scope, e.retry_after)
         down_id = None
         try:
             ctx = await self.context(actor)

@@ -19,7 +19,7 @@ from bot.limits import RateLimited
 from bot.logs import new_request_id
 from bot.parsing import PoemOptions, clean_text, parse_callback, parse_poem_args, to_base36
 from bot.poem_commands import store_rating
-from bot.replies import POSITIONS, CallbackAnswer, Reply
+from bot.replies import POSITIONS, CallbackAnswer, Reply, rate_limited
 from bot.store import queries
 from bot.store.models import Chat, PoemRequest, RequestStatus
 from engine import HeadError
@@ -165,9 +165,7 @@ class InlinePoems:
             self.core.limiter.check(actor.user_key, actor.chat_key)
         except RateLimited as e:
             await self.core.record_failure(actor, text, f"limit_{e.scope}", RequestStatus.LIMITED)
-            user = e.scope == "user"
-            template = messages.RATE_LIMITED_USER if user else messages.RATE_LIMITED_CHAT
-            return Reply(template.format(seconds=int(e.retry_after)))
+            return rate_limited(e.scope, e.retry_after)
         return None
 
     async def _write(self, key: tuple, actor: Actor, options: PoemOptions, text: str) -> Reply:

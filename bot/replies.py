@@ -28,6 +28,12 @@ class Reply:
     card: bytes | None = None  # a PNG poem card: sent as a photo, the text as its caption
 
 
+def rate_limited(scope: str, retry_after: float) -> Reply:
+    """The refusal a request over the user's ("user") or the chat's limit gets."""
+    template = messages.RATE_LIMITED_USER if scope == "user" else messages.RATE_LIMITED_CHAT
+    return Reply(template.format(seconds=int(retry_after)))
+
+
 @dataclass(frozen=True)
 class CallbackAnswer:
     toast: str  # the short notice a button press gets (Telegram answerCallbackQuery)
