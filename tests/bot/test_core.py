@@ -115,7 +115,10 @@ async def test_a_full_queue_says_busy_and_keeps_serving(sqlite_url, poet):
     try:
         actors = [Actor("telegram", str(n), str(n)) for n in range(6)]
         tasks = [asyncio.create_task(core.command(a, "/acrostic 风")) for a in actors]
-        await asyncio.sleep(0.3)
+        for _ in range(100):  # one poem writing, two queued: the other three are told "busy"
+            if sum(t.done() for t in tasks) >= 3:
+                break
+            await asyncio.sleep(0.05)
         blocking.release.set()
         replies = await asyncio.gather(*tasks)
         busy = [r for r in replies if r.text == messages.BUSY]
