@@ -44,7 +44,7 @@ class Rules:
     formula: bool = True  # no 3-gram twice, no rhyme character twice (engine.rules)
     repeat_nats: float = 0.0  # soft: nats off a character for each earlier use in the poem
     forced: tuple[tuple[int, int], ...] = ()  # (slot, id) fixed by the skeleton
-    # the last slots of the even lines: never the same character twice (rhyme on or off)
+    # the last slots of the first and the even lines: never the same character twice
     end_slots: frozenset[int] = frozenset()
 
     @property

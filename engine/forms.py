@@ -39,6 +39,12 @@ def rhyme_lines(n_lines: int) -> list[int]:
     return [i for i in range(n_lines) if i % 2 == 1]
 
 
+def distinct_end_lines(n_lines: int) -> list[int]:
+    """0-based lines that may never end in the same character: the rhyming lines and the first
+    line, which rhymes too in most 七言 quatrains (首句入韵)."""
+    return sorted({0, *rhyme_lines(n_lines)}) if n_lines else []
+
+
 def line_start_slots(n_lines: int, chars_per_line: int) -> list[int]:
     """Skeleton slot of each line's first character (a line is its characters plus a mark)."""
     return [i * (chars_per_line + 1) for i in range(n_lines)]

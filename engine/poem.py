@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from engine.forms import rhyme_lines
+from engine.forms import distinct_end_lines
 from engine.rules import repeated_rhyme_ends, repeated_trigrams
 from engine.text import COMMA, PERIOD, is_han
 
@@ -50,8 +50,8 @@ def check_formula(lines: list[str], forced_rhymes: bool, relaxed: list[str]) -> 
         return
     if repeated_trigrams(lines):
         raise AssertionError(f"3-gram repeated: {repeated_trigrams(lines)}")
-    if repeated_rhyme_ends(lines, rhyme_lines(len(lines))) and not forced_rhymes:
-        raise AssertionError("two rhyming lines end in the same character")
+    if repeated_rhyme_ends(lines, distinct_end_lines(len(lines))) and not forced_rhymes:
+        raise AssertionError("two rhyming lines (or line 1) end in the same character")
 
 
 def check_acrostic(head: str, lines: list[str], text: str, chars_per_line: int, at: int) -> None:

@@ -16,7 +16,7 @@ from engine.checkpoint import LoadedModel, load_model_dir
 from engine.checks import poem_checks
 from engine.constraints import Constraints, Rules, relaxed_names
 from engine.decode import Decoded, Search, Skeleton, beam_steps, drive, sample_steps
-from engine.forms import STARTS, rhyme_lines, start_label, tone_slots
+from engine.forms import STARTS, distinct_end_lines, rhyme_lines, start_label, tone_slots
 from engine.heads import Fallbacks
 from engine.novelty import LineIndex
 from engine.poem import Poem, check_acrostic, check_formula, punctuate
@@ -191,8 +191,10 @@ class Poet:
         """The rules of this poem as masks: rhyme slots, tone slots per start, repeat limit."""
         cpl = skeleton.chars_per_line
         starts = [i * (cpl + 1) for i in range(n_lines)]
-        end_slots = frozenset(starts[i] + cpl - 1 for i in rhyme_lines(n_lines))
-        rhyme_slots = end_slots if rhyme else frozenset()
+        rhyme_slots = frozenset(starts[i] + cpl - 1 for i in rhyme_lines(n_lines))
+        end_slots = frozenset(starts[i] + cpl - 1 for i in distinct_end_lines(n_lines))
+        if not rhyme:
+            rhyme_slots = frozenset()
         tone_rules: tuple = ()
         if tones:
             per_start = [tone_slots(n_lines, cpl, start) for start in STARTS]

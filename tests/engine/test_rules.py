@@ -6,7 +6,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.forms import rhyme_lines
+from engine.forms import distinct_end_lines
+from engine.poem import check_formula
 from engine.poet import Poet, SearchWeights
 from engine.rules import (
     PhrasePenalties,
@@ -59,13 +60,13 @@ def free_chars(poem, at):
 
 @common
 @given(head=heads, width=st.sampled_from([5, 7]), options=modes, position=positions)
-def test_no_poem_repeats_a_trigram_or_a_rhyme_character(poet, head, width, options, position):
+def test_no_poem_repeats_a_trigram_or_an_end_of_line_1_or_a_rhyming_line(poet, head, width, options, position):
     poem = poet.acrostic(head, chars_per_line=width, position=position, **options)
     assert "formula" not in poem.params.get("relaxed", [])
     assert repeated_trigrams(poem.lines) == []
     at = {"head": 0, "tail": width - 1}.get(position, 2)
     if at != width - 1:  # 藏尾: the heads themselves end the rhyming lines
-        assert repeated_rhyme_ends(poem.lines, rhyme_lines(len(poem.lines))) == []
+        assert repeated_rhyme_ends(poem.lines, distinct_end_lines(len(poem.lines))) == []
 
 
 @common
@@ -100,6 +101,16 @@ def test_a_rhyme_character_is_refused_once_used_or_forced_later():
     hist = torch.tensor([[1, 2, 3, 4, 5, 6, 7, 8]])
     allowed = fresh_rhymes(hist, earlier=[2], later_forced=[9], V=12)
     assert not allowed[0, 3] and not allowed[0, 9] and allowed[0, 7]
+
+
+def test_line_1_and_the_rhyming_lines_never_share_an_end():
+    assert distinct_end_lines(4) == [0, 1, 3] and distinct_end_lines(2) == [0, 1]
+    lines = ["算来三十七年非", "法界从来总是非", "进退无门归去晚", "阶前明月照柴扉"]
+    with pytest.raises(AssertionError, match="same character"):
+        check_formula(lines, forced_rhymes=False, relaxed=[])
+    check_formula(lines, forced_rhymes=True, relaxed=[])  # 藏尾: the heads end the lines
+    lines[1] = "法界从来总是机"
+    check_formula(lines, forced_rhymes=False, relaxed=[])
 
 
 def test_phrase_penalties_apply_to_the_last_characters_of_the_line():
