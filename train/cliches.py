@@ -18,6 +18,11 @@ MIN_SHARE = 0.005  # written in at least 0.5% of the generated poems …
 MIN_RATIO = 2.0  # … and at least 2× as often as real poems write it
 HEADS, ROUNDS = 600, 6  # generated heads per round, rounds
 MAX_NATS = 3.0  # the largest penalty one cliché gets
+# Openings: what the search writes after a given head character. 秋 opens 秋风萧瑟 in most of
+# its lines, yet 秋 heads one line in 400, so no overall share catches it.
+OPENING_CHARS, OPENING_LINES, OPENING_ROUNDS = 400, 8, 2  # line starters, lines each, rounds
+MIN_OPENING_SHARE = 0.25  # an opening written in at least a quarter of its character's lines …
+MIN_OPENING_LINES = 3  # … at least 3 times, and MIN_RATIO× as often as real lines open so
 
 
 def trigrams(lines: Iterable[str]) -> set[str]:
@@ -35,6 +40,45 @@ def measurement_heads(poems: list[str], n: int, seed: int = 0) -> list[str]:
     common = [ch for ch, _ in counts.most_common(1500)]
     rng = random.Random(seed)
     return ["".join(rng.sample(common, 4)) for _ in range(n)]
+
+
+def opening_heads(poems: list[str], n_chars: int, lines_each: int, seed: int = 0) -> list[str]:
+    """Four-character heads in which each of the `n_chars` characters that most often start a
+    corpus line heads `lines_each` lines (distinct characters within a head)."""
+    counts = collections.Counter(line[0] for p in poems for line in poem_lines(p))
+    common = [ch for ch, _ in counts.most_common(n_chars)]
+    common = common[: len(common) // 4 * 4]
+    rng = random.Random(seed)
+    heads = []
+    for _ in range(lines_each):
+        rng.shuffle(common)
+        heads += ["".join(common[i : i + 4]) for i in range(0, len(common), 4)]
+    return heads
+
+
+def find_openings(
+    generated: list[list[str]],
+    real: list[list[str]],
+    min_share: float = MIN_OPENING_SHARE,
+    min_lines: int = MIN_OPENING_LINES,
+    min_ratio: float = MIN_RATIO,
+) -> dict[str, float]:
+    """Line openings (a line's first 3 characters) → penalty in nats: log(model share /
+    real share), each share among the lines that start with the same character."""
+    model = collections.Counter(line[:3] for lines in generated for line in lines)
+    model_first = collections.Counter(line[0] for lines in generated for line in lines)
+    human = collections.Counter(line[:3] for lines in real for line in lines)
+    human_first = collections.Counter(line[0] for lines in real for line in lines)
+    out = {}
+    for gram, n in model.items():
+        s = n / model_first[gram[0]]
+        if n < min_lines or s < min_share or len(gram) < 3:
+            continue
+        starts = human_first.get(gram[0], 0)
+        ratio = s / max(human.get(gram, 0) / max(starts, 1), 1 / max(starts, 1))
+        if ratio >= min_ratio:
+            out[gram] = round(min(MAX_NATS, math.log(ratio)), 3)
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
 def share(poems: list[list[str]]) -> collections.Counter[str]:
@@ -65,23 +109,32 @@ def measure(
     rounds: int = 3,
     min_share: float = MIN_SHARE,
     min_ratio: float = MIN_RATIO,
+    opening_rounds: int = OPENING_ROUNDS,
 ) -> dict:
     """Write the default search's poems for generated heads, compare their 3-grams with real
     poems', and store the clichés in the model directory. Each further round writes poems for
     fresh heads with the clichés found so far penalised, and adds the new formulas that took
-    their place. Returns what was stored."""
+    their place. Then `opening_rounds` rounds measure line openings per head character
+    (find_openings) with everything found so far penalised. Returns what was stored."""
     real = [poem_lines(p) for p in corpus_poems]
     found: dict[str, float] = {}
     per_round = []
-    for r in range(rounds):
-        loaded = load_model_dir(model_dir)
-        poet = Poet(_with_cliches(loaded, found))
+    plan = [(True, measurement_heads(corpus_poems, heads, seed + r)) for r in range(rounds)]
+    plan += [
+        (False, opening_heads(corpus_poems, OPENING_CHARS, OPENING_LINES, seed + 100 + r))
+        for r in range(opening_rounds)
+    ]
+    for overall, round_heads in plan:
+        poet = Poet(_with_cliches(load_model_dir(model_dir), found))
         weights = SearchWeights(cliche_weight=1.0 if found else 0.0)
         generated = [
             poet.acrostic(head, chars_per_line=(5, 7)[i % 2], search=weights).lines
-            for i, head in enumerate(measurement_heads(corpus_poems, heads, seed + r))
+            for i, head in enumerate(round_heads)
         ]
-        new = find_cliches(generated, real, min_share, min_ratio)
+        if overall:
+            new = find_cliches(generated, real, min_share, min_ratio)
+        else:
+            new = find_openings(generated, real, min_ratio=min_ratio)
         per_round.append(len(set(new) - set(found)))
         for gram, nats in new.items():
             found[gram] = max(found.get(gram, 0.0), nats)
@@ -89,6 +142,7 @@ def measure(
         "ngrams": dict(sorted(found.items(), key=lambda kv: -kv[1])),
         "heads": heads,
         "rounds": rounds,
+        "opening_rounds": opening_rounds,
         "new_per_round": per_round,
         "real_poems": len(real),
         "min_share": min_share,

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 # train.cliches' defaults (it imports torch; the CLI starts without it); a test keeps them equal
-HEADS, ROUNDS, MIN_SHARE, MIN_RATIO = 600, 6, 0.005, 2.0
+HEADS, ROUNDS, MIN_SHARE, MIN_RATIO, OPENING_ROUNDS = 600, 6, 0.005, 2.0, 2
 
 
 def cliches(
@@ -28,9 +28,13 @@ def cliches(
     min_ratio: Annotated[
         float, typer.Option(help="…and this many times as often as in real poems.")
     ] = MIN_RATIO,
+    opening_rounds: Annotated[
+        int, typer.Option(help="Then rounds of line openings per head character (秋风萧…).")
+    ] = OPENING_ROUNDS,
 ) -> None:
-    """Find the 3-grams the default search writes far more often than real poems and store
-    them in MODEL/model.json, where the search penalises them."""
+    """Find the 3-grams the default search writes far more often than real poems (overall, and
+    as the opening of a line with a given head character) and store them in MODEL/model.json,
+    where the search penalises them."""
     from engine.checkpoint import ModelDirError
     from train.cliches import measure
     from train.corpus import read_split
@@ -40,7 +44,7 @@ def cliches(
         raise typer.Exit(2)
     real = read_split(corpus, "val") + read_split(corpus, "test")
     try:
-        record = measure(model, real, heads, seed, rounds, min_share, min_ratio)
+        record = measure(model, real, heads, seed, rounds, min_share, min_ratio, opening_rounds)
     except ModelDirError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None

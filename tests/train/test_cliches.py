@@ -33,6 +33,28 @@ def test_the_penalty_is_capped():
     assert found["不知何"] == cliches.MAX_NATS
 
 
+def test_an_opening_is_measured_among_the_lines_its_character_starts():
+    # the model opens 4 of its 6 秋 lines with 秋风萧; real poems, 20 of 100 秋 lines
+    generated = [["秋风萧瑟夜", "春山一片云"]] * 4 + [["秋月明如水", "春水碧于天"]] * 2
+    generated += [[f"{chr(0x5000 + i)}来{chr(0x5100 + i)}去{chr(0x5200 + i)}"] for i in range(500)]
+    real = [["秋风萧瑟天"]] * 20 + [["秋" + chr(0x5300 + i) * 4] for i in range(80)]
+    real += [["春山" + chr(0x5400 + i) * 3] for i in range(50)]
+    found = cliches.find_openings(generated, real)
+    assert math.isclose(found["秋风萧"], round(math.log((4 / 6) / (20 / 100)), 3))
+    assert found["春山一"] == cliches.MAX_NATS  # 4 of 6 春 lines; real poems never open so
+    assert "秋月明" not in found  # a third of the 秋 lines, but only 2 of them
+    assert not any(g[1] == "来" for g in found)  # each opening once: never 3 lines
+    # overall, 秋风萧 is in under 1% of the model's poems: the share finder misses it
+    assert "秋风萧" not in cliches.find_cliches(generated, real)
+
+
+def test_opening_heads_give_each_line_starter_the_same_number_of_lines():
+    poems = ["秋风起兮，白云飞。", "春眠不觉晓，处处闻啼鸟。", "山中何所有，岭上多白云。"] * 3
+    heads = cliches.opening_heads(poems, n_chars=4, lines_each=3, seed=1)
+    assert len(heads) == 3 and all(sorted(h) == sorted("秋白春处") for h in heads)
+
+
 def test_the_cli_defaults_are_the_finders():
+    assert quality.OPENING_ROUNDS == cliches.OPENING_ROUNDS
     assert (quality.HEADS, quality.ROUNDS) == (cliches.HEADS, cliches.ROUNDS)
     assert (quality.MIN_SHARE, quality.MIN_RATIO) == (cliches.MIN_SHARE, cliches.MIN_RATIO)

@@ -23,7 +23,7 @@ def _tiny(command: str, corpus, out, init) -> list[str]:
     if args[0] == "train":
         args = [a for a in args if a != "$(RESUME)"] + ["--max-steps", "3", "--eval-minutes", "1"]
     if args[0] == "cliches":
-        args += ["--heads", "6"]
+        args += ["--heads", "6", "--opening-rounds", "1"]
     return args
 
 
