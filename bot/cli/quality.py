@@ -8,8 +8,10 @@ from typing import Annotated
 
 import typer
 
+from bot.cli.common import PUBLIC_HEADS
+
 # train.cliches' defaults (it imports torch; the CLI starts without it); a test keeps them equal
-HEADS, ROUNDS, MIN_SHARE, MIN_RATIO, OPENING_ROUNDS = 600, 6, 0.005, 2.0, 2
+HEADS, ROUNDS, MIN_SHARE, MIN_RATIO, THEME_ROUNDS = 600, 6, 0.005, 2.0, 2
 
 
 def cliches(
@@ -28,26 +30,42 @@ def cliches(
     min_ratio: Annotated[
         float, typer.Option(help="…and this many times as often as in real poems.")
     ] = MIN_RATIO,
-    opening_rounds: Annotated[
-        int, typer.Option(help="Then rounds of line openings per head character (秋风萧…).")
-    ] = OPENING_ROUNDS,
+    theme_rounds: Annotated[
+        int,
+        typer.Option(help="Then rounds of corpus-title heads (themed formulas: 秋风萧瑟 …)."),
+    ] = THEME_ROUNDS,
 ) -> None:
     """Find the 3-grams the default search writes far more often than real poems (overall, and
     as the opening of a line with a given head character) and store them in MODEL/model.json,
-    where the search penalises them."""
+    where the search penalises them. Never measured on the public or held-out heads."""
     from engine.checkpoint import ModelDirError
     from train.cliches import measure
-    from train.corpus import read_split
+    from train.corpus import read_split, read_themed
 
     if not (corpus / "val.txt").exists():
         typer.echo(f"error: {corpus} has no corpus; run `acrostic corpus build` first", err=True)
         raise typer.Exit(2)
     real = read_split(corpus, "val") + read_split(corpus, "test")
+    titles = [theme for theme, _ in read_themed(corpus, "train")]
     try:
-        record = measure(model, real, heads, seed, rounds, min_share, min_ratio, opening_rounds)
+        record = measure(
+            model, real, heads, seed, rounds, min_share, min_ratio,
+            titles=titles, theme_rounds=theme_rounds, exclude=_public_and_held_out(),
+        )  # fmt: skip
     except ModelDirError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
     shown = dict(list(record["ngrams"].items())[:30])
     typer.echo(json.dumps({**record, "ngrams": shown, "count": len(record["ngrams"])},
                           ensure_ascii=False, indent=1))  # fmt: skip
+
+
+def _public_and_held_out() -> set[str]:
+    """The heads clichés must never be measured on: the public and the held-out ones."""
+    heldout = PUBLIC_HEADS.parents[2] / "docs" / "eval" / "heads-heldout.txt"
+    out = set()
+    for path in (PUBLIC_HEADS, heldout):
+        if path.exists():
+            lines = path.read_text(encoding="utf-8").splitlines()
+            out |= {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+    return out

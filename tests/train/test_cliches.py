@@ -6,6 +6,7 @@ import pytest
 
 from bot.cli import quality
 from train import cliches
+from train.cliches import title_heads
 
 pytestmark = pytest.mark.unit
 
@@ -48,13 +49,15 @@ def test_an_opening_is_measured_among_the_lines_its_character_starts():
     assert "秋风萧" not in cliches.find_cliches(generated, real)
 
 
-def test_opening_heads_give_each_line_starter_the_same_number_of_lines():
-    poems = ["秋风起兮，白云飞。", "春眠不觉晓，处处闻啼鸟。", "山中何所有，岭上多白云。"] * 3
-    heads = cliches.opening_heads(poems, n_chars=4, lines_each=3, seed=1)
-    assert len(heads) == 3 and all(sorted(h) == sorted("秋白春处") for h in heads)
+def test_title_heads_are_clean_short_titles_and_never_the_excluded_heads():
+    titles = ["秋夜", "秋夜", "山居诗其六", "句", "春江花月夜", "立秋", "西湖", "A计划", "𬴂山"]
+    heads = title_heads(titles, n=10, seed=1, exclude={"立秋"})
+    assert sorted(heads) == sorted(["山居诗", "秋夜", "西湖", "计划"])  # cleaned as themes
+    assert title_heads(titles, n=2, seed=1) == title_heads(titles, n=2, seed=1)
+    assert len(title_heads(titles, n=2, seed=1)) == 2
 
 
 def test_the_cli_defaults_are_the_finders():
-    assert quality.OPENING_ROUNDS == cliches.OPENING_ROUNDS
+    assert quality.THEME_ROUNDS == cliches.THEME_ROUNDS
     assert (quality.HEADS, quality.ROUNDS) == (cliches.HEADS, cliches.ROUNDS)
     assert (quality.MIN_SHARE, quality.MIN_RATIO) == (cliches.MIN_SHARE, cliches.MIN_RATIO)

@@ -23,7 +23,7 @@ def _tiny(command: str, corpus, out, init) -> list[str]:
     if args[0] == "train":
         args = [a for a in args if a != "$(RESUME)"] + ["--max-steps", "3", "--eval-minutes", "1"]
     if args[0] == "cliches":
-        args += ["--heads", "6", "--opening-rounds", "1"]
+        args += ["--heads", "6", "--theme-rounds", "1"]
     return args
 
 
@@ -45,3 +45,4 @@ def test_the_v2_recipe_runs_on_cpu_with_tiny_settings(target, corpus_dir, tmp_pa
     meta = json.loads((out / "model.json").read_text(encoding="utf-8"))
     assert meta["parent"] == init.name and meta["vocab"][-1] == "<sep>"
     assert meta["metrics"]["test_nats_per_char"] > 0 and "ngrams" in meta["cliches"]
+    assert meta["cliches"]["theme_rounds"] == 1  # the fixture corpus has titles
