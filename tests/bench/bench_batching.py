@@ -7,7 +7,11 @@ For the old decoding (beam 8) and the default (diverse groups + rerank), in one 
 - alone: one poem at a time through the step scheduler (its bf16/fp32 batch stepper);
 - saturated: C poems in flight through the scheduler, a new one joining as one leaves:
   poems/s, mean requests and rows per step, and where the time goes (batched model step vs
-  the searches' own code). Every saturated poem is checked against its alone twin.
+  the searches' own code). Every saturated poem is checked against its alone twin;
+- ceiling: the saturated rate the scheduler could reach if the model step cost what it costs
+  per row at its best batch (below) while the searches' own code stayed as measured;
+- step per row: median µs of one model step (advance + full log-probabilities) per row at
+  batch 8 … 256, for the direct and the batch stepper: what batching can save at most.
 """
 
 from __future__ import annotations
@@ -59,11 +63,39 @@ def saturated(
     return len(todo) / (time.perf_counter() - started), scheduler, results
 
 
+BATCHES = (8, 16, 32, 64, 128, 256)
+
+
+def step_per_row(stepper, batch: int, reps: int = 40) -> float:
+    """Median µs per row of one advance + log_probs at this batch size."""
+    tokens = torch.randint(0, stepper.in_table.size(0), (batch,))
+    state = stepper.initial(batch)
+    _, state = stepper.advance(tokens, state)
+    times = []
+    for _ in range(reps):
+        started = time.perf_counter()
+        stepper.log_probs(stepper.advance(tokens, state)[0])
+        times.append(time.perf_counter() - started)
+    return sorted(times)[reps // 2] / batch * 1e6
+
+
+def step_curve(poet: Poet) -> dict[str, dict[int, float]]:
+    curve = {}
+    for stepper in (poet.stepper, poet.batch_stepper):
+        curve[stepper.precision] = {b: step_per_row(stepper, b) for b in BATCHES}
+        cells = "  ".join(f"{b}: {us:5.1f}" for b, us in curve[stepper.precision].items())
+        print(f"step per row, {stepper.precision:9} µs at batch {cells}")
+    return curve
+
+
 def main(args) -> None:
     torch.set_num_threads(1)
     poet = Poet.load()
     print(f"model {poet.model_version}: direct stepper {poet.stepper.precision}, "
           f"batch stepper {poet.batch_stepper.precision}; 1 torch thread")  # fmt: skip
+    with torch.inference_mode():
+        curve = step_curve(poet)
+    best_us = min(curve[poet.batch_stepper.precision].values())
     for name, decoding in DECODINGS.items():
         warm = specs(decoding, 8)
         direct(poet, warm), alone(poet, warm)
@@ -81,6 +113,13 @@ def main(args) -> None:
               f"a step; time: model step {s.step_s / (s.step_s + s.search_s):4.0%}, "
               f"search code {s.search_s / (s.step_s + s.search_s):4.0%}; "
               f"{same}/{len(todo)} poems identical to alone")  # fmt: skip
+        poems = len(todo)
+        search_ms = s.search_s / poems * 1000
+        model_ms = s.rows / poems * best_us / 1000  # every row of a poem at the best batch
+        ceiling = 1000 / (search_ms + model_ms)
+        print(f"{'':8} per poem: search code {search_ms:5.1f} ms, model step {s.step_s / poems * 1000:5.1f} ms "
+              f"({model_ms:4.1f} ms at the best batch's cost per row): ceiling {ceiling:5.1f} "
+              f"poems/s ({ceiling * direct_ms / 1000:4.2f}x direct)")  # fmt: skip
 
 
 if __name__ == "__main__":
