@@ -61,10 +61,15 @@ class _Int8Rows:
         self.w = (w / self.scale.unsqueeze(1)).round().to(torch.int8).T.contiguous()  # (in, out)
         self.b = None if bias is None else bias.detach().float()
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        sx = x.abs().amax(1, keepdim=True).clamp(min=1e-8) / 127  # (B, 1)
-        acc = torch._int_mm((x / sx).round().to(torch.int8), self.w)  # (B, out) int32
-        y = acc.float() * sx * self.scale
+    @staticmethod
+    def quantize(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x as int8, its per-row scale (B, 1)); layers that share an input share this."""
+        sx = x.abs().amax(1, keepdim=True).clamp(min=1e-8) / 127
+        return (x / sx).round().to(torch.int8), sx
+
+    def __call__(self, x: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        qx, sx = self.quantize(x) if isinstance(x, torch.Tensor) else x
+        y = torch._int_mm(qx, self.w).float() * sx * self.scale  # exact int32 sums
         return y if self.b is None else y + self.b
 
 
@@ -171,12 +176,13 @@ class Stepper:
     @torch.inference_mode()
     def log_probs(self, h: torch.Tensor) -> torch.Tensor:
         """Full log-probabilities (B, V) from top-layer outputs (B, H)."""
-        head = F.log_softmax(self.head(h), dim=-1)
+        x = _Int8Rows.quantize(h) if self.precision == "int8-rows" else h  # once for all
+        head = F.log_softmax(self.head(x), dim=-1)
         if not self.tails:
             return head
         parts = [head[:, : self.shortlist]]
         for i, (proj, out) in enumerate(self.tails):
-            tail = F.log_softmax(out(proj(h)), dim=-1)
+            tail = F.log_softmax(out(proj(x)), dim=-1)
             parts.append(tail + head[:, self.shortlist + i].unsqueeze(1))
         return torch.cat(parts, 1)
 
