@@ -43,22 +43,32 @@ bench-bot: $(STAMP)
 corpus: $(STAMP)
 	$(BIN)/acrostic corpus build --out data/corpus
 
-# The command that produced the shipped model (engine/shipped, cangtou-v1) on this 2-core CPU
-# machine. v1 predates themes, hence --no-themes.
+# The commands that produced the shipped model (engine/shipped, cangtou-v2) on this 2-core CPU
+# machine: v1 (no themes), three warm-started runs with the poem titles as themes, then the
+# clichés of the last one. The third run was stopped by hand after its 93-minute validation (the
+# best checkpoint is what is kept); --finish-only then measures the test split and builds the
+# line index.
 train: corpus
 	$(BIN)/acrostic train --corpus data/corpus --out runs/cangtou-v1 --embed-dim 256 \
 	  --hidden-dim 512 --cutoffs 2000,5000 --max-minutes 140 --eval-minutes 7 --seed 0 --no-themes
 	$(BIN)/acrostic train --corpus data/corpus --out runs/cangtou-v1 --finish-only
+	$(BIN)/acrostic train --corpus data/corpus --out runs/cangtou-v2 --init-from runs/cangtou-v1 \
+	  --lr 1e-3 --max-minutes 150 --eval-minutes 10 --seed 1 --threads 1
+	$(BIN)/acrostic train --corpus data/corpus --out runs/cangtou-v2b --init-from runs/cangtou-v2 \
+	  --lr 1e-3 --max-minutes 125 --eval-minutes 10 --seed 2 --threads 1
+	$(BIN)/acrostic train --corpus data/corpus --out runs/cangtou-v2c --init-from runs/cangtou-v2b \
+	  --lr 6e-4 --max-minutes 125 --eval-minutes 10 --seed 3 --threads 2
+	$(BIN)/acrostic train --corpus data/corpus --out runs/cangtou-v2c --finish-only
+	$(BIN)/acrostic cliches --model runs/cangtou-v2c --corpus data/corpus
 
-# cangtou-v2 (in training, not shipped yet): warm-starts from v1 with the poem titles as themes,
-# then measures its clichés into the model directory. RESUME=--resume continues a stopped run in
-# this tree; INIT=train/checkpoints/cangtou-v2-wip continues from the committed checkpoint.
+# Further training from the shipped model with themes, then its clichés. RESUME=--resume
+# continues a stopped run in this tree; INIT picks another starting model directory.
 V2 := runs/cangtou-v2
 RESUME ?=
 INIT ?= engine/shipped
 train-v2: corpus
 	$(BIN)/acrostic train --corpus data/corpus --out $(V2) --init-from $(INIT) \
-	  --lr 1e-3 --max-minutes 150 --eval-minutes 10 --seed 1 --threads 1 $(RESUME)
+	  --lr 6e-4 --max-minutes 125 --eval-minutes 10 --seed 1 --threads 2 $(RESUME)
 	$(BIN)/acrostic cliches --model $(V2) --corpus data/corpus
 
 # The same recipe for a lent GPU (bf16 autocast, 8× the batch); MINUTES fits the time lent.
