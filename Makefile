@@ -45,7 +45,7 @@ corpus: $(STAMP)
 
 # The commands that produced the shipped model (engine/shipped, cangtou-v2) on this 2-core CPU
 # machine: v1 (no themes), three warm-started runs with the poem titles as themes, then the
-# clichés of the last one. The third run was stopped by hand after its 93-minute validation (the
+# clichés of the last one. The third run was stopped by hand after its 88-minute validation (the
 # best checkpoint is what is kept); --finish-only then measures the test split and builds the
 # line index.
 train: corpus

@@ -45,14 +45,16 @@ def measurement_heads(poems: list[str], n: int, seed: int = 0) -> list[str]:
     return ["".join(rng.sample(common, 4)) for _ in range(n)]
 
 
-def title_heads(
-    titles: Iterable[str], n: int, seed: int, exclude: Iterable[str] = ()
-) -> list[str]:
-    """`n` distinct cleaned corpus titles of 2–4 basic-block Han characters, never one of
-    `exclude` (the public and held-out heads)."""
+def title_pool(titles: Iterable[str], exclude: Iterable[str] = ()) -> list[str]:
+    """The distinct cleaned corpus titles of 2–4 basic-block Han characters, never one of
+    `exclude` (the public and held-out heads), sorted."""
     skip = set(exclude)
-    pool = {clean_title(t) for t in titles}
-    pool = sorted(t for t in pool if 2 <= len(t) <= 4 and t not in skip and _basic(t))
+    pool = {clean_title(t) for t in set(titles)}
+    return sorted(t for t in pool if 2 <= len(t) <= 4 and t not in skip and _basic(t))
+
+
+def title_heads(pool: list[str], n: int, seed: int) -> list[str]:
+    """`n` heads drawn from a title_pool."""
     return random.Random(seed).sample(pool, min(n, len(pool)))
 
 
@@ -121,18 +123,17 @@ def measure(
     """Write the default search's poems for generated heads, compare their 3-grams with real
     poems', and store the clichés in the model directory. Each further round writes poems for
     fresh heads with the clichés found so far penalised, and adds the new formulas that took
-    their place. Then `theme_rounds` rounds of title heads (title_heads; none without titles)
+    their place. Then `theme_rounds` rounds of title heads (title_pool; none without titles)
     add both the overall clichés and the line openings per head character (find_openings).
     Returns what was stored."""
     real = [poem_lines(p) for p in corpus_poems]
     found: dict[str, float] = {}
     per_round = []
     plan = [(True, measurement_heads(corpus_poems, heads, seed + r)) for r in range(rounds)]
-    titles = list(titles)
-    if titles:
+    pool = title_pool(titles, exclude)
+    if pool:
         plan += [
-            (False, title_heads(titles, THEME_HEADS, seed + 100 + r, exclude))
-            for r in range(theme_rounds)
+            (False, title_heads(pool, THEME_HEADS, seed + 100 + r)) for r in range(theme_rounds)
         ]
     for overall, round_heads in plan:
         poet = Poet(_with_cliches(load_model_dir(model_dir), found))
@@ -151,7 +152,7 @@ def measure(
         "ngrams": dict(sorted(found.items(), key=lambda kv: -kv[1])),
         "heads": heads,
         "rounds": rounds,
-        "theme_rounds": theme_rounds if titles else 0,
+        "theme_rounds": theme_rounds if pool else 0,
         "new_per_round": per_round,
         "real_poems": len(real),
         "min_share": min_share,
