@@ -45,6 +45,21 @@ class SearchWeights:
 
 
 DEFAULT_SEARCH = SearchWeights()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One request made ready for a search (Poet.plan): what to decode and under which rules."""
+
+    spec: PoemSpec
+    search: SearchWeights
+    params: dict  # recorded in the poem
+    skeleton: Skeleton
+    constraints: Constraints
+    prefix: list[int]  # the theme prefix fed before the form token
+    width: int  # beam width (per group)
+    groups: int  # diverse beam groups (1: a plain beam)
+    diversity: float
 POSITION_NAMES = {"head": "藏头", "tail": "藏尾"}
 __all__ = ["DEFAULT_SEARCH", "MODES", "SHIPPED_MODEL", "TONE_MODES", "Poem", "PoemSpec", "Poet"]
 __all__ += ["SearchWeights", "position_index"]
@@ -62,6 +77,7 @@ class Poet:
         self.scorer = int8_scorer(self.model) if int8 else self.model  # the rerank's pass
         self.fallbacks = Fallbacks(self.vocab)
         self.prosody = Prosody.load()
+        self._cliches: dict[float, PhrasePenalties] = {}  # cliché table per cliché weight
 
     @classmethod
     def load(cls, path: str | Path | None = None, precision: str | None = None) -> Poet:
@@ -101,6 +117,23 @@ class Poet:
     def acrostic_steps(self, spec: PoemSpec) -> Search:
         """`acrostic` as a search generator: it yields its model steps (engine.decode.Predict)
         and returns the Poem, so a step scheduler can batch them with other requests'."""
+        plan = self.plan(spec)
+        if spec.mode == "sample":
+            gen = torch.Generator().manual_seed(plan.params["seed"])
+            decoded = yield from sample_steps(
+                self.stepper, self.vocab, plan.skeleton, plan.constraints, gen, spec.temperature,
+                spec.top_k, spec.top_p, plan.prefix,
+            )  # fmt: skip
+            return self.finish(plan, [decoded])
+        finals = yield from beam_steps(
+            self.stepper, self.vocab, plan.skeleton, plan.constraints, plan.width, plan.prefix,
+            plan.groups, plan.diversity,
+        )  # fmt: skip
+        return self.finish(plan, finals)
+
+    def plan(self, spec: PoemSpec) -> Plan:
+        """Everything a search for `spec` needs (skeleton, constraints, theme prefix, beam
+        shape) and the poem's recorded parameters; raises like `acrostic` for bad input."""
         head, cpl, at, search = spec.head, spec.chars_per_line, spec.at, _weights(spec.search)
         theme = head if spec.theme is None else spec.theme
         params: dict = {
@@ -120,48 +153,47 @@ class Poet:
             self._penalties(search, spec.recent), search.repeat_nats,
         )  # fmt: skip
         prefix = self.vocab.prefix(theme)
+        width, groups, diversity = spec.beam_size, 1, 0.0
         if spec.mode == "sample":
             seed = secrets.randbits(31) if spec.seed is None else spec.seed
             params.update(temperature=spec.temperature, top_k=spec.top_k, top_p=spec.top_p)
             params["seed"] = seed
-            gen = torch.Generator().manual_seed(seed)
-            decoded = yield from sample_steps(
-                self.stepper, self.vocab, skeleton, constraints, gen, spec.temperature,
-                spec.top_k, spec.top_p, prefix,
-            )  # fmt: skip
         elif spec.mode == "beam":
             params["beam_size"] = spec.beam_size
-            finals = yield from beam_steps(
-                self.stepper, self.vocab, skeleton, constraints, spec.beam_size, prefix
-            )  # fmt: skip
-            decoded = finals[0]
         else:
             params["search"] = dataclasses.asdict(search)
-            finals = yield from beam_steps(
-                self.stepper, self.vocab, skeleton, constraints, search.width, prefix,
-                search.groups, search.diversity,
-            )  # fmt: skip
-            plain = [*self.vocab.prefix(""), self.vocab.form_id(cpl)]
+            width, groups, diversity = search.width, search.groups, search.diversity
+        return Plan(spec, search, params, skeleton, constraints, prefix, width, groups, diversity)
+
+    def finish(self, plan: Plan, finals: list[Decoded]) -> Poem:
+        """The poem from a search's final hypotheses (best first): the best one, or for the
+        default search the best after the mutual-information rerank."""
+        spec, search, params = plan.spec, plan.search, dict(plan.params)
+        decoded = finals[0]
+        if spec.mode == "diverse":
+            plain = [*self.vocab.prefix(""), self.vocab.form_id(spec.chars_per_line)]
             ranked = rerank(
                 self.scorer, finals, plain if self.vocab.themed else None, search.mi_weight,
                 search.rerank_top,
             )  # fmt: skip
             decoded = ranked[0].decoded
             params["theme_gain"] = round(ranked[0].themed - ranked[0].plain, 4)
-        poem = self._poem(head, decoded, skeleton, at, spec.tones, params)
+        poem = self._poem(spec.head, decoded, plan.skeleton, spec.at, spec.tones, params)
         if spec.script == "traditional":
             poem = dataclasses.replace(poem, text=to_traditional(poem.text))
         return poem
 
     def _penalties(self, search: SearchWeights, recent: Iterable[str]) -> PhrasePenalties:
         """The model's clichés (scaled) and this chat's recent phrases, as one table."""
-        index = self.vocab.index
-        cliches = self.loaded.meta.get("cliches", {}).get("ngrams", {})
-        table = PhrasePenalties.from_phrases(
-            {g: v * search.cliche_weight for g, v in cliches.items()}, index
-        )
+        table = self._cliches.get(search.cliche_weight)
+        if table is None:  # built once per weight: 1,585 n-grams take ~15 ms to index
+            cliches = self.loaded.meta.get("cliches", {}).get("ngrams", {})
+            scaled = {g: v * search.cliche_weight for g, v in cliches.items()}
+            table = PhrasePenalties.from_phrases(scaled, self.vocab.index)
+            self._cliches[search.cliche_weight] = table
         recent = list(recent)
         if recent:
+            index = self.vocab.index
             table = table.merged(PhrasePenalties.from_phrases(recent, index, search.recent_nats))
         return table
 

@@ -102,14 +102,25 @@ class PhrasePenalties:
         return bool(self.by_prefix)
 
     def merged(self, other: PhrasePenalties) -> PhrasePenalties:
-        """Both tables; where both penalise an n-gram, the larger penalty."""
-        table: dict[tuple[int, ...], float] = {}
-        for source in (self, other):
-            for prefix, (ids, vals) in source.by_prefix.items():
-                for i, v in zip(ids.tolist(), vals.tolist(), strict=True):
-                    key = (*prefix, i)
-                    table[key] = max(table.get(key, 0.0), v)
-        return PhrasePenalties(table)
+        """Both tables; where both penalise an n-gram, the larger penalty. Only the prefixes
+        `other` has are rebuilt, so merging a chat's few recent phrases into the large cliché
+        table is cheap."""
+        out = PhrasePenalties()
+        out.by_prefix = dict(self.by_prefix)
+        for prefix, (ids, vals) in other.by_prefix.items():
+            mine = out.by_prefix.get(prefix)
+            if mine is None:
+                out.by_prefix[prefix] = (ids, vals)
+                continue
+            nexts = dict(zip(mine[0].tolist(), mine[1].tolist(), strict=True))
+            for i, v in zip(ids.tolist(), vals.tolist(), strict=True):
+                nexts[i] = max(nexts.get(i, 0.0), v)
+            out.by_prefix[prefix] = (
+                torch.tensor(list(nexts), dtype=torch.long),
+                torch.tensor(list(nexts.values())),
+            )
+        out.lengths = sorted({len(p) for p in out.by_prefix})
+        return out
 
     def sparse(
         self, hist: torch.Tensor, pos: int
