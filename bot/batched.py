@@ -1,7 +1,8 @@
 """Poems through step-scheduler processes: each batches the LSTM steps of every poem it holds.
 
-Each process runs engine.batching.StepScheduler over the searches of the requests sent to it
-(one scheduler per model directory, so a swap never mixes models in a step); a request goes
+Each process runs engine.lockstep.Lockstep over the poems sent to it: one model step and one
+vectorised search step for every hypothesis of every poem in flight (one per model directory,
+so a swap never mixes models in a step); a request goes
 to the process holding the fewest. Results come back through a reader thread per process,
 which resolves the waiting asyncio future. A search that raises fails only its request; a
 process that dies is restarted by its reader and its requests are retried once (a poem is
@@ -22,7 +23,7 @@ import traceback
 from dataclasses import dataclass, field
 
 from engine import Poem, Poet
-from engine.batching import StepScheduler
+from engine.lockstep import Lockstep
 from engine.spec import PoemSpec
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def serve(inbox, outbox, parent_pid: int) -> None:
     torch.set_num_threads(1)
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
     poets: dict[str, Poet] = {}
-    schedulers: dict[str, StepScheduler] = {}
+    schedulers: dict[str, Lockstep] = {}
     steps = searches = 0
     while True:
         active = sum(len(s) for s in schedulers.values())
@@ -65,8 +66,10 @@ def serve(inbox, outbox, parent_pid: int) -> None:
                 poet = poets.get(model_dir)
                 if poet is None:
                     poet = poets[model_dir] = Poet.load(model_dir)
-                scheduler = schedulers.setdefault(model_dir, StepScheduler(poet.batch_stepper))
-                done = scheduler.submit(job_id, poet.acrostic_steps(spec))
+                scheduler = schedulers.get(model_dir)
+                if scheduler is None:
+                    scheduler = schedulers[model_dir] = Lockstep(poet)
+                done = scheduler.submit(job_id, spec)
             except Exception as error:  # the model directory would not load
                 outbox.put((job_id, None, _sendable(error), (steps, searches)))
                 continue

@@ -29,9 +29,10 @@ from engine.batching import Finished, StepStats, token_log_probs
 from engine.constraints import LOOSE_TONE_PENALTY, RELAX_NOVELTY, RELAX_RHYME, HypState
 from engine.decode import Decoded, _select
 from engine.prosody import PING
+from engine.stepper import _Int8Rows
 
 NEG_INF = float("-inf")
-CANDIDATES = 32  # characters a row scores before the exactness check
+CANDIDATES = 16  # characters a row scores before the exactness check
 ANY, PING_ONLY, ZE_ONLY, KNOWN = 0, 1, 2, 3  # rows of the tone-mask table
 
 
@@ -50,6 +51,7 @@ class _Request:
     need: torch.Tensor  # (S, starts) the tone each start needs: ANY, PING_ONLY or ZE_ONLY
     loose: bool  # tones are a penalty (and a known tone a must), not a mask
     fed: int = 0  # model steps fed so far (theme prefix, form token, slots)
+    rules: dict = None  # the per-slot tensors above as Python lists (fast scalar lookups)
     # the hypotheses, B rows each
     ids: torch.Tensor = None  # (B, S) forced ids everywhere, chosen ids so far, -1 after
     rhyme_set: torch.Tensor = None  # (B, G) bool rhyme groups still possible
@@ -135,6 +137,10 @@ class Lockstep:
         for slot, needs in rules.tone_slots if rules.tones else ():
             need[slot] = torch.tensor([PING_ONLY if t == PING else ZE_ONLY for t in needs])
         request = _Request(key, plan, forced, *flags, pos, need, rules.tones == "loose")
+        request.rules = {
+            name: getattr(request, name).tolist()
+            for name in ("forced", "rhyme", "end", "line_start", "line_end", "pos")
+        }
         G = self.member.size(0)
         L, H = self.stepper.L, self.stepper.H
         request.ids = forced.unsqueeze(0).clone()
@@ -166,11 +172,13 @@ class Lockstep:
         started = time.perf_counter()
         lps = self._model_step(requests)
         middle = time.perf_counter()
+        saved = [dict(vars(r)) for r in requests]  # a step replaces fields, never edits them
         try:
             results = self._search_step(requests, lps)
         except Exception:  # find the request that breaks the step; the others go on
             results = []
-            for request, lp in zip(requests, lps, strict=True):
+            for request, lp, fields in zip(requests, lps, saved, strict=True):
+                vars(request).update(fields)
                 try:
                     results += self._search_step([request], [lp])
                 except Exception as error:
@@ -199,8 +207,9 @@ class Lockstep:
         return results
 
     def _model_step(self, requests: list[_Request]) -> list:
-        """Feed every row its token; per request the log-probabilities of the slot it reached:
-        (B,) of the forced id, (B, V) where the search chooses, None in the theme prefix."""
+        """Feed every row its token; per request what the slot it reached needs: (B,)
+        log-probabilities of the forced id, the top layer's output (B, H) where the search
+        chooses, None in the theme prefix."""
         sizes = [r.rows for r in requests]
         tokens = torch.cat([r.tokens for r in requests])
         h0 = torch.cat([r.h for r in requests], 1)
@@ -212,9 +221,9 @@ class Lockstep:
             r.h, r.c = hs[:, bounds[i] : bounds[i + 1]], cs[:, bounds[i] : bounds[i + 1]]
             r.slot = r.fed - len(r.plan.prefix)  # the form token scores slot 0
             r.fed += 1
-            if r.slot >= 0 and int(r.forced[r.slot]) >= 0:
+            if r.slot >= 0 and r.rules["forced"][r.slot] >= 0:
                 forced_at.append(i)
-                forced_ids.append(r.forced[r.slot].expand(sizes[i]))
+                forced_ids.append(torch.full((sizes[i],), r.rules["forced"][r.slot]))
             elif r.slot >= 0:
                 full_at.append(i)
         out: list = [None] * len(requests)
@@ -224,8 +233,8 @@ class Lockstep:
             rows = torch.cat([torch.arange(bounds[i], bounds[i + 1]) for i in which])
             if score == "forced":
                 lp = token_log_probs(self.stepper, top[rows], torch.cat(forced_ids))
-            else:
-                lp = self.stepper.log_probs(top[rows])
+            else:  # the search scores its candidates from the top layer's output
+                lp = top[rows]
             for i, part in zip(which, lp.split([sizes[i] for i in which]), strict=True):
                 out[i] = part
         return out
@@ -239,12 +248,15 @@ class Lockstep:
                 continue
             if request.slot == 0:  # the form token was fed: one row per start (and group)
                 lp = self._fan_out(request, lp)
-            (forced if int(request.forced[request.slot]) >= 0 else free).append((request, lp))
+            (forced if request.rules["forced"][request.slot] >= 0 else free).append((request, lp))
         for request, lp in forced:
             request.scores, request.logp = request.scores + lp, request.logp + lp
-            tok = request.forced[request.slot].expand(request.rows)
+            tok = torch.full((request.rows,), request.rules["forced"][request.slot])
             self._advance(request, tok, torch.zeros_like(request.relaxed), forced=True)
-        if free:
+        if len(free) == 1:  # alone the whole-vocabulary step is cheaper, and the same
+            request, h = free[0]
+            self._redo(request, self.stepper.log_probs(h), request.ids)
+        elif free:
             self._choose(free)
         return [
             self._finish(request)
@@ -268,7 +280,7 @@ class Lockstep:
         """Every free slot of every request in one pass: candidates, rules, beam selection."""
         requests = [r for r, _ in free]
         sizes = torch.tensor([r.rows for r in requests])
-        lp = torch.cat([lp for _, lp in free])  # (N, V)
+        h = torch.cat([h for _, h in free])  # (N, H) the top layer's output
         owner = torch.arange(len(requests)).repeat_interleave(sizes)  # (N,)
         width = max(r.slots for r in requests)
         ids = torch.cat([F.pad(r.ids, (0, width - r.slots), value=-1) for r in requests])
@@ -281,14 +293,11 @@ class Lockstep:
         need = torch.cat([r.need[r.slot][r.start] for r in requests])  # (N,)
         loose = at([r.loose for r in requests])
         mask = self.tone_masks[torch.where(loose & (need != ANY), KNOWN, need)]
-        rhymes = at([bool(r.rhyme[r.slot]) for r in requests]).nonzero().squeeze(1)
+        rhymes = at([r.rules["rhyme"][r.slot] for r in requests]).nonzero().squeeze(1)
         if rhymes.numel():
             rhyme_set = torch.cat([r.rhyme_set for r in requests])[rhymes]
             mask[rhymes] &= (rhyme_set.float() @ self.member_f) > 0
-        values, cand = torch.where(mask, lp, NEG_INF).topk(self.K, 1)  # (N, K), best first
-        # every character outside the K scores at most the K-th (nothing lies outside when
-        # fewer than K pass the masks)
-        kth = values[:, -1] if self.K < self.V else torch.full((lp.size(0),), NEG_INF)
+        values, cand, kth = self._candidates(h, mask)
 
         counts = (ids.unsqueeze(1) == cand.unsqueeze(2)).sum(2)  # (N, K) uses in the poem
         objective = torch.where(counts < at([x.max_repeat for x in rules]).unsqueeze(1),
@@ -304,25 +313,71 @@ class Lockstep:
 
         flagged = set(owner[~torch.isfinite(objective).any(1)].tolist())
         chosen = self._select(requests, owner, total, cand, kth, scores, flagged)
-        lps = [lp for _, lp in free]
         starts = torch.cat([torch.tensor([0]), sizes.cumsum(0)]).tolist()
         for i, request in enumerate(requests):
             if i in flagged:
-                self._redo(request, lps[i], ids[starts[i] : starts[i + 1], : request.slots])
+                lp = self.stepper.log_probs(h[starts[i] : starts[i + 1]])
+                self._redo(request, lp, ids[starts[i] : starts[i + 1], : request.slots])
                 continue
             rows, k, relaxed, group = chosen[i]
             local = rows - starts[i]
             self._keep(request, local, group, total[rows, k], request.logp[local] + values[rows, k])
             self._advance(request, cand[rows, k], relaxed, forced=False)
 
+    def _candidates(self, h: torch.Tensor, mask: torch.Tensor) -> tuple:
+        """Each row's K most likely characters among `mask` (N, V): (log-probabilities (N, K)
+        best first, ids (N, K), and a bound (N,) no other allowed character exceeds).
+
+        The numbers are Stepper.log_probs' own, but a softmax tail cluster is computed only
+        for the rows where it could matter: every character of a cluster is less likely than
+        the cluster itself (the head's entry), so a row whose K-th shortlist candidate already
+        beats that entry skips the cluster."""
+        stepper, K = self.stepper, self.K
+        if not stepper.tails:
+            lp = stepper.log_probs(h).masked_fill(~mask, NEG_INF)
+            values, cand = lp.topk(K, 1)
+            return values, cand, self._bound(values)
+        x = _Int8Rows.quantize(h) if stepper.precision == "int8-rows" else h
+        head = F.log_softmax(stepper.head(x), dim=-1)  # (N, shortlist + clusters)
+        short = stepper.shortlist
+        shortlist = head[:, :short].masked_fill(~mask[:, :short], NEG_INF)
+        values, cand = shortlist.topk(min(K, short), 1)
+        kth = values[:, -1] if short >= K else torch.full((h.size(0),), NEG_INF)
+        parts_v, parts_i = [values], [cand]
+        lo = short
+        for i, (proj, out) in enumerate(stepper.tails):
+            hi = stepper.cutoffs[i + 1]
+            cluster = head[:, short + i]
+            rows = (cluster >= kth).nonzero().squeeze(1)  # the cluster could place a character
+            v = torch.full((h.size(0), K), NEG_INF)
+            c = torch.zeros(h.size(0), K, dtype=torch.long)
+            if rows.numel():
+                xr = x[rows] if isinstance(x, torch.Tensor) else (x[0][rows], x[1][rows])
+                tail = F.log_softmax(out(proj(xr)), dim=-1).masked_fill(~mask[rows, lo:hi], NEG_INF)
+                tv, tc = tail.topk(min(K, hi - lo), 1)
+                v[rows, : tv.size(1)] = tv + cluster[rows].unsqueeze(1)  # as log_probs adds it
+                c[rows, : tc.size(1)] = tc + lo
+            parts_v.append(v)
+            parts_i.append(c)
+            lo = hi
+        values, at = torch.cat(parts_v, 1).topk(K, 1)
+        return values, torch.cat(parts_i, 1).gather(1, at), self._bound(values)
+
+    def _bound(self, values: torch.Tensor) -> torch.Tensor:
+        """What no character outside a row's K candidates can exceed: the K-th candidate's
+        log-probability (-inf when the K are the whole vocabulary)."""
+        if self.K >= self.V:
+            return torch.full((values.size(0),), NEG_INF)
+        return values[:, -1]
+
     def _bans(self, requests, ids, owner, slot) -> torch.Tensor:
         """(N, J) ids the formula rules ban for each row's next character (-1: no ban):
         3-grams already in the poem and characters that ended an earlier rhyming line (or
         are forced to end a later one); engine.rules.trigram_bans and rhyme_bans."""
         N, S = ids.shape
-        pos = torch.cat([r.pos[r.slot].expand(r.rows) for r in requests])
-        nxt = torch.cat([r.forced[r.slot + 1 :][:1].expand(r.rows) if r.slot + 1 < r.slots
-                         else torch.full((r.rows,), -1) for r in requests])  # fmt: skip
+        at = lambda values: torch.tensor(values)[owner]  # noqa: E731
+        pos = at([r.rules["pos"][r.slot] for r in requests])
+        nxt = at([(r.rules["forced"] + [-1])[r.slot + 1] for r in requests])
         j = torch.arange(max(S - 2, 0))
         inside = j.unsqueeze(0) <= (slot - 3).unsqueeze(1)  # (a, b, c) all before the slot
         last1 = ids.gather(1, (slot - 1).clamp(min=0).unsqueeze(1))
@@ -333,7 +388,7 @@ class Lockstep:
         around &= ((pos >= 1) & (nxt >= 0)).unsqueeze(1)
         ends = torch.zeros(N, S, dtype=torch.bool)
         for r, first in zip(requests, torch.tensor([0, *[r.rows for r in requests]]).cumsum(0)):
-            if bool(r.end[r.slot]):
+            if r.rules["end"][r.slot]:
                 k = torch.arange(r.slots)
                 other = r.end & ((k < r.slot) | ((k > r.slot) & (r.forced >= 0)))
                 ends[first : first + r.rows, : r.slots] = other
@@ -350,7 +405,7 @@ class Lockstep:
             table = r.plan.constraints.penalties
             found = None
             if table is not None:
-                found = table.sparse(ids[first : first + r.rows, : r.slot], int(r.pos[r.slot]))
+                found = table.sparse(ids[first : first + r.rows, : r.slot], r.rules["pos"][r.slot])
             if found is not None:
                 rows, hit_ids, nats = found
                 rows = rows + first
@@ -375,7 +430,7 @@ class Lockstep:
         wanted = width * torch.where(novel, 3, 1)  # the search looks further at a line's end
         diversity = torch.tensor([r.plan.diversity for r in requests])
         bound = scores + kth  # a row's best score from outside its candidates
-        parts: list[list] = [[] for _ in range(R)]
+        parts: list[tuple] = []
         for g in range(groups):
             rows = (group == g).nonzero().squeeze(1)
             if not rows.numel():
@@ -421,17 +476,17 @@ class Lockstep:
             keep = valid & (all_copied.unsqueeze(1) | ~copied)
             keep &= keep.cumsum(1) <= width[units].unsqueeze(1)
             flags = torch.where(all_copied, RELAX_NOVELTY, 0).unsqueeze(1).expand_as(keep)
-            for u, i in enumerate(units.tolist()):
-                chosen = keep[u]
-                parts[i].append(
-                    (pick_rows[u][chosen], pick_k[u][chosen], flags[u][chosen],
-                     torch.full((int(chosen.sum()),), g))
-                )  # fmt: skip
-                used[i, tok[u][chosen]] = 1.0
-        return [
-            tuple(torch.cat(p) for p in zip(*part, strict=True)) if part else None
-            for part in parts
-        ]
+            u, col = keep.nonzero(as_tuple=True)  # unit-major, best first within a unit
+            taken = tok[u, col]
+            used.index_put_((units[u], taken), torch.ones(1))
+            parts.append((units[u], pick_rows[u, col], pick_k[u, col], flags[u, col],
+                          torch.full_like(taken, g)))  # fmt: skip
+        # per request: its groups in order, each group's picks best first
+        owner_of, rows, k, flags, group_of = (torch.cat(p) for p in zip(*parts, strict=True))
+        order = owner_of.argsort(stable=True)
+        counts = torch.bincount(owner_of, minlength=R).tolist()
+        split = [t[order].split(counts) for t in (rows, k, flags, group_of)]
+        return [tuple(t[i] for t in split) if counts[i] else None for i in range(R)]
 
     def _redo(self, request: _Request, lp: torch.Tensor, ids: torch.Tensor) -> None:
         """This request's step over the whole vocabulary, with engine.decode's own code."""
@@ -468,7 +523,7 @@ class Lockstep:
         flags = request.relaxed | relaxed
         if not forced:
             request.ids[:, slot] = tok
-        if bool(request.rhyme[slot]):
+        if request.rules["rhyme"][slot]:
             narrowed = request.rhyme_set & self.member[:, tok].T
             ok = narrowed.any(1)
             request.rhyme_set = torch.where(ok.unsqueeze(1), narrowed, request.rhyme_set)
@@ -476,10 +531,10 @@ class Lockstep:
         lines = constraints.lines
         if lines is not None:
             running = request.line_hash
-            if bool(request.line_start[slot]):
+            if request.rules["line_start"][slot]:
                 running = torch.zeros_like(running)
             request.line_hash = lines.advance(running, tok)
-            if forced and bool(request.line_end[slot]):
+            if forced and request.rules["line_end"][slot]:
                 flags = flags | torch.where(lines.contains(request.line_hash), RELAX_NOVELTY, 0)
         request.relaxed = flags
         request.tokens = tok

@@ -165,16 +165,16 @@ class Poet:
             width, groups, diversity = search.width, search.groups, search.diversity
         return Plan(spec, search, params, skeleton, constraints, prefix, width, groups, diversity)
 
-    def finish(self, plan: Plan, finals: list[Decoded]) -> Poem:
+    def finish(self, plan: Plan, finals: list[Decoded], plain=None) -> Poem:
         """The poem from a search's final hypotheses (best first): the best one, or for the
-        default search the best after the mutual-information rerank."""
+        default search the best after the mutual-information rerank (`plain`: its pass
+        computed elsewhere, see engine.rerank.rerank)."""
         spec, search, params = plan.spec, plan.search, dict(plan.params)
         decoded = finals[0]
         if spec.mode == "diverse":
-            plain = [*self.vocab.prefix(""), self.vocab.form_id(spec.chars_per_line)]
             ranked = rerank(
-                self.scorer, finals, plain if self.vocab.themed else None, search.mi_weight,
-                search.rerank_top,
+                self.scorer, finals, self.plain_prefix(plan), search.mi_weight,
+                search.rerank_top, plain,
             )  # fmt: skip
             decoded = ranked[0].decoded
             params["theme_gain"] = round(ranked[0].themed - ranked[0].plain, 4)
@@ -182,6 +182,12 @@ class Poet:
         if spec.script == "traditional":
             poem = dataclasses.replace(poem, text=to_traditional(poem.text))
         return poem
+
+    def plain_prefix(self, plan: Plan) -> list[int] | None:
+        """What the rerank's pass without the theme starts from (None: no themes, no pass)."""
+        if not self.vocab.themed or plan.search.mi_weight == 0:
+            return None
+        return [*self.vocab.prefix(""), self.vocab.form_id(plan.skeleton.chars_per_line)]
 
     def _penalties(self, search: SearchWeights, recent: Iterable[str]) -> PhrasePenalties:
         """The model's clichés (scaled) and this chat's recent phrases, as one table."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -52,29 +53,39 @@ def int8_scorer(model: CharLSTM) -> CharLSTM:
         ).eval()
 
 
+def finalists(candidates: list[Decoded], top: int | None) -> list[Decoded]:
+    """The candidates that get the rerank's pass: the `top` best by log p(poem | theme) +
+    penalties (all of them when `top` is None)."""
+    if top is not None and len(candidates) > top:
+        return sorted(candidates, key=lambda c: -(c.score + c.penalty / len(c.ids)))[:top]
+    return candidates
+
+
 def rerank(
-    model: CharLSTM,
+    model: CharLSTM | None,
     candidates: list[Decoded],
     plain_prefix: list[int] | None,
     mi_weight: float,
     top: int | None = None,
+    plain: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> list[Ranked]:
     """Candidates best first by (log p(poem | theme) − λ·log p(poem) + penalties) per token.
 
     log p(poem | theme) is the search's own (each candidate's `score`); log p(poem) takes one
     batched pass of the float model after `plain_prefix` (None: the model has no themes, so
-    both are the same). `top` keeps only that many candidates, best by log p(poem | theme) +
-    penalties, for the pass: the one float pass costs as much as the search's own steps."""
-    if top is not None and len(candidates) > top:
-        candidates = sorted(candidates, key=lambda c: -(c.score + c.penalty / len(c.ids)))[:top]
+    both are the same), or `plain(seqs)` when given: the summed log-probabilities (N,) of
+    seqs (N, T) after that prefix, computed elsewhere. `top` keeps only that many candidates
+    (finalists) for the pass: the one float pass costs as much as the search's own steps."""
+    candidates = finalists(candidates, top)
     themed = torch.tensor([c.score for c in candidates])
     if plain_prefix is None or mi_weight == 0:
-        plain = themed
+        plain_scores = themed
     else:
         seqs = torch.tensor([c.ids for c in candidates], dtype=torch.long)
-        plain = sequence_log_probs(model, plain_prefix, seqs) / seqs.size(1)
+        sums = plain(seqs) if plain else sequence_log_probs(model, plain_prefix, seqs)
+        plain_scores = sums / seqs.size(1)
     ranked = [
         Ranked(c, float(t - mi_weight * p) + c.penalty / len(c.ids), float(t), float(p))
-        for c, t, p in zip(candidates, themed, plain, strict=True)
+        for c, t, p in zip(candidates, themed, plain_scores, strict=True)
     ]
     return sorted(ranked, key=lambda r: -r.score)

@@ -69,8 +69,8 @@ class _Int8Rows:
 
     def __call__(self, x: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         qx, sx = self.quantize(x) if isinstance(x, torch.Tensor) else x
-        y = torch._int_mm(qx, self.w).float() * sx * self.scale  # exact int32 sums
-        return y if self.b is None else y + self.b
+        y = torch._int_mm(qx, self.w).float().mul_(sx).mul_(self.scale)  # exact int32 sums
+        return y if self.b is None else y.add_(self.b)
 
 
 def int8_available() -> bool:
