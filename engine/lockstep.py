@@ -302,7 +302,7 @@ class Lockstep:
         counts = (ids.unsqueeze(1) == cand.unsqueeze(2)).sum(2)  # (N, K) uses in the poem
         objective = torch.where(counts < at([x.max_repeat for x in rules]).unsqueeze(1),
                                 values, NEG_INF)  # fmt: skip
-        banned = (cand.unsqueeze(2) == self._bans(requests, ids, owner, slot).unsqueeze(1))
+        banned = cand.unsqueeze(2) == self._bans(requests, ids, owner, slot).unsqueeze(1)
         objective = objective.masked_fill(banned.any(2), NEG_INF)
         right = torch.where((need == PING_ONLY).unsqueeze(1), self.ping[cand], self.ze[cand])
         wrong = (loose & (need != ANY)).unsqueeze(1) & ~right
@@ -321,7 +321,9 @@ class Lockstep:
                 continue
             rows, k, relaxed, group = chosen[i]
             local = rows - starts[i]
-            self._keep(request, local, group, total[rows, k], request.logp[local] + values[rows, k])
+            self._keep(
+                request, local, group, total[rows, k], request.logp[local] + values[rows, k]
+            )
             self._advance(request, cand[rows, k], relaxed, forced=False)
 
     def _candidates(self, h: torch.Tensor, mask: torch.Tensor) -> tuple:
@@ -353,7 +355,9 @@ class Lockstep:
             c = torch.zeros(h.size(0), K, dtype=torch.long)
             if rows.numel():
                 xr = x[rows] if isinstance(x, torch.Tensor) else (x[0][rows], x[1][rows])
-                tail = F.log_softmax(out(proj(xr)), dim=-1).masked_fill(~mask[rows, lo:hi], NEG_INF)
+                tail = F.log_softmax(out(proj(xr)), dim=-1).masked_fill(
+                    ~mask[rows, lo:hi], NEG_INF
+                )
                 tv, tc = tail.topk(min(K, hi - lo), 1)
                 v[rows, : tv.size(1)] = tv + cluster[rows].unsqueeze(1)  # as log_probs adds it
                 c[rows, : tc.size(1)] = tc + lo
@@ -387,11 +391,13 @@ class Lockstep:
         around = inside & (a == last1) & (c == nxt.unsqueeze(1))
         around &= ((pos >= 1) & (nxt >= 0)).unsqueeze(1)
         ends = torch.zeros(N, S, dtype=torch.bool)
-        for r, first in zip(requests, torch.tensor([0, *[r.rows for r in requests]]).cumsum(0)):
+        first = 0
+        for r in requests:
             if r.rules["end"][r.slot]:
                 k = torch.arange(r.slots)
                 other = r.end & ((k < r.slot) | ((k > r.slot) & (r.forced >= 0)))
                 ends[first : first + r.rows, : r.slots] = other
+            first += r.rows
         return torch.cat(
             [c.masked_fill(~repeat, -1), b.masked_fill(~around, -1), ids.masked_fill(~ends, -1)],
             1,
@@ -418,7 +424,7 @@ class Lockstep:
         pays `diversity` for characters earlier groups of its request chose). Adds to
         `flagged` the requests whose choice a character outside the candidates could beat.
         Returns per request (rows, candidate index, relaxed flags, group) in beam order."""
-        N, K = total.shape
+        K = total.size(1)
         R = len(requests)
         group = torch.cat([r.group for r in requests])
         groups = max(r.plan.groups for r in requests)
@@ -438,10 +444,16 @@ class Lockstep:
             units, unit = owner[rows].unique_consecutive(return_inverse=True)
             block = total[rows]
             if g:
-                penalty = diversity[owner[rows]].unsqueeze(1) * used[owner[rows].unsqueeze(1), cand[rows]]
+                penalty = (
+                    diversity[owner[rows]].unsqueeze(1)
+                    * used[owner[rows].unsqueeze(1), cand[rows]]
+                )
                 block = block - penalty
             counts = torch.bincount(unit)
-            rank = torch.arange(rows.numel()) - torch.cat([torch.tensor([0]), counts.cumsum(0)[:-1]])[unit]
+            rank = (
+                torch.arange(rows.numel())
+                - torch.cat([torch.tensor([0]), counts.cumsum(0)[:-1]])[unit]
+            )
             M = int(counts.max())
             padded = torch.full((units.numel(), M, K), NEG_INF)
             padded[unit, rank] = block

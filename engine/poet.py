@@ -60,6 +60,8 @@ class Plan:
     width: int  # beam width (per group)
     groups: int  # diverse beam groups (1: a plain beam)
     diversity: float
+
+
 POSITION_NAMES = {"head": "藏头", "tail": "藏尾"}
 __all__ = ["DEFAULT_SEARCH", "MODES", "SHIPPED_MODEL", "TONE_MODES", "Poem", "PoemSpec", "Poet"]
 __all__ += ["SearchWeights", "position_index"]

@@ -60,7 +60,9 @@ def free_chars(poem, at):
 
 @common
 @given(head=heads, width=st.sampled_from([5, 7]), options=modes, position=positions)
-def test_no_poem_repeats_a_trigram_or_an_end_of_line_1_or_a_rhyming_line(poet, head, width, options, position):
+def test_no_poem_repeats_a_trigram_or_an_end_of_line_1_or_a_rhyming_line(
+    poet, head, width, options, position
+):
     poem = poet.acrostic(head, chars_per_line=width, position=position, **options)
     assert "formula" not in poem.params.get("relaxed", [])
     assert repeated_trigrams(poem.lines) == []

@@ -1,0 +1,110 @@
+"""Lockstep: many beam searches advanced together write exactly the poems each writes alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine import Poet
+from engine.decode import drive
+from engine.lockstep import Lockstep
+from engine.spec import PoemSpec
+
+pytestmark = pytest.mark.unit
+
+SPECS = [
+    PoemSpec("春风", chars_per_line=5, mode="beam", beam_size=4),
+    PoemSpec("明月清风", chars_per_line=7, mode="beam", beam_size=8),
+    PoemSpec("山高水长"),  # the default: diverse groups and the rerank
+    PoemSpec("天下太平", chars_per_line=7, theme="秋夜", recent=("风月",)),
+    PoemSpec("花好月圆", chars_per_line=5, tones="strict", mode="beam", beam_size=3),
+    PoemSpec("学而时习", chars_per_line=5, tones="loose"),
+    PoemSpec("春江花月", chars_per_line=7, position="tail", mode="beam", beam_size=4),
+    PoemSpec("百川", chars_per_line=5, position=3, script="traditional"),
+    PoemSpec("学而", chars_per_line=5, mode="sample", seed=3),  # the per-request path
+]
+
+
+def alone(poet: Poet, spec: PoemSpec):
+    """The poem engine.decode's own search writes on the batch stepper."""
+    return drive(poet.batch_stepper, poet.acrostic_steps(spec))
+
+
+def texts(results: dict) -> list:
+    assert all(done.error is None for done in results.values()), results
+    return [(results[i].result.text, results[i].result.params) for i in range(len(results))]
+
+
+@pytest.mark.parametrize("candidates", [16, 3])  # 3: most steps redo the whole vocabulary
+def test_poems_together_are_the_poems_alone(poet, candidates):
+    expected = [(p.text, p.params) for p in (alone(poet, s) for s in SPECS)]
+    lockstep = Lockstep(poet, candidates)
+    assert texts(lockstep.run(dict(enumerate(SPECS)))) == expected
+    assert lockstep.stats.mean_batch > 1
+    # joining late, beside a poem half-way through, and one by one: the same again
+    late = Lockstep(poet, candidates)
+    late.submit("first", SPECS[2])
+    for _ in range(5):
+        late.step()
+    results = late.run(dict(enumerate(SPECS)))
+    assert results.pop("first").result == alone(poet, SPECS[2])
+    assert texts(results) == expected
+    assert [Lockstep(poet, candidates).run({0: s})[0].result.text for s in SPECS] == [
+        text for text, _ in expected
+    ]
+
+
+def test_the_shipped_model_together_and_alone():
+    """The real model: the candidate path decides almost every step (the tiny one's flat
+    distributions send most steps to the whole-vocabulary redo)."""
+    poet = Poet.load()
+    specs = [PoemSpec(h) for h in ("算法进阶", "春夏秋冬", "天地玄黄", "明月")]
+    specs += [PoemSpec(h, mode="beam", beam_size=8) for h in ("江山如画", "风花雪月")]
+    specs.append(PoemSpec("金木水火", chars_per_line=5, tones="strict"))
+    expected = [(p.text, p.params) for p in (alone(poet, s) for s in specs)]
+    lockstep = Lockstep(poet)
+    redone = []
+    redo = lockstep._redo
+    lockstep._redo = lambda request, *rest: redone.append(request.key) or redo(request, *rest)
+    assert texts(lockstep.run(dict(enumerate(specs)))) == expected
+    steps = lockstep.stats.searches
+    assert len(redone) < steps / 4, (len(redone), steps)
+
+
+def test_a_poem_that_fails_fails_alone(poet):
+    broken = PoemSpec("春风", chars_per_line=5)
+    object.__setattr__(broken, "chars_per_line", 6)  # past validation: planning raises
+    lockstep = Lockstep(poet)
+    results = lockstep.run({"ok": SPECS[0], "broken": broken, "also": SPECS[2]})
+    assert isinstance(results["broken"].error, KeyError)  # no form token for 6 characters
+    assert results["ok"].result == alone(poet, SPECS[0])
+    assert results["also"].result == alone(poet, SPECS[2])
+
+
+def test_a_step_that_raises_rolls_back_and_fails_only_its_poem(poet, monkeypatch):
+    lockstep = Lockstep(poet)
+    for key, spec in enumerate(SPECS[:4]):
+        lockstep.submit(key, spec)
+    for _ in range(6):
+        lockstep.step()
+    doomed = lockstep.requests[1]
+    advance = lockstep._advance
+
+    def breaks(request, *rest, **kw):
+        if request is doomed:
+            raise RuntimeError("boom")
+        return advance(request, *rest, **kw)
+
+    monkeypatch.setattr(lockstep, "_advance", breaks)
+    finished = {}
+    while lockstep.active:
+        finished.update({done.key: done for done in lockstep.step()})
+    assert isinstance(finished[1].error, RuntimeError)
+    for key in (0, 2, 3):  # rolled back and retried alone: nothing applied twice
+        assert finished[key].result == alone(poet, SPECS[key])
+
+
+def test_a_repeated_key_is_refused(poet):
+    lockstep = Lockstep(poet)
+    lockstep.submit("a", SPECS[0])
+    with pytest.raises(KeyError):
+        lockstep.submit("a", SPECS[1])
