@@ -1,8 +1,8 @@
 """Writing poems off the event loop: a bounded queue in front of step-scheduler processes,
 worker processes or threads.
 
-With `batching` (CANGTOU_LIMITS__BATCHING, the default) each of the `workers` processes is a
-step scheduler batching the LSTM steps of every poem it holds (bot/batched.py); without it,
+With `batching` (CANGTOU_LIMITS__BATCHING, the default) each of the `workers` processes
+advances every poem it holds together (engine.lockstep via bot/batched.py); without it,
 each worker process writes one poem at a time (kept for comparison: make bench-bot).
 
 Beam search is Python-heavy, so threads in the bot process fight the event loop for the GIL:

@@ -1,15 +1,16 @@
-"""Step scheduler benchmark (prints numbers; not a test): the engine alone, no bot.
+"""Lockstep benchmark (prints numbers; not a test): the engine alone, no bot, no processes.
 
     python -m tests.bench.bench_batching [--poems N] [--inflight C]
 
 For the old decoding (beam 8) and the default (diverse groups + rerank), in one process:
 - direct: Poet.acrostic one poem after another (int8 stepper, no scheduler);
-- alone: one poem at a time through the step scheduler (its bf16/fp32 batch stepper);
-- saturated: C poems in flight through the scheduler, a new one joining as one leaves:
-  poems/s, mean requests and rows per step, and where the time goes (batched model step vs
-  the searches' own code). Every saturated poem is checked against its alone twin;
-- ceiling: the saturated rate the scheduler could reach if the model step cost what it costs
-  per row at its best batch (below) while the searches' own code stayed as measured;
+- alone: one poem at a time through engine.lockstep (its int8-rows batch stepper);
+- saturated: C poems in flight through Lockstep, a new one joining as one leaves: poems/s,
+  mean requests and rows per step, and where the time goes (the batched model step vs the
+  vectorised search step, which includes the rerank). Every saturated poem is checked
+  against its alone twin;
+- ceiling: the saturated rate if the model step cost what it costs per row at its best batch
+  (below) while the search step stayed as measured;
 - step per row: median µs of one model step (advance + full log-probabilities) per row at
   batch 8 … 256, for the direct and the batch stepper: what batching can save at most.
 """
@@ -22,7 +23,7 @@ import time
 import torch
 
 from engine import Poet
-from engine.batching import StepScheduler
+from engine.lockstep import Lockstep
 from engine.spec import PoemSpec
 from tests.bench.bench_engine import HEADS
 
@@ -43,19 +44,17 @@ def direct(poet: Poet, todo: list[PoemSpec]) -> float:
 def alone(poet: Poet, todo: list[PoemSpec]) -> tuple[float, list]:
     poems, started = [], time.perf_counter()
     for spec in todo:
-        poems.append(StepScheduler(poet.batch_stepper).run({0: poet.acrostic_steps(spec)})[0])
+        poems.append(Lockstep(poet).run({0: spec})[0])
     return (time.perf_counter() - started) / len(todo) * 1000, [p.result for p in poems]
 
 
-def saturated(
-    poet: Poet, todo: list[PoemSpec], inflight: int
-) -> tuple[float, StepScheduler, dict]:
-    scheduler, results, queue = StepScheduler(poet.batch_stepper), {}, list(enumerate(todo))
+def saturated(poet: Poet, todo: list[PoemSpec], inflight: int) -> tuple[float, Lockstep, dict]:
+    scheduler, results, queue = Lockstep(poet), {}, list(enumerate(todo))
     started = time.perf_counter()
     while queue or scheduler.active:
         while queue and len(scheduler) < inflight:
             i, spec = queue.pop(0)
-            done = scheduler.submit(i, poet.acrostic_steps(spec))
+            done = scheduler.submit(i, spec)
             if done is not None:
                 results[i] = done
         for done in scheduler.step():
@@ -106,7 +105,7 @@ def main(args) -> None:
         same = sum(results[i].result == expected[i] for i in range(len(todo)))
         s = scheduler.stats
         print(f"{name:8} direct {direct_ms:6.1f} ms/poem ({1000 / direct_ms:5.1f}/s)   "
-              f"alone in scheduler {alone_ms:6.1f} ms ({alone_ms / direct_ms:4.2f}x direct)   "
+              f"alone in lockstep {alone_ms:6.1f} ms ({alone_ms / direct_ms:4.2f}x direct)   "
               f"saturated ({args.inflight} in flight) {rate:6.1f} poems/s "
               f"({rate * direct_ms / 1000:4.2f}x direct)")  # fmt: skip
         print(f"{'':8} mean batch {s.mean_batch:5.1f} requests, {s.rows / s.steps:6.1f} rows "
