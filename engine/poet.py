@@ -134,8 +134,7 @@ class Poet:
         return self.finish(plan, finals)
 
     def plan(self, spec: PoemSpec) -> Plan:
-        """Everything a search for `spec` needs (skeleton, constraints, theme prefix, beam
-        shape) and the poem's recorded parameters; raises like `acrostic` for bad input."""
+        """What a search for `spec` needs, and the poem's parameters; raises like `acrostic`."""
         head, cpl, at, search = spec.head, spec.chars_per_line, spec.at, _weights(spec.search)
         theme = head if spec.theme is None else spec.theme
         params: dict = {
@@ -168,9 +167,8 @@ class Poet:
         return Plan(spec, search, params, skeleton, constraints, prefix, width, groups, diversity)
 
     def finish(self, plan: Plan, finals: list[Decoded], plain=None) -> Poem:
-        """The poem from a search's final hypotheses (best first): the best one, or for the
-        default search the best after the mutual-information rerank (`plain`: its pass
-        computed elsewhere, see engine.rerank.rerank)."""
+        """The poem from a search's final hypotheses (best first): the best one, or the best
+        after the mutual-information rerank (`plain`: see engine.rerank.rerank)."""
         spec, search, params = plan.spec, plan.search, dict(plan.params)
         decoded = finals[0]
         if spec.mode == "diverse":

@@ -1,0 +1,158 @@
+"""Lockstep's search step, part one: each row's candidates and the rules that score them
+(engine.lockstep). A mixin: it uses the Lockstep's stepper, masks and sizes."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from engine.constraints import LOOSE_TONE_PENALTY
+from engine.stepper import _Int8Rows
+
+NEG_INF = float("-inf")
+ANY, PING_ONLY, ZE_ONLY, KNOWN = 0, 1, 2, 3  # rows of the tone-mask table
+
+
+class Candidates:
+    def _choose(self, free: list) -> None:
+        """Every free slot of every request in one pass: candidates, rules, beam selection."""
+        requests = [r for r, _ in free]
+        sizes = torch.tensor([r.rows for r in requests])
+        h = torch.cat([h for _, h in free])  # (N, H) the top layer's output
+        owner = torch.arange(len(requests)).repeat_interleave(sizes)  # (N,)
+        width = max(r.slots for r in requests)
+        ids = torch.cat([F.pad(r.ids, (0, width - r.slots), value=-1) for r in requests])
+        scores = torch.cat([r.scores for r in requests])
+        rules = [r.plan.constraints.rules for r in requests]
+        at = lambda values: torch.tensor(values)[owner]  # noqa: E731 (per request → per row)
+        slot = at([r.slot for r in requests])
+
+        # the K best characters of each row under the masks its history does not change
+        need = torch.cat([r.need[r.slot][r.start] for r in requests])  # (N,)
+        loose = at([r.loose for r in requests])
+        mask = self.tone_masks[torch.where(loose & (need != ANY), KNOWN, need)]
+        rhymes = at([r.rules["rhyme"][r.slot] for r in requests]).nonzero().squeeze(1)
+        if rhymes.numel():
+            rhyme_set = torch.cat([r.rhyme_set for r in requests])[rhymes]
+            mask[rhymes] &= (rhyme_set.float() @ self.member_f) > 0
+        values, cand, kth = self._candidates(h, mask)
+
+        counts = (ids.unsqueeze(1) == cand.unsqueeze(2)).sum(2)  # (N, K) uses in the poem
+        objective = torch.where(counts < at([x.max_repeat for x in rules]).unsqueeze(1),
+                                values, NEG_INF)  # fmt: skip
+        banned = cand.unsqueeze(2) == self._bans(requests, ids, owner, slot).unsqueeze(1)
+        objective = objective.masked_fill(banned.any(2), NEG_INF)
+        right = torch.where((need == PING_ONLY).unsqueeze(1), self.ping[cand], self.ze[cand])
+        wrong = (loose & (need != ANY)).unsqueeze(1) & ~right
+        objective = objective - torch.where(wrong, LOOSE_TONE_PENALTY, 0.0)
+        objective = objective - at([x.repeat_nats for x in rules]).float().unsqueeze(1) * counts
+        self._phrase_penalties(requests, ids, cand, objective)
+        total = scores.unsqueeze(1) + objective
+
+        flagged = set(owner[~torch.isfinite(objective).any(1)].tolist())
+        chosen = self._select(requests, owner, total, cand, kth, scores, flagged)
+        starts = torch.cat([torch.tensor([0]), sizes.cumsum(0)]).tolist()
+        for i, request in enumerate(requests):
+            if i in flagged:
+                lp = self.stepper.log_probs(h[starts[i] : starts[i + 1]])
+                self._redo(request, lp, ids[starts[i] : starts[i + 1], : request.slots])
+                continue
+            rows, k, relaxed, group = chosen[i]
+            local = rows - starts[i]
+            self._keep(
+                request, local, group, total[rows, k], request.logp[local] + values[rows, k]
+            )
+            self._advance(request, cand[rows, k], relaxed, forced=False)
+
+    def _candidates(self, h: torch.Tensor, mask: torch.Tensor) -> tuple:
+        """Each row's K most likely characters among `mask` (N, V): (log-probabilities (N, K)
+        best first, ids (N, K), and a bound (N,) no other allowed character exceeds).
+
+        The numbers are Stepper.log_probs' own, but a softmax tail cluster is computed only
+        for the rows where it could matter: every character of a cluster is less likely than
+        the cluster itself (the head's entry), so a row whose K-th shortlist candidate already
+        beats that entry skips the cluster."""
+        stepper, K = self.stepper, self.K
+        if not stepper.tails:
+            lp = stepper.log_probs(h).masked_fill(~mask, NEG_INF)
+            values, cand = lp.topk(K, 1)
+            return values, cand, self._bound(values)
+        x = _Int8Rows.quantize(h) if stepper.precision == "int8-rows" else h
+        head = F.log_softmax(stepper.head(x), dim=-1)  # (N, shortlist + clusters)
+        short = stepper.shortlist
+        shortlist = head[:, :short].masked_fill(~mask[:, :short], NEG_INF)
+        values, cand = shortlist.topk(min(K, short), 1)
+        kth = values[:, -1] if short >= K else torch.full((h.size(0),), NEG_INF)
+        parts_v, parts_i = [values], [cand]
+        lo = short
+        for i, (proj, out) in enumerate(stepper.tails):
+            hi = stepper.cutoffs[i + 1]
+            cluster = head[:, short + i]
+            rows = (cluster >= kth).nonzero().squeeze(1)  # the cluster could place a character
+            v = torch.full((h.size(0), K), NEG_INF)
+            c = torch.zeros(h.size(0), K, dtype=torch.long)
+            if rows.numel():
+                xr = x[rows] if isinstance(x, torch.Tensor) else (x[0][rows], x[1][rows])
+                tail = F.log_softmax(out(proj(xr)), dim=-1).masked_fill(
+                    ~mask[rows, lo:hi], NEG_INF
+                )
+                tv, tc = tail.topk(min(K, hi - lo), 1)
+                v[rows, : tv.size(1)] = tv + cluster[rows].unsqueeze(1)  # as log_probs adds it
+                c[rows, : tc.size(1)] = tc + lo
+            parts_v.append(v)
+            parts_i.append(c)
+            lo = hi
+        values, at = torch.cat(parts_v, 1).topk(K, 1)
+        return values, torch.cat(parts_i, 1).gather(1, at), self._bound(values)
+
+    def _bound(self, values: torch.Tensor) -> torch.Tensor:
+        """What no character outside a row's K candidates can exceed: the K-th candidate's
+        log-probability (-inf when the K are the whole vocabulary)."""
+        if self.K >= self.V:
+            return torch.full((values.size(0),), NEG_INF)
+        return values[:, -1]
+
+    def _bans(self, requests, ids, owner, slot) -> torch.Tensor:
+        """(N, J) ids the formula rules ban for each row's next character (-1: no ban):
+        3-grams already in the poem and characters that ended an earlier rhyming line (or
+        are forced to end a later one); engine.rules.trigram_bans and rhyme_bans."""
+        N, S = ids.shape
+        at = lambda values: torch.tensor(values)[owner]  # noqa: E731
+        pos = at([r.rules["pos"][r.slot] for r in requests])
+        nxt = at([(r.rules["forced"] + [-1])[r.slot + 1] for r in requests])
+        j = torch.arange(max(S - 2, 0))
+        inside = j.unsqueeze(0) <= (slot - 3).unsqueeze(1)  # (a, b, c) all before the slot
+        last1 = ids.gather(1, (slot - 1).clamp(min=0).unsqueeze(1))
+        last2 = ids.gather(1, (slot - 2).clamp(min=0).unsqueeze(1))
+        a, b, c = ids[:, : S - 2], ids[:, 1 : S - 1], ids[:, 2:]
+        repeat = inside & (a == last2) & (b == last1) & (pos >= 2).unsqueeze(1)
+        around = inside & (a == last1) & (c == nxt.unsqueeze(1))
+        around &= ((pos >= 1) & (nxt >= 0)).unsqueeze(1)
+        ends = torch.zeros(N, S, dtype=torch.bool)
+        first = 0
+        for r in requests:
+            if r.rules["end"][r.slot]:
+                k = torch.arange(r.slots)
+                other = r.end & ((k < r.slot) | ((k > r.slot) & (r.forced >= 0)))
+                ends[first : first + r.rows, : r.slots] = other
+            first += r.rows
+        return torch.cat(
+            [c.masked_fill(~repeat, -1), b.masked_fill(~around, -1), ids.masked_fill(~ends, -1)],
+            1,
+        )
+
+    def _phrase_penalties(self, requests, ids, cand, objective) -> None:
+        """Take each request's cliché and recent-phrase penalties off its rows' candidates, in
+        the order engine.constraints adds them (so the sums are the same, bit for bit)."""
+        first = 0
+        for r in requests:
+            table = r.plan.constraints.penalties
+            found = None
+            if table is not None:
+                found = table.sparse(ids[first : first + r.rows, : r.slot], r.rules["pos"][r.slot])
+            if found is not None:
+                rows, hit_ids, nats = found
+                rows = rows + first
+                hit, k = (cand[rows] == hit_ids.unsqueeze(1)).nonzero(as_tuple=True)
+                objective.index_put_((rows[hit], k), -nats[hit], accumulate=True)
+            first += r.rows
