@@ -53,24 +53,54 @@ class _Int8:
 
 class _Int8Rows:
     """y = x W^T (+ b): int8 weights per output channel, x quantised symmetrically per row,
-    an integer matmul (exact, so independent of how the library blocks the batch)."""
+    an integer matmul (exact, so independent of how the library blocks the batch).
+
+    The matmul is oneDNN's int8 linear on weights packed once (u8 × s8 with the row shifted by
+    128 and that zero point given back; the int32 sums are exact), else torch._int_mm, which
+    repacks the weights at every call: ~1.7× slower at batch 8 and 256 on AVX512/AMX."""
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None):
         w = weight.detach().float()
         self.scale = (w.abs().amax(1) / 127).clamp(min=1e-8)  # (out,)
-        self.w = (w / self.scale.unsqueeze(1)).round().to(torch.int8).T.contiguous()  # (in, out)
+        qw = (w / self.scale.unsqueeze(1)).round().to(torch.int8)  # (out, in)
+        self.w = qw.T.contiguous()  # (in, out)
         self.b = None if bias is None else bias.detach().float()
+        self.packed = _onednn_pack(qw)
+        self.zeros = torch.zeros(qw.size(0), dtype=torch.long)
 
     @staticmethod
     def quantize(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x as int8, its per-row scale (B, 1)); layers that share an input share this."""
+        """(x as int8 per row, shifted by 128 into uint8, and its per-row scale (B, 1));
+        layers that share an input share this."""
         sx = x.abs().amax(1, keepdim=True).clamp(min=1e-8) / 127
-        return (x / sx).round().to(torch.int8), sx
+        return (x / sx).round_().add_(128).to(torch.uint8), sx
 
     def __call__(self, x: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         qx, sx = self.quantize(x) if isinstance(x, torch.Tensor) else x
-        y = torch._int_mm(qx, self.w).float().mul_(sx).mul_(self.scale)  # exact int32 sums
+        if self.packed is not None:
+            y = torch.ops.onednn.qlinear_pointwise(
+                qx, 1.0, 128, self.packed, self.scale, self.zeros, None, 1.0, 0,
+                torch.float32, "none", [None], "",
+            )  # fmt: skip
+        else:
+            signed = (qx.to(torch.int16) - 128).to(torch.int8)
+            y = torch._int_mm(signed, self.w).float().mul_(self.scale)  # exact int32 sums
+        y = y.mul_(sx)
         return y if self.b is None else y.add_(self.b)
+
+
+def _onednn_pack(qw: torch.Tensor) -> torch.Tensor | None:
+    """oneDNN's packed form of int8 weights (out, in), or None where oneDNN int8 is missing."""
+    try:
+        packed = torch.ops.onednn.qlinear_prepack(qw, [1, qw.size(1)])
+        probe = torch.full((1, qw.size(1)), 128, dtype=torch.uint8)  # zeros after the shift
+        scale, zeros = torch.ones(qw.size(0)), torch.zeros(qw.size(0), dtype=torch.long)
+        torch.ops.onednn.qlinear_pointwise(
+            probe, 1.0, 128, packed, scale, zeros, None, 1.0, 0, torch.float32, "none", [None], ""
+        )  # fmt: skip
+        return packed
+    except (AttributeError, RuntimeError):
+        return None
 
 
 def int8_available() -> bool:
