@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import torch
 
 from engine.batching import Finished, StepStats, token_log_probs
-from engine.decode import Decoded
 from engine.lockstep_candidates import ANY, PING_ONLY, ZE_ONLY, Candidates
+from engine.lockstep_finish import Finishing
 from engine.lockstep_select import Selection
 from engine.prosody import PING
 
@@ -72,7 +72,7 @@ class _Request:
         return self.forced.numel()
 
 
-class Lockstep(Candidates, Selection):
+class Lockstep(Candidates, Selection, Finishing):
     """Beam and diverse-beam poems of one Poet, all in flight advanced together. Sampled
     poems go through engine.batching's per-request search on the same stepper. Not
     thread-safe: one loop owns it."""
@@ -255,11 +255,8 @@ class Lockstep(Candidates, Selection):
             self._redo(request, self.stepper.log_probs(h), request.ids)
         elif free:
             self._choose(free)
-        return [
-            self._finish(request)
-            for request, _ in forced + free
-            if request.slot == request.slots - 1
-        ]
+        done = [r for r, _ in forced + free if r.slot == r.slots - 1]
+        return self._finish_all(done) if done else []
 
     def _fan_out(self, request: _Request, lp: torch.Tensor) -> torch.Tensor:
         """After the form token: one row per tone-pattern start, times the beam groups."""
@@ -272,22 +269,3 @@ class Lockstep(Candidates, Selection):
             setattr(request, name, getattr(request, name).index_select(0, zeros))
         request.h, request.c = request.h.index_select(1, zeros), request.c.index_select(1, zeros)
         return lp.index_select(0, zeros)
-
-    def _finish(self, request: _Request) -> Finished:
-        """The request's poem from its final rows, best first (engine.decode.beam_steps)."""
-        n = request.slots
-        order = request.scores.argsort(descending=True).tolist()
-        finals = [
-            Decoded(
-                request.ids[i].tolist(),
-                float(request.logp[i]) / n,
-                int(request.relaxed[i]),
-                int(request.start[i]),
-                float(request.scores[i] - request.logp[i]),
-            )
-            for i in order
-        ]
-        try:
-            return Finished(request.key, self.poet.finish(request.plan, finals))
-        except Exception as error:
-            return Finished(request.key, error=error)

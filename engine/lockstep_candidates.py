@@ -13,6 +13,19 @@ NEG_INF = float("-inf")
 ANY, PING_ONLY, ZE_ONLY, KNOWN = 0, 1, 2, 3  # rows of the tone-mask table
 
 
+def top_k(x: torch.Tensor, k: int, block: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """x.topk(k, 1) for wide rows, about twice as fast: only the k blocks of `block` columns
+    with the largest maxima can hold the k largest values (the same values; among equal
+    values the order may differ)."""
+    N, n = x.shape
+    if n % block or n < 4 * block * k:
+        return x.topk(k, 1)
+    _, blocks = x.view(N, n // block, block).amax(2).topk(k, 1)
+    cols = (blocks.unsqueeze(2) * block + torch.arange(block)).view(N, k * block)
+    values, at = x.gather(1, cols).topk(k, 1)
+    return values, cols.gather(1, at)
+
+
 class Candidates:
     def _choose(self, free: list) -> None:
         """Every free slot of every request in one pass: candidates, rules, beam selection."""
@@ -81,7 +94,7 @@ class Candidates:
         head = F.log_softmax(stepper.head(x), dim=-1)  # (N, shortlist + clusters)
         short = stepper.shortlist
         shortlist = head[:, :short].masked_fill(~mask[:, :short], NEG_INF)
-        values, cand = shortlist.topk(min(K, short), 1)
+        values, cand = top_k(shortlist, min(K, short))
         kth = values[:, -1] if short >= K else torch.full((h.size(0),), NEG_INF)
         parts_v, parts_i = [values], [cand]
         lo = short
@@ -96,7 +109,7 @@ class Candidates:
                 tail = F.log_softmax(out(proj(xr)), dim=-1).masked_fill(
                     ~mask[rows, lo:hi], NEG_INF
                 )
-                tv, tc = tail.topk(min(K, hi - lo), 1)
+                tv, tc = top_k(tail, min(K, hi - lo))
                 v[rows, : tv.size(1)] = tv + cluster[rows].unsqueeze(1)  # as log_probs adds it
                 c[rows, : tc.size(1)] = tc + lo
             parts_v.append(v)

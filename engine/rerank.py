@@ -12,8 +12,10 @@ from dataclasses import dataclass
 
 import torch
 
+from engine.batching import token_log_probs
 from engine.decode import Decoded
 from engine.model import CharLSTM
+from engine.stepper import Stepper
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,27 @@ def sequence_log_probs(model: CharLSTM, prefix: list[int], seqs: torch.Tensor) -
     else:
         lp = torch.log_softmax(model.out(h), -1).gather(1, targets.unsqueeze(1)).squeeze(1)
     return lp.view(N, T).sum(1)
+
+
+@torch.inference_mode()
+def stepper_sequence_log_probs(
+    stepper: Stepper, prefix: list[int], seqs: torch.Tensor
+) -> torch.Tensor:
+    """sequence_log_probs on a Stepper, one step at a time, then one output pass for every
+    position. On the int8-rows stepper a row's numbers are its own whatever rows run beside
+    it, so the finalists of several poems can share the pass (engine.lockstep)."""
+    N, T = seqs.shape
+    state = stepper.initial(1)
+    for tok in prefix[:-1]:
+        _, state = stepper.advance(torch.tensor([tok]), state)
+    state = stepper.reorder(state, torch.zeros(N, dtype=torch.long))
+    inputs = torch.cat([torch.full((N, 1), prefix[-1]), seqs[:, :-1]], 1)
+    outputs = []
+    for t in range(T):
+        h, state = stepper.advance(inputs[:, t].contiguous(), state)
+        outputs.append(h)
+    h = torch.stack(outputs, 1).reshape(N * T, -1)
+    return token_log_probs(stepper, h, seqs.reshape(-1)).view(N, T).sum(1)
 
 
 def int8_scorer(model: CharLSTM) -> CharLSTM:

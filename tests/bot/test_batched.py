@@ -11,7 +11,7 @@ import pytest
 from bot.batched import SearchFailed
 from bot.generation import Busy, Generator
 from bot.poets import PoetHolder
-from engine.batching import StepScheduler
+from engine.lockstep import Lockstep
 from engine.spec import PoemSpec
 
 pytestmark = [pytest.mark.unit, pytest.mark.slow]  # every test starts a scheduler process
@@ -33,7 +33,7 @@ async def generator(tiny_model_dir):
 
 
 def batched(poet, spec):
-    return StepScheduler(poet.batch_stepper).run({0: poet.acrostic_steps(spec)})[0].result
+    return Lockstep(poet).run({0: spec})[0].result
 
 
 @pytest.mark.slow
