@@ -4,7 +4,9 @@ A search is a generator (engine.decode.Search) that yields the model steps it ne
 scheduler keeps many of them in flight; at each step it concatenates the rows every search
 is waiting on, runs one batched advance and the log-probabilities, and sends each search its
 slice. A search joins at the next step and leaves when it returns or raises; its constraints
-and rerank stay its own. A search that raises fails alone.
+and rerank stay its own. A search that raises fails alone. engine.lockstep, which the bot
+runs, goes further for beam searches (their bookkeeping vectorised across requests) and
+hands sampled poems to this scheduler.
 
 Determinism needs each row's numbers to be independent of the rows beside it. fbgemm's
 dynamic int8 linear quantises activations with one scale per call, so a row's log-probs

@@ -13,8 +13,10 @@ depend on its history (generable, tone, rhyme group); the rules that do (repeat 
 bans, clichés, recent phrases, repeats, loose tones, diversity) only ever lower a score, so a
 character outside those K can never beat the K-th. When a request's selection would still
 need one, or its candidates were all banned, the step is redone for that request over the
-whole vocabulary with engine.decode's own code. A poem is therefore the one
-engine.decode.beam_steps writes on the same stepper, alone or beside any other requests.
+whole vocabulary with engine.decode's own code (as is a step where one request is alone:
+cheaper there). A poem is therefore the one engine.decode.beam_steps writes on the same
+stepper, alone or beside any other requests; the rerank's pass runs on that stepper too
+(engine.lockstep_finish).
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ CANGTOU_LIMITS__BATCHING=true) and one poem at a time per worker process ("proce
 then for each mode:
 - alone: one request at a time through the core (ms per poem at batch 1), the two modes
   taking turns;
+- generation alone: C clients awaiting the generator directly (no command core, no database):
+  what each generation mode itself serves at saturation, the modes taking turns for 3 rounds
+  after a warm-up round;
 - closed loop: C clients each sending their next /acrostic as soon as the last is answered
   (saturation: poems/s, p50/p95 latency);
 - open loop: N requests arriving at each rate per second (as users would), through the core
@@ -18,7 +21,8 @@ then for each mode:
 Every request must be stored and every reply sent; the benchmark says so or fails loudly.
 Rate limits are lifted here (every request comes from a different user in a handful of chats).
 --json FILE writes {"modes": {"batched": M, "processes": M}}, each M
-{"saturation_poems_per_s", "p95_ms": {rate: ms through Telegram}, "alone_ms", "mean_batch"};
+{"saturation_poems_per_s", "p95_ms": {rate: ms through Telegram}, "alone_ms", "mean_batch",
+"generation_poems_per_s"};
 "p95_core_ms" beside "modes" has the same through the core.
 """
 
@@ -41,6 +45,7 @@ from bot.retraining import HEADS_FILE
 from bot.settings import Settings
 from bot.store.models import PoemRequest, RequestStatus
 from engine import Poet
+from engine.spec import PoemSpec
 from train.evaluate import read_heads
 
 
@@ -110,6 +115,40 @@ async def closed_loop(core, all_heads, clients: int, total: int) -> list[float]:
         summary(f"core, closed loop, {clients} clients", latencies, time.perf_counter() - started)
     )
     return latencies
+
+
+async def generation_loop(generator, all_heads, clients: int, total: int, decoding: str) -> float:
+    """C clients awaiting `generator.write` directly, no command core, no database: poems/s."""
+    counter = iter(range(total))
+
+    async def client():
+        for n in counter:
+            poem = await generator.write(PoemSpec(all_heads[n % len(all_heads)], mode=decoding))
+            assert poem.lines
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return total / (time.perf_counter() - started)
+
+
+async def generation_rounds(cores: dict, all_heads, args, rounds: int = 3) -> dict[str, float]:
+    """What each generation mode itself serves at saturation, the modes taking turns for
+    `rounds` rounds (this VM's speed drifts over minutes; turns keep the ratio fair)."""
+    rates: dict[str, list[float]] = {mode: [] for mode in cores}
+    for core in cores.values():  # warm-up, not counted: oneDNN builds a kernel per new shape
+        await generation_loop(core.generator, all_heads, args.clients, 64, args.decoding)
+    for _ in range(rounds):
+        for mode, core in cores.items():
+            rates[mode].append(await generation_loop(
+                core.generator, all_heads, args.clients, args.requests // 2, args.decoding
+            ))  # fmt: skip
+    out = {}
+    for mode, values in rates.items():
+        out[mode] = statistics.mean(values)
+        cells = " ".join(f"{v:5.1f}" for v in values)
+        print(f"{mode + ', generation alone':<34} {out[mode]:7.1f} poems/s (rounds: {cells}; "
+              f"{args.clients} clients, no core, no database)")  # fmt: skip
+    return out
 
 
 async def open_loop(send, total: int, rate: float, name: str) -> list[float]:
@@ -207,7 +246,9 @@ async def through_telegram(core, all_heads, total: int, rates: list[float]) -> d
     return p95
 
 
-async def one_mode(args, all_heads, core, mode: str, alone_ms: float) -> tuple[dict, dict]:
+async def one_mode(
+    args, all_heads, core, mode: str, alone_ms: float, generation: float
+) -> tuple[dict, dict]:
     """The loaded measurements of one generation mode: (its M for --json, p95 through the
     core)."""
     print(f"== {mode}: {args.workers} {'step-scheduler' if mode == 'batched' else 'worker'} "
@@ -231,6 +272,7 @@ async def one_mode(args, all_heads, core, mode: str, alone_ms: float) -> tuple[d
     finally:
         await core.close()
     result = {"saturation_poems_per_s": round(saturation, 2), "p95_ms": telegram_p95,
+              "generation_poems_per_s": round(generation, 2),
               "alone_ms": round(alone_ms, 1), "mean_batch": round(mean_batch, 2)}  # fmt: skip
     return result, core_p95
 
@@ -239,6 +281,8 @@ def side_by_side(modes: dict, core_p95: dict) -> None:
     b, p = modes["batched"], modes["processes"]
     print("\n== side by side (batched / processes)")
     rows = [("saturation, poems/s", b["saturation_poems_per_s"], p["saturation_poems_per_s"]),
+            ("generation alone, poems/s", b["generation_poems_per_s"],
+             p["generation_poems_per_s"]),
             ("alone, ms", b["alone_ms"], p["alone_ms"]),
             ("mean poems per step", b["mean_batch"], p["mean_batch"])]  # fmt: skip
     for rate in b["p95_ms"]:
@@ -265,10 +309,11 @@ async def main(args) -> None:
             cores[mode] = build_core(settings, PoetHolder())
             await cores[mode].generator.warm_up()
         alone_ms = await alone(cores, all_heads, args.alone)
+        generation = await generation_rounds(cores, all_heads, args)
         modes, core_p95 = {}, {}
         for mode, core in cores.items():
             modes[mode], core_p95[mode] = await one_mode(
-                args, all_heads, core, mode, alone_ms[mode]
+                args, all_heads, core, mode, alone_ms[mode], generation[mode]
             )  # fmt: skip
     side_by_side(modes, core_p95)
     if args.json:
@@ -284,7 +329,7 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--rates", type=lambda s: [float(r) for r in s.split(",")],
                         default=[25.0, 50.0, 100.0])  # fmt: skip
-    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--alone", type=int, default=20)
     parser.add_argument("--decoding", choices=["diverse", "beam"], default="diverse")
