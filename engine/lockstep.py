@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.batching import Finished, StepStats, token_log_probs
+from engine.batching import Finished, StepScheduler, StepStats, token_log_probs
 from engine.lockstep_candidates import ANY, PING_ONLY, ZE_ONLY, Candidates
 from engine.lockstep_finish import Finishing
 from engine.lockstep_select import Selection
@@ -80,15 +80,13 @@ class Lockstep(Candidates, Selection, Finishing):
     thread-safe: one loop owns it."""
 
     def __init__(self, poet, candidates: int = CANDIDATES):
-        from engine.batching import StepScheduler  # the sampled poems' path
-
         self.poet = poet
         self.stepper = poet.batch_stepper
         self.vocab = poet.vocab
         self.V = len(poet.vocab)
         self.K = min(candidates, self.V)
         self.requests: dict[object, _Request] = {}
-        self.samplers = StepScheduler(self.stepper)
+        self.samplers = StepScheduler(self.stepper)  # the sampled poems' path
         self.stats = StepStats()
         masks = poet.masks
         base = poet.generable
