@@ -82,7 +82,7 @@ class Constraints:
             raise ValueError("rhyme and tone rules need prosody masks")
         self.rules, self.masks, self.lines = rules, masks, lines
         self.penalties = penalties or None
-        self.known_tone = (masks.ping | masks.ze) if masks else None  # (V,)
+        self.known_tone = masks.known_tone if masks else None  # (V,)
         self.base = base
         self.V = base.numel()
         self.forced = dict(rules.forced)
@@ -92,7 +92,7 @@ class Constraints:
         self.later_forced_rhymes = {
             s: [self.forced[r] for r in rhymes if r > s and r in self.forced] for s in rhymes
         }
-        self.member = masks.member.float() if masks else None  # (G, V)
+        self.member = masks.member_float if masks else None  # (G, V)
         # slot → (starts,) bool: does this start need 平 here?
         self.tone_at = (
             {slot: torch.tensor([t == PING for t in tones]) for slot, tones in rules.tone_slots}

@@ -95,7 +95,7 @@ class Lockstep(Candidates, Selection, Finishing):
         )  # (4, V)
         self.ping, self.ze = masks.ping, masks.ze
         self.member = masks.member  # (G, V) bool
-        self.member_f = masks.member.float()
+        self.member_f = masks.member_float
         self.lines = poet.line_index
 
     def __len__(self) -> int:

@@ -20,7 +20,7 @@ def top_k(x: torch.Tensor, k: int, block: int = 8) -> tuple[torch.Tensor, torch.
     N, n = x.shape
     if n % block or n < 4 * block * k:
         return x.topk(k, 1)
-    _, blocks = x.view(N, n // block, block).amax(2).topk(k, 1)
+    _, blocks = F.max_pool1d(x.unsqueeze(1), block).squeeze(1).topk(k, 1)
     cols = (blocks.unsqueeze(2) * block + torch.arange(block)).view(N, k * block)
     values, at = x.gather(1, cols).topk(k, 1)
     return values, cols.gather(1, at)
@@ -93,7 +93,7 @@ class Candidates:
         x = _Int8Rows.quantize(h) if stepper.precision == "int8-rows" else h
         head = F.log_softmax(stepper.head(x), dim=-1)  # (N, shortlist + clusters)
         short = stepper.shortlist
-        shortlist = head[:, :short].masked_fill(~mask[:, :short], NEG_INF)
+        shortlist = torch.where(mask[:, :short], head[:, :short], NEG_INF)
         values, cand = top_k(shortlist, min(K, short))
         kth = values[:, -1] if short >= K else torch.full((h.size(0),), NEG_INF)
         parts_v, parts_i = [values], [cand]
@@ -105,10 +105,14 @@ class Candidates:
             v = torch.full((h.size(0), K), NEG_INF)
             c = torch.zeros(h.size(0), K, dtype=torch.long)
             if rows.numel():
-                xr = x[rows] if isinstance(x, torch.Tensor) else (x[0][rows], x[1][rows])
-                tail = F.log_softmax(out(proj(xr)), dim=-1).masked_fill(
-                    ~mask[rows, lo:hi], NEG_INF
-                )
+                if rows.numel() == h.size(0):
+                    xr = x
+                elif isinstance(x, torch.Tensor):
+                    xr = x[rows]
+                else:  # int8 rows and their scales
+                    xr = (x[0][rows], x[1][rows])
+                tail = F.log_softmax(out(proj(xr)), dim=-1)
+                tail = torch.where(mask[rows, lo:hi], tail, NEG_INF)
                 tv, tc = top_k(tail, min(K, hi - lo))
                 v[rows, : tv.size(1)] = tv + cluster[rows].unsqueeze(1)  # as log_probs adds it
                 c[rows, : tc.size(1)] = tc + lo

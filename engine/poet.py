@@ -166,15 +166,15 @@ class Poet:
             width, groups, diversity = search.width, search.groups, search.diversity
         return Plan(spec, search, params, skeleton, constraints, prefix, width, groups, diversity)
 
-    def finish(self, plan: Plan, finals: list[Decoded], plain=None) -> Poem:
+    def finish(self, plan: Plan, finals: list[Decoded]) -> Poem:
         """The poem from a search's final hypotheses (best first): the best one, or the best
-        after the mutual-information rerank (`plain`: see engine.rerank.rerank)."""
+        after the mutual-information rerank."""
         spec, search, params = plan.spec, plan.search, dict(plan.params)
         decoded = finals[0]
         if spec.mode == "diverse":
             ranked = rerank(
                 self.scorer, finals, self.plain_prefix(plan), search.mi_weight,
-                search.rerank_top, plain,
+                search.rerank_top,
             )  # fmt: skip
             decoded = ranked[0].decoded
             params["theme_gain"] = round(ranked[0].themed - ranked[0].plain, 4)

@@ -140,3 +140,13 @@ class VocabMasks:
     ze: torch.Tensor  # (V,) bool: has a 仄 reading
     member: torch.Tensor  # (G, V) bool: token rhymes in 平 group g
     names: list[str]  # (G,) 平 group names
+
+    @functools.cached_property
+    def member_float(self) -> torch.Tensor:
+        """`member` as floats, for the rhyme-set matmul (built once, not per poem)."""
+        return self.member.float()
+
+    @functools.cached_property
+    def known_tone(self) -> torch.Tensor:
+        """(V,) bool: the tone is known (平 or 仄)."""
+        return self.ping | self.ze

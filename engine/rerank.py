@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
-from engine.batching import token_log_probs
 from engine.decode import Decoded
 from engine.model import CharLSTM
-from engine.stepper import Stepper
 
 
 @dataclass(frozen=True)
@@ -43,27 +40,6 @@ def sequence_log_probs(model: CharLSTM, prefix: list[int], seqs: torch.Tensor) -
     return lp.view(N, T).sum(1)
 
 
-@torch.inference_mode()
-def stepper_sequence_log_probs(
-    stepper: Stepper, prefix: list[int], seqs: torch.Tensor
-) -> torch.Tensor:
-    """sequence_log_probs on a Stepper, one step at a time, then one output pass for every
-    position. On the int8-rows stepper a row's numbers are its own whatever rows run beside
-    it, so the finalists of several poems can share the pass (engine.lockstep)."""
-    N, T = seqs.shape
-    state = stepper.initial(1)
-    for tok in prefix[:-1]:
-        _, state = stepper.advance(torch.tensor([tok]), state)
-    state = stepper.reorder(state, torch.zeros(N, dtype=torch.long))
-    inputs = torch.cat([torch.full((N, 1), prefix[-1]), seqs[:, :-1]], 1)
-    outputs = []
-    for t in range(T):
-        h, state = stepper.advance(inputs[:, t].contiguous(), state)
-        outputs.append(h)
-    h = torch.stack(outputs, 1).reshape(N * T, -1)
-    return token_log_probs(stepper, h, seqs.reshape(-1)).view(N, T).sum(1)
-
-
 def int8_scorer(model: CharLSTM) -> CharLSTM:
     """A copy of the model whose nn.LSTM runs on int8 weights (fbgemm dynamic quantisation).
 
@@ -85,27 +61,25 @@ def finalists(candidates: list[Decoded], top: int | None) -> list[Decoded]:
 
 
 def rerank(
-    model: CharLSTM | None,
+    model: CharLSTM,
     candidates: list[Decoded],
     plain_prefix: list[int] | None,
     mi_weight: float,
     top: int | None = None,
-    plain: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> list[Ranked]:
     """Candidates best first by (log p(poem | theme) − λ·log p(poem) + penalties) per token.
 
     log p(poem | theme) is the search's own (each candidate's `score`); log p(poem) takes one
     batched pass of the float model after `plain_prefix` (None: the model has no themes, so
-    both are the same), or `plain(seqs)` when given: the summed log-probabilities (N,) of
-    seqs (N, T) after that prefix, computed elsewhere. `top` keeps only that many candidates
-    (finalists) for the pass: the one float pass costs as much as the search's own steps."""
+    both are the same). `top` keeps only that many candidates (finalists) for the pass: the
+    one float pass costs as much as the search's own steps."""
     candidates = finalists(candidates, top)
     themed = torch.tensor([c.score for c in candidates])
     if plain_prefix is None or mi_weight == 0:
         plain_scores = themed
     else:
         seqs = torch.tensor([c.ids for c in candidates], dtype=torch.long)
-        sums = plain(seqs) if plain else sequence_log_probs(model, plain_prefix, seqs)
+        sums = sequence_log_probs(model, plain_prefix, seqs)
         plain_scores = sums / seqs.size(1)
     ranked = [
         Ranked(c, float(t - mi_weight * p) + c.penalty / len(c.ids), float(t), float(p))

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from engine import Poet
-from engine.decode import beam_steps, drive
+from engine.decode import drive
 from engine.lockstep import Lockstep
-from engine.rerank import stepper_sequence_log_probs
 from engine.spec import PoemSpec
 
 pytestmark = pytest.mark.unit
@@ -26,21 +25,8 @@ SPECS = [
 
 
 def alone(poet: Poet, spec: PoemSpec):
-    """The poem engine.decode's own search writes on the batch stepper (for the default
-    search, with the rerank's pass on that stepper too, as Lockstep runs it)."""
-    stepper = poet.batch_stepper
-    if spec.mode != "diverse":
-        return drive(stepper, poet.acrostic_steps(spec))
-    plan = poet.plan(spec)
-    finals = drive(stepper, beam_steps(
-        stepper, poet.vocab, plan.skeleton, plan.constraints, plan.width, plan.prefix,
-        plan.groups, plan.diversity,
-    ))  # fmt: skip
-    prefix = poet.plain_prefix(plan)
-    plain = (
-        None if prefix is None else lambda seqs: stepper_sequence_log_probs(stepper, prefix, seqs)
-    )
-    return poet.finish(plan, finals, plain)
+    """The poem engine.decode's own search writes on the batch stepper."""
+    return drive(poet.batch_stepper, poet.acrostic_steps(spec))
 
 
 def texts(results: dict) -> list:
