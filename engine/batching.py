@@ -52,6 +52,28 @@ class StepStats:
         """Mean requests per step."""
         return self.searches / self.steps if self.steps else 0.0
 
+    def add(self, searches: int, rows: int, started: float, middle: float) -> None:
+        """Count one step: the model from `started` to `middle`, the searches until now."""
+        self.steps += 1
+        self.searches += searches
+        self.rows += rows
+        self.step_s += middle - started
+        self.search_s += time.perf_counter() - middle
+
+
+def run_all(scheduler, items: dict) -> dict[object, Finished]:
+    """Every item of {key: item} submitted to a scheduler (StepScheduler, engine.lockstep's
+    Lockstep) and stepped to its end, all in flight at once (tests, benches)."""
+    results = {}
+    for key, item in items.items():
+        done = scheduler.submit(key, item)
+        if done is not None:
+            results[key] = done
+    while scheduler.active:
+        for done in scheduler.step():
+            results[done.key] = done
+    return results
+
 
 class StepScheduler:
     """Runs searches together on one Stepper. Not thread-safe: one loop owns it."""
@@ -112,25 +134,13 @@ class StepScheduler:
             done = self._resume(key, search, answer)
             if done is not None:
                 finished.append(done)
-        stats = self.stats
-        stats.steps += 1
-        stats.searches += len(keys)
-        stats.rows += sum(r.tokens.numel() for r in requests)
-        stats.step_s += middle - started
-        stats.search_s += time.perf_counter() - middle
+        rows = sum(r.tokens.numel() for r in requests)
+        self.stats.add(len(keys), rows, started, middle)
         return finished
 
     def run(self, searches: dict) -> dict[object, Finished]:
         """Every search of {key: search} to its end, all in flight at once (tests, benches)."""
-        results = {}
-        for key, search in searches.items():
-            done = self.submit(key, search)
-            if done is not None:
-                results[key] = done
-        while self.active:
-            for done in self.step():
-                results[done.key] = done
-        return results
+        return run_all(self, searches)
 
 
 def batched_answer(stepper: Stepper, requests: list[Predict]) -> list[tuple]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.batching import Finished, StepScheduler, StepStats, token_log_probs
+from engine.batching import Finished, StepScheduler, StepStats, run_all, token_log_probs
 from engine.lockstep_candidates import ANY, PING_ONLY, ZE_ONLY, Candidates
 from engine.lockstep_finish import Finishing
 from engine.lockstep_select import Selection
@@ -166,42 +166,29 @@ class Lockstep(Candidates, Selection, Finishing):
         if not self.requests:
             return finished
         requests = list(self.requests.values())
-        started = time.perf_counter()
-        lps = self._model_step(requests)
-        middle = time.perf_counter()
         saved = [dict(vars(r)) for r in requests]  # a step replaces fields, never edits them
+        started = middle = time.perf_counter()
         try:
+            lps = self._model_step(requests)
+            middle = time.perf_counter()
             results = self._search_step(requests, lps)
         except Exception:  # find the request that breaks the step; the others go on
             results = []
-            for request, lp, fields in zip(requests, lps, saved, strict=True):
+            for request, fields in zip(requests, saved, strict=True):
                 vars(request).update(fields)
                 try:
-                    results += self._search_step([request], [lp])
+                    results += self._search_step([request], self._model_step([request]))
                 except Exception as error:
                     results.append(Finished(request.key, error=error))
         for done in results:
             self.requests.pop(done.key, None)
             finished.append(done)
-        stats = self.stats
-        stats.steps += 1
-        stats.searches += len(requests)
-        stats.rows += sum(r.rows for r in requests)
-        stats.step_s += middle - started
-        stats.search_s += time.perf_counter() - middle
+        self.stats.add(len(requests), sum(r.rows for r in requests), started, middle)
         return finished
 
     def run(self, specs: dict) -> dict[object, Finished]:
         """Every poem of {key: spec} to its end, all in flight at once (tests, benches)."""
-        results = {}
-        for key, spec in specs.items():
-            done = self.submit(key, spec)
-            if done is not None:
-                results[key] = done
-        while self.active:
-            for done in self.step():
-                results[done.key] = done
-        return results
+        return run_all(self, specs)
 
     def _model_step(self, requests: list[_Request]) -> list:
         """Feed every row its token; per request what the slot it reached needs: (B,)

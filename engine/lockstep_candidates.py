@@ -132,9 +132,11 @@ class Candidates:
     def _bans(self, requests, ids, owner, slot) -> torch.Tensor:
         """(N, J) ids the formula rules ban for each row's next character (-1: no ban):
         3-grams already in the poem and characters that ended an earlier rhyming line (or
-        are forced to end a later one); engine.rules.trigram_bans and rhyme_bans."""
+        are forced to end a later one); engine.rules.trigram_bans and rhyme_bans. None for
+        the rows of a poem whose rules have the formula bans off."""
         N, S = ids.shape
         at = lambda values: torch.tensor(values)[owner]  # noqa: E731
+        formula = at([r.plan.constraints.rules.formula for r in requests]).unsqueeze(1)
         pos = at([r.rules["pos"][r.slot] for r in requests])
         nxt = at([(r.rules["forced"] + [-1])[r.slot + 1] for r in requests])
         j = torch.arange(max(S - 2, 0))
@@ -142,13 +144,14 @@ class Candidates:
         last1 = ids.gather(1, (slot - 1).clamp(min=0).unsqueeze(1))
         last2 = ids.gather(1, (slot - 2).clamp(min=0).unsqueeze(1))
         a, b, c = ids[:, : S - 2], ids[:, 1 : S - 1], ids[:, 2:]
+        inside &= formula
         repeat = inside & (a == last2) & (b == last1) & (pos >= 2).unsqueeze(1)
         around = inside & (a == last1) & (c == nxt.unsqueeze(1))
         around &= ((pos >= 1) & (nxt >= 0)).unsqueeze(1)
         ends = torch.zeros(N, S, dtype=torch.bool)
         first = 0
         for r in requests:
-            if r.rules["end"][r.slot]:
+            if r.rules["end"][r.slot] and r.plan.constraints.rules.formula:
                 k = torch.arange(r.slots)
                 other = r.end & ((k < r.slot) | ((k > r.slot) & (r.forced >= 0)))
                 ends[first : first + r.rows, : r.slots] = other

@@ -108,3 +108,18 @@ def test_a_repeated_key_is_refused(poet):
     lockstep.submit("a", SPECS[0])
     with pytest.raises(KeyError):
         lockstep.submit("a", SPECS[1])
+
+
+def test_a_model_step_that_raises_fails_only_its_poem(poet):
+    lockstep = Lockstep(poet)
+    for key, spec in enumerate(SPECS[:4]):
+        lockstep.submit(key, spec)
+    for _ in range(6):
+        lockstep.step()
+    lockstep.requests[2].tokens = lockstep.requests[2].tokens + len(poet.vocab)  # no such id
+    finished = {}
+    while lockstep.active:
+        finished.update({done.key: done for done in lockstep.step()})
+    assert isinstance(finished[2].error, IndexError)
+    for key in (0, 1, 3):  # rolled back and stepped alone: the poems they write alone
+        assert finished[key].result == alone(poet, SPECS[key])
