@@ -22,7 +22,6 @@ import time
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from engine.decode import Predict, Search
 from engine.stepper import Hidden, Stepper
@@ -161,7 +160,7 @@ def batched_answer(stepper: Stepper, requests: list[Predict]) -> list[tuple]:
         rows = torch.cat([torch.arange(starts[i], starts[i + 1]) for i in group])
         if group is forced:
             want = torch.cat([torch.full((sizes[i],), requests[i].forced) for i in group])
-            out = token_log_probs(stepper, h[rows], want)
+            out = stepper.token_log_probs(h[rows], want)
         else:
             out = stepper.log_probs(h[rows])
         for i, part in zip(group, out.split([sizes[i] for i in group]), strict=True):
@@ -172,23 +171,3 @@ def batched_answer(stepper: Stepper, requests: list[Predict]) -> list[tuple]:
         state: Hidden = (hs[:, a:b], cs[:, a:b])
         answers.append((lps.get(i), state))
     return answers
-
-
-def token_log_probs(stepper: Stepper, h: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """(N,) log-probability of tokens[i] for row i: each row's own softmax cluster only, with
-    the same operations as Stepper.token_log_prob."""
-    head = F.log_softmax(stepper.head(h), dim=-1)  # (N, shortlist + clusters)
-    if not stepper.tails:
-        return head.gather(1, tokens.unsqueeze(1)).squeeze(1)
-    short = stepper.shortlist
-    out = head.gather(1, tokens.clamp(max=short - 1).unsqueeze(1)).squeeze(1)
-    lo = short
-    for i, (proj, tail_out) in enumerate(stepper.tails):
-        hi = stepper.cutoffs[i + 1]
-        rows = ((tokens >= lo) & (tokens < hi)).nonzero().squeeze(1)
-        if rows.numel():
-            tail = F.log_softmax(tail_out(proj(h[rows])), dim=-1)
-            picked = tail.gather(1, (tokens[rows] - lo).unsqueeze(1)).squeeze(1)
-            out[rows] = picked + head[rows, short + i]
-        lo = hi
-    return out

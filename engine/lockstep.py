@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.batching import Finished, StepScheduler, StepStats, run_all, token_log_probs
+from engine.batching import Finished, StepScheduler, StepStats, run_all
 from engine.lockstep_candidates import ANY, PING_ONLY, ZE_ONLY, Candidates
 from engine.lockstep_finish import Finishing
 from engine.lockstep_select import Selection
@@ -216,7 +216,7 @@ class Lockstep(Candidates, Selection, Finishing):
                 continue
             rows = torch.cat([torch.arange(bounds[i], bounds[i + 1]) for i in which])
             if score == "forced":
-                lp = token_log_probs(self.stepper, top[rows], torch.cat(forced_ids))
+                lp = self.stepper.token_log_probs(top[rows], torch.cat(forced_ids))
             else:  # the search scores its candidates from the top layer's output
                 lp = top[rows]
             for i, part in zip(which, lp.split([sizes[i] for i in which]), strict=True):

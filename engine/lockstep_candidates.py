@@ -11,6 +11,7 @@ from engine.stepper import _Int8Rows
 
 NEG_INF = float("-inf")
 ANY, PING_ONLY, ZE_ONLY, KNOWN = 0, 1, 2, 3  # rows of the tone-mask table
+MARGIN = 2.0  # nats
 
 
 def top_k(x: torch.Tensor, k: int, block: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,7 +49,11 @@ class Candidates:
         if rhymes.numel():
             rhyme_set = torch.cat([r.rhyme_set for r in requests])[rhymes]
             mask[rhymes] &= (rhyme_set.float() @ self.member_f) > 0
-        values, cand, kth = self._candidates(h, mask)
+        groups = max(r.plan.groups for r in requests)
+        unit = owner * groups + torch.cat([r.group for r in requests])
+        wanted = at([r.plan.width * (3 if r.plan.constraints.checks_novelty(r.slot) else 1)
+                     for r in requests])  # fmt: skip
+        values, cand, kth = self._candidates(h, mask, scores, unit, wanted)
 
         counts = (ids.unsqueeze(1) == cand.unsqueeze(2)).sum(2)  # (N, K) uses in the poem
         objective = torch.where(counts < at([x.max_repeat for x in rules]).unsqueeze(1),
@@ -77,15 +82,19 @@ class Candidates:
             )
             self._advance(request, cand[rows, k], relaxed, forced=False)
 
-    def _candidates(self, h: torch.Tensor, mask: torch.Tensor) -> tuple:
+    def _candidates(self, h, mask, scores, unit, wanted) -> tuple:
         """Each row's K most likely characters among `mask` (N, V): (log-probabilities (N, K)
         best first, ids (N, K), and a bound (N,) no other allowed character exceeds).
 
         The numbers are Stepper.log_probs' own, but a softmax tail cluster is computed only
-        for the rows where it could matter: every character of a cluster is less likely than
-        the cluster itself (the head's entry), so a row whose K-th shortlist candidate already
-        beats that entry skips the cluster."""
-        stepper, K = self.stepper, self.K
+        for the rows where it could matter. Every character of a cluster is less likely than
+        the cluster itself (the head's entry), so a row skips a cluster whose entry is below
+        its K-th shortlist candidate, or below what its (request, group) unit will at least
+        select (the `wanted`-th candidate of the unit's best row, less MARGIN nats for the
+        rules that lower scores later). A skipped cluster's entry joins the row's bound, so
+        the selection's exactness check still holds; a request whose choice it could change
+        is redone over the whole vocabulary."""
+        stepper, K, N = self.stepper, self.K, h.size(0)
         if not stepper.tails:
             lp = stepper.log_probs(h).masked_fill(~mask, NEG_INF)
             values, cand = lp.topk(K, 1)
@@ -95,17 +104,25 @@ class Candidates:
         short = stepper.shortlist
         shortlist = torch.where(mask[:, :short], head[:, :short], NEG_INF)
         values, cand = top_k(shortlist, min(K, short))
-        kth = values[:, -1] if short >= K else torch.full((h.size(0),), NEG_INF)
+        kth = values[:, -1] if short >= K else torch.full((N,), NEG_INF)
+        best = scores + values.gather(
+            1, (wanted - 1).clamp(max=values.size(1) - 1).unsqueeze(1)
+        ).squeeze(1)
+        floor = torch.full((int(unit.max()) + 1,), NEG_INF).scatter_reduce(0, unit, best, "amax")
+        floor = floor[unit] - scores - MARGIN  # (N,) below this a character is not chosen
+        skipped = torch.full((N,), NEG_INF)
         parts_v, parts_i = [values], [cand]
         lo = short
         for i, (proj, out) in enumerate(stepper.tails):
             hi = stepper.cutoffs[i + 1]
             cluster = head[:, short + i]
-            rows = (cluster >= kth).nonzero().squeeze(1)  # the cluster could place a character
-            v = torch.full((h.size(0), K), NEG_INF)
-            c = torch.zeros(h.size(0), K, dtype=torch.long)
+            needed = (cluster >= kth) & (cluster > floor)
+            skipped = torch.where(needed, skipped, torch.maximum(skipped, cluster))
+            rows = needed.nonzero().squeeze(1)
+            v = torch.full((N, K), NEG_INF)
+            c = torch.zeros(N, K, dtype=torch.long)
             if rows.numel():
-                if rows.numel() == h.size(0):
+                if rows.numel() == N:
                     xr = x
                 elif isinstance(x, torch.Tensor):
                     xr = x[rows]
@@ -120,7 +137,11 @@ class Candidates:
             parts_i.append(c)
             lo = hi
         values, at = torch.cat(parts_v, 1).topk(K, 1)
-        return values, torch.cat(parts_i, 1).gather(1, at), self._bound(values)
+        return (
+            values,
+            torch.cat(parts_i, 1).gather(1, at),
+            torch.maximum(self._bound(values), skipped),
+        )
 
     def _bound(self, values: torch.Tensor) -> torch.Tensor:
         """What no character outside a row's K candidates can exceed: the K-th candidate's

@@ -230,6 +230,26 @@ class Stepper:
             lo += tail.size(1)
         raise IndexError(f"token {token} is outside the vocabulary")
 
+    @torch.inference_mode()
+    def token_log_probs(self, h: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """(N,) log-probability of tokens[i] for row i: each row's own softmax cluster only,
+        with the same operations as token_log_prob."""
+        head = F.log_softmax(self.head(h), dim=-1)  # (N, shortlist + clusters)
+        if not self.tails:
+            return head.gather(1, tokens.unsqueeze(1)).squeeze(1)
+        short = self.shortlist
+        out = head.gather(1, tokens.clamp(max=short - 1).unsqueeze(1)).squeeze(1)
+        lo = short
+        for i, (proj, tail_out) in enumerate(self.tails):
+            hi = self.cutoffs[i + 1]
+            rows = ((tokens >= lo) & (tokens < hi)).nonzero().squeeze(1)
+            if rows.numel():
+                tail = F.log_softmax(tail_out(proj(h[rows])), dim=-1)
+                picked = tail.gather(1, (tokens[rows] - lo).unsqueeze(1)).squeeze(1)
+                out[rows] = picked + head[rows, short + i]
+            lo = hi
+        return out
+
     @staticmethod
     def reorder(state: Hidden, index: torch.Tensor) -> Hidden:
         """Keep the rows of `index` (beam reordering)."""

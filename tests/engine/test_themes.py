@@ -57,9 +57,11 @@ def test_the_int8_rerank_pass_scores_like_the_float_model(poet):
     seqs = torch.randint(poet.vocab.first_char_id, len(poet.vocab), (6, 32))
     prefix = [*poet.vocab.prefix(""), poet.vocab.form_id(7)]
     exact = sequence_log_probs(poet.model, prefix, seqs) / 32
-    fast = sequence_log_probs(int8_scorer(poet.model), prefix, seqs) / 32
-    assert fast.shape == exact.shape
-    assert (fast - exact).abs().max() < 0.05  # nats per token
+    scorer = int8_scorer(poet.model)
+    for output in (None, poet.batch_stepper):  # the float output layer, or int8 rows
+        fast = sequence_log_probs(scorer, prefix, seqs, output) / 32
+        assert fast.shape == exact.shape
+        assert (fast - exact).abs().max() < 0.05  # nats per token
 
 
 def test_the_rerank_pass_sees_only_the_best_finals(poet):
