@@ -64,6 +64,7 @@ class _Request:
     c: torch.Tensor = None
     tokens: torch.Tensor = None  # (B,) what the next model step feeds
     slot: int = -1  # the slot the last model step gave log-probabilities for (-1: none)
+    row0: int = 0  # its first row in the last model step's state (Lockstep.state)
 
     @property
     def rows(self) -> int:
@@ -88,6 +89,7 @@ class Lockstep(Candidates, Selection, Finishing):
         self.requests: dict[object, _Request] = {}
         self.samplers = StepScheduler(self.stepper)  # the sampled poems' path
         self.stats = StepStats()
+        self.state = None  # the last model step's (h, c) for all its rows
         masks = poet.masks
         base = poet.generable
         self.tone_masks = torch.stack(
@@ -201,8 +203,10 @@ class Lockstep(Candidates, Selection, Finishing):
         top, (hs, cs) = self.stepper.advance(tokens, (h0, c0))
         bounds = torch.tensor([0, *sizes]).cumsum(0).tolist()
         forced_at, forced_ids, full_at = [], [], []
+        self.state = hs, cs  # every row's new state; request i's are rows bounds[i]…
         for i, r in enumerate(requests):
             r.h, r.c = hs[:, bounds[i] : bounds[i + 1]], cs[:, bounds[i] : bounds[i + 1]]
+            r.row0 = bounds[i]
             r.slot = r.fed - len(r.plan.prefix)  # the form token scores slot 0
             r.fed += 1
             if r.slot >= 0 and r.rules["forced"][r.slot] >= 0:

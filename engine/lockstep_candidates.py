@@ -48,7 +48,8 @@ class Candidates:
         rhymes = at([r.rules["rhyme"][r.slot] for r in requests]).nonzero().squeeze(1)
         if rhymes.numel():
             rhyme_set = torch.cat([r.rhyme_set for r in requests])[rhymes]
-            mask[rhymes] &= (rhyme_set.float() @ self.member_f) > 0
+            sets, which = rhyme_set.unique(dim=0, return_inverse=True)  # a few distinct sets
+            mask[rhymes] &= ((sets.float() @ self.member_f) > 0)[which]
         groups = max(r.plan.groups for r in requests)
         unit = owner * groups + torch.cat([r.group for r in requests])
         wanted = at([r.plan.width * (3 if r.plan.constraints.checks_novelty(r.slot) else 1)
@@ -58,8 +59,11 @@ class Candidates:
         counts = (ids.unsqueeze(1) == cand.unsqueeze(2)).sum(2)  # (N, K) uses in the poem
         objective = torch.where(counts < at([x.max_repeat for x in rules]).unsqueeze(1),
                                 values, NEG_INF)  # fmt: skip
-        banned = cand.unsqueeze(2) == self._bans(requests, ids, owner, slot).unsqueeze(1)
-        objective = objective.masked_fill(banned.any(2), NEG_INF)
+        bans = self._bans(requests, ids, owner, slot)
+        row, j = (bans >= 0).nonzero(as_tuple=True)  # the few real bans
+        hit = (cand[row] == bans[row, j].unsqueeze(1)).int()  # (P, K)
+        banned = torch.zeros_like(cand, dtype=torch.int32).index_add_(0, row, hit) > 0
+        objective = objective.masked_fill(banned, NEG_INF)
         right = torch.where((need == PING_ONLY).unsqueeze(1), self.ping[cand], self.ze[cand])
         wrong = (loose & (need != ANY)).unsqueeze(1) & ~right
         objective = objective - torch.where(wrong, LOOSE_TONE_PENALTY, 0.0)
@@ -69,18 +73,12 @@ class Candidates:
 
         flagged = set(owner[~torch.isfinite(objective).any(1)].tolist())
         chosen = self._select(requests, owner, total, cand, kth, scores, flagged)
+        self._keep_all(requests, chosen, flagged, ids, slot, total, values, cand)
         starts = torch.cat([torch.tensor([0]), sizes.cumsum(0)]).tolist()
-        for i, request in enumerate(requests):
-            if i in flagged:
-                lp = self.stepper.log_probs(h[starts[i] : starts[i + 1]])
-                self._redo(request, lp, ids[starts[i] : starts[i + 1], : request.slots])
-                continue
-            rows, k, relaxed, group = chosen[i]
-            local = rows - starts[i]
-            self._keep(
-                request, local, group, total[rows, k], request.logp[local] + values[rows, k]
-            )
-            self._advance(request, cand[rows, k], relaxed, forced=False)
+        for i in sorted(flagged):
+            request = requests[i]
+            lp = self.stepper.log_probs(h[starts[i] : starts[i + 1]])
+            self._redo(request, lp, ids[starts[i] : starts[i + 1], : request.slots])
 
     def _candidates(self, h, mask, scores, unit, wanted) -> tuple:
         """Each row's K most likely characters among `mask` (N, V): (log-probabilities (N, K)

@@ -112,6 +112,55 @@ class Selection:
         self._keep(request, rows, group, total[rows, tok], request.logp[rows] + lp[rows, tok])
         self._advance(request, tok, relaxed, forced=False)
 
+    def _keep_all(self, everyone, chosen, flagged, ids, slot, total, values, cand) -> None:
+        """_keep and _advance at once for every request of the step but the flagged ones,
+        on rows numbered as in `ids` (all of `everyone`'s rows, in order): each request's
+        new beam is its chosen rows, each continued by its chosen candidate."""
+        kept = [i for i in range(len(everyone)) if i not in flagged]
+        if not kept:
+            return
+        requests = [everyone[i] for i in kept]
+        rows, k, relaxed, group = (
+            torch.cat(t) for t in zip(*(chosen[i] for i in kept), strict=True)
+        )
+        counts = [chosen[i][0].numel() for i in kept]
+        tok = cand[rows, k]
+        old = {
+            name: torch.cat([getattr(r, name) for r in everyone])[rows]
+            for name in ("rhyme_set", "relaxed", "start", "line_hash", "logp")
+        }
+        sizes = torch.tensor([r.rows for r in everyone])
+        first = torch.cat([torch.tensor([0]), sizes.cumsum(0)[:-1]])
+        shift = (torch.tensor([r.row0 for r in everyone]) - first).repeat_interleave(sizes)
+        state_rows = rows + shift[rows]  # the same rows in the model step's state
+        h, c = (t.index_select(1, state_rows) for t in self.state)
+        new_ids = ids[rows]
+        new_ids[torch.arange(rows.numel()), slot[rows]] = tok
+        repeat = torch.tensor(counts)
+        rule = lambda name: torch.tensor(  # noqa: E731 (a rule at each request's slot, per row)
+            [r.rules[name][r.slot] for r in requests]
+        ).repeat_interleave(repeat)
+        flags, rhyme_set, line_hash = old["relaxed"] | relaxed, old["rhyme_set"], old["line_hash"]
+        rhyming = rule("rhyme")
+        if bool(rhyming.any()):  # as _advance: narrow the rhyme groups, or relax the rhyme
+            narrowed = rhyme_set & self.member[:, tok].T
+            ok = narrowed.any(1) | ~rhyming
+            rhyme_set = torch.where((ok & rhyming).unsqueeze(1), narrowed, rhyme_set)
+            flags = flags | torch.where(ok, 0, RELAX_RHYME)
+        novel = torch.tensor([r.plan.constraints.lines is not None for r in requests])
+        if bool(novel.any()):  # every request's line index is the Poet's (self.lines)
+            running = torch.where(rule("line_start"), 0, line_hash)
+            advanced = self.lines.advance(running, tok)
+            line_hash = torch.where(novel.repeat_interleave(repeat), advanced, line_hash)
+        scores, logp = total[rows, k], old["logp"] + values[rows, k]
+        parts = [t.split(counts) for t in (new_ids, rhyme_set, flags, old["start"], line_hash,
+                                            scores, logp, group, tok)]  # fmt: skip
+        hs, cs = h.split(counts, 1), c.split(counts, 1)
+        for i, r in enumerate(requests):
+            (r.ids, r.rhyme_set, r.relaxed, r.start, r.line_hash, r.scores, r.logp, r.group,
+             r.tokens) = (p[i] for p in parts)  # fmt: skip
+            r.ids, r.h, r.c = r.ids[:, : r.slots], hs[i], cs[i]
+
     @staticmethod
     def _keep(request, rows, group, scores, logp) -> None:
         """The request's new beam: the rows it continues (and their state), in order."""
