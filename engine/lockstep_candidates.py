@@ -68,7 +68,7 @@ class Candidates:
         wrong = (loose & (need != ANY)).unsqueeze(1) & ~right
         objective = objective - torch.where(wrong, LOOSE_TONE_PENALTY, 0.0)
         objective = objective - at([x.repeat_nats for x in rules]).float().unsqueeze(1) * counts
-        self._phrase_penalties(requests, ids, cand, objective)
+        self._phrase_penalties(requests, ids, slot, cand, objective)
         total = scores.unsqueeze(1) + objective
 
         flagged = set(owner[~torch.isfinite(objective).any(1)].tolist())
@@ -108,17 +108,16 @@ class Candidates:
         ).squeeze(1)
         floor = torch.full((int(unit.max()) + 1,), NEG_INF).scatter_reduce(0, unit, best, "amax")
         floor = floor[unit] - scores - MARGIN  # (N,) below this a character is not chosen
-        skipped = torch.full((N,), NEG_INF)
-        parts_v, parts_i = [values], [cand]
+        limit = torch.maximum(kth, floor)  # nor below this, from a tail
+        bound = torch.full((N,), NEG_INF)  # the most a character left out of a tail can have
+        found: list[tuple] = []
         lo = short
         for i, (proj, out) in enumerate(stepper.tails):
             hi = stepper.cutoffs[i + 1]
             cluster = head[:, short + i]
             needed = (cluster >= kth) & (cluster > floor)
-            skipped = torch.where(needed, skipped, torch.maximum(skipped, cluster))
+            bound = torch.where(needed, bound, torch.maximum(bound, cluster))
             rows = needed.nonzero().squeeze(1)
-            v = torch.full((N, K), NEG_INF)
-            c = torch.zeros(N, K, dtype=torch.long)
             if rows.numel():
                 if rows.numel() == N:
                     xr = x
@@ -127,19 +126,36 @@ class Candidates:
                 else:  # int8 rows and their scales
                     xr = (x[0][rows], x[1][rows])
                 tail = F.log_softmax(out(proj(xr)), dim=-1)
-                tail = torch.where(mask[rows, lo:hi], tail, NEG_INF)
-                tv, tc = top_k(tail, min(K, hi - lo))
-                v[rows, : tv.size(1)] = tv + cluster[rows].unsqueeze(1)  # as log_probs adds it
-                c[rows, : tc.size(1)] = tc + lo
-            parts_v.append(v)
-            parts_i.append(c)
+                entry = cluster[rows]
+                above = limit[rows] - entry  # only the tail's characters above this can matter
+                # fl(a + entry) is monotone in a: what was left out is at most fl(above + entry)
+                bound[rows] = torch.maximum(bound[rows], above + entry)
+                some = (tail.amax(1) > above).nonzero().squeeze(1)  # few rows have any
+                r, j = (tail[some] > above[some].unsqueeze(1)).nonzero(as_tuple=True)
+                r = some[r]
+                allowed = mask[rows[r], lo + j]
+                r, j = r[allowed], j[allowed]
+                found.append((rows[r], tail[r, j] + entry[r], j + lo))  # as log_probs adds it
             lo = hi
-        values, at = torch.cat(parts_v, 1).topk(K, 1)
-        return (
-            values,
-            torch.cat(parts_i, 1).gather(1, at),
-            torch.maximum(self._bound(values), skipped),
-        )
+        if found and sum(f[0].numel() for f in found):
+            values, cand = self._merge(
+                values, cand, *(torch.cat(t) for t in zip(*found, strict=True))
+            )
+        return values, cand, torch.maximum(self._bound(values), bound)
+
+    def _merge(self, values, cand, rows, more_values, more_ids) -> tuple:
+        """Each row's K best of its candidates (N, ·) and the extra (row, value, id) ones."""
+        N = values.size(0)
+        order = rows.argsort(stable=True)
+        rows, more_values, more_ids = rows[order], more_values[order], more_ids[order]
+        counts = torch.bincount(rows, minlength=N)
+        rank = torch.arange(rows.numel()) - (counts.cumsum(0) - counts)[rows]
+        width = int(counts.max())
+        pad_v = torch.full((N, width), NEG_INF)
+        pad_i = torch.zeros(N, width, dtype=torch.long)
+        pad_v[rows, rank], pad_i[rows, rank] = more_values, more_ids
+        values, at = torch.cat([values, pad_v], 1).topk(self.K, 1)
+        return values, torch.cat([cand, pad_i], 1).gather(1, at)
 
     def _bound(self, values: torch.Tensor) -> torch.Tensor:
         """What no character outside a row's K candidates can exceed: the K-th candidate's
@@ -180,18 +196,42 @@ class Candidates:
             1,
         )
 
-    def _phrase_penalties(self, requests, ids, cand, objective) -> None:
+    def _phrase_penalties(self, requests, ids, slot, cand, objective) -> None:
         """Take each request's cliché and recent-phrase penalties off its rows' candidates, in
-        the order engine.constraints adds them (so the sums are the same, bit for bit)."""
+        the order engine.constraints adds them (so the sums are the same, bit for bit): per
+        row, by n-gram length (PhrasePenalties.sparse). Requests sharing a table (the
+        clichés, when a chat has no recent phrases) are looked up together."""
+        tables: dict[int, tuple] = {}
         first = 0
         for r in requests:
             table = r.plan.constraints.penalties
-            found = None
             if table is not None:
-                found = table.sparse(ids[first : first + r.rows, : r.slot], r.rules["pos"][r.slot])
-            if found is not None:
-                rows, hit_ids, nats = found
-                rows = rows + first
-                hit, k = (cand[rows] == hit_ids.unsqueeze(1)).nonzero(as_tuple=True)
-                objective.index_put_((rows[hit], k), -nats[hit], accumulate=True)
+                tables.setdefault(id(table), (table, []))[1].append(
+                    torch.arange(first, first + r.rows)
+                )
             first += r.rows
+        if not tables:
+            return
+        pos = torch.tensor([r.rules["pos"][r.slot] for r in requests])
+        pos = pos.repeat_interleave(torch.tensor([r.rows for r in requests]))
+        found_rows, found_ids, found_nats = [], [], []
+        for table, parts in tables.values():
+            rows = torch.cat(parts)
+            for n in table.lengths:
+                at = rows[pos[rows] >= n]
+                if not at.numel():
+                    continue
+                window = (slot[at] - n).unsqueeze(1) + torch.arange(n)
+                for row, key in zip(at.tolist(), ids[at.unsqueeze(1), window].tolist(),
+                                    strict=True):  # fmt: skip
+                    hit = table.by_prefix.get(tuple(key))
+                    if hit is not None:
+                        found_rows.append(torch.full_like(hit[0], row))
+                        found_ids.append(hit[0])
+                        found_nats.append(hit[1])
+        if not found_rows:
+            return
+        # each row's hits in length order, as sparse gives them
+        rows, hit_ids, nats = torch.cat(found_rows), torch.cat(found_ids), torch.cat(found_nats)
+        hit, k = (cand[rows] == hit_ids.unsqueeze(1)).nonzero(as_tuple=True)
+        objective.index_put_((rows[hit], k), -nats[hit], accumulate=True)
