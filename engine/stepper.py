@@ -151,6 +151,16 @@ class Stepper:
             ]
             self._prepare_output(model)
 
+    @classmethod
+    def output_only(cls, model: CharLSTM, precision: str) -> Stepper:
+        """Just the output layer (log_probs, token_log_probs) in `precision`: for the top
+        layer's outputs of another pass, without the LSTM's tables."""
+        stepper = cls.__new__(cls)
+        stepper.precision = precision
+        with torch.no_grad():
+            stepper._prepare_output(model)
+        return stepper
+
     def _linear(self, weight: torch.Tensor, bias: torch.Tensor | None):
         if self.precision == "int8":
             return _Int8(weight, bias)

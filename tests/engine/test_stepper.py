@@ -36,3 +36,17 @@ def test_stepper_matches_the_module(cutoffs, precision):
 def test_unknown_precision_is_rejected():
     with pytest.raises(ValueError):
         Stepper(CharLSTM(ModelConfig(20, 4, 8, cutoffs=())), "fp8")
+
+
+@pytest.mark.parametrize("cutoffs", [(), (20, 50)])
+def test_token_log_probs_pick_from_the_full_distribution_and_need_only_the_output_layer(cutoffs):
+    torch.manual_seed(0)
+    model = CharLSTM(ModelConfig(100, 16, 32, cutoffs=cutoffs)).eval()
+    stepper = Stepper(model, "int8-rows")
+    h = torch.randn(12, 32)
+    tokens = torch.tensor([0, 5, 19, 20, 21, 49, 50, 51, 99, 3, 60, 30])
+    full = stepper.log_probs(h).gather(1, tokens.unsqueeze(1)).squeeze(1)
+    assert torch.equal(stepper.token_log_probs(h, tokens), full)
+    alone = Stepper.output_only(model, "int8-rows")  # no LSTM tables, the same numbers
+    assert not hasattr(alone, "in_table")
+    assert torch.equal(alone.token_log_probs(h, tokens), full)
