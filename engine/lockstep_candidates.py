@@ -81,17 +81,19 @@ class Candidates:
             self._redo(request, lp, ids[starts[i] : starts[i + 1], : request.slots])
 
     def _candidates(self, h, mask, scores, unit, wanted) -> tuple:
-        """Each row's K most likely characters among `mask` (N, V): (log-probabilities (N, K)
-        best first, ids (N, K), and a bound (N,) no other allowed character exceeds).
+        """Each row's K best candidates among `mask` (N, V): (log-probabilities (N, K) best
+        first, ids (N, K), and a bound (N,) no other allowed character exceeds).
 
-        The numbers are Stepper.log_probs' own, but a softmax tail cluster is computed only
-        for the rows where it could matter. Every character of a cluster is less likely than
-        the cluster itself (the head's entry), so a row skips a cluster whose entry is below
-        its K-th shortlist candidate, or below what its (request, group) unit will at least
-        select (the `wanted`-th candidate of the unit's best row, less MARGIN nats for the
-        rules that lower scores later). A skipped cluster's entry joins the row's bound, so
-        the selection's exactness check still holds; a request whose choice it could change
-        is redone over the whole vocabulary."""
+        The numbers are Stepper.log_probs' own. The shortlist gives its K best allowed
+        characters; a softmax tail cluster only those that could still be chosen. Nothing
+        below the row's limit can be: its K-th shortlist candidate, or what its (request,
+        group) unit will at least select (the `wanted`-th candidate of the unit's best row,
+        less MARGIN nats for the rules that lower scores later). Every character of a cluster
+        is less likely than the cluster itself (the head's entry), so a row whose entry is
+        below the limit skips the cluster, and that entry joins its bound; a computed cluster
+        adds the allowed characters above the limit, and the limit joins the bound. The
+        selection's exactness check uses that bound: a request whose choice a left-out
+        character could change is redone over the whole vocabulary."""
         stepper, K, N = self.stepper, self.K, h.size(0)
         if not stepper.tails:
             lp = stepper.log_probs(h).masked_fill(~mask, NEG_INF)
