@@ -1,6 +1,6 @@
 """Lockstep benchmark (prints numbers; not a test): the engine alone, no bot, no processes.
 
-    python -m tests.bench.bench_batching [--poems N] [--inflight C]
+    python -m tests.bench.bench_batching [--poems N] [--inflight C] [--stream-s S]
 
 For the old decoding (beam 8) and the default (diverse groups + rerank), in one process:
 - direct: Poet.acrostic one poem after another (int8 stepper, no scheduler);
@@ -8,7 +8,10 @@ For the old decoding (beam 8) and the default (diverse groups + rerank), in one 
 - saturated: C poems in flight through Lockstep, a new one joining as one leaves: poems/s,
   mean requests and rows per step, and where the time goes (the batched model step vs the
   vectorised search step, which includes the rerank). Every saturated poem is checked
-  against its alone twin;
+  against its alone twin. These poems have the same length, so they move in cohorts;
+- a stream: the default search on the 111 public heads (2 to 5 lines), a new poem joining
+  as soon as one leaves, so poems are at every slot at once, as bench-bot's load is: poems/s
+  with 16, 32 and 64 in flight, against direct on the same heads;
 - step per row: median µs of one model step (advance + full log-probabilities) per row at
   batch 8 … 256, for the direct and the batch stepper: what batching can save at most.
 """
@@ -20,10 +23,12 @@ import time
 
 import torch
 
+from bot.retraining import HEADS_FILE
 from engine import Poet
 from engine.lockstep import Lockstep
 from engine.spec import PoemSpec
 from tests.bench.bench_engine import HEADS
+from train.evaluate import read_heads
 
 DECODINGS = {"beam 8": {"mode": "beam", "beam_size": 8}, "diverse": {"mode": "diverse"}}
 
@@ -58,6 +63,35 @@ def saturated(poet: Poet, todo: list[PoemSpec], inflight: int) -> tuple[float, L
         for done in scheduler.step():
             results[done.key] = done
     return len(todo) / (time.perf_counter() - started), scheduler, results
+
+
+def stream(poet: Poet, todo: list[PoemSpec], inflight: int, seconds: float) -> float:
+    """Poems/s of an endless stream through Lockstep (a new poem joins as soon as one
+    leaves, so poems are at every slot at once, as in the bot): finished in `seconds` after
+    as long again of the same load."""
+    scheduler, queue, done = Lockstep(poet), iter(enumerate(todo * 1000)), 0
+    started = time.perf_counter()
+    counted_from = None
+    while (now := time.perf_counter()) - started < 2 * seconds:
+        if counted_from is None and now - started >= seconds:
+            counted_from, done = now, 0
+        while len(scheduler) < inflight:
+            i, spec = next(queue)
+            scheduler.submit(i, spec)
+        done += len(scheduler.step())
+    return done / (time.perf_counter() - counted_from)
+
+
+def mixed_heads(poet: Poet, seconds: float) -> None:
+    """The default search on the 111 public heads (2 to 5 lines), as bench-bot sends them."""
+    todo = [PoemSpec(h) for h in read_heads(HEADS_FILE)]
+    direct(poet, todo[:4])
+    direct_ms = direct(poet, todo)
+    rates = {n: stream(poet, todo, n, seconds) for n in (16, 32, 64)}
+    cells = "   ".join(f"{n} in flight {r:5.1f} poems/s ({r * direct_ms / 1000:4.2f}x)"
+                       for n, r in rates.items())  # fmt: skip
+    print(f"public heads, default search: direct {direct_ms:6.1f} ms/poem ({1000 / direct_ms:5.1f}"
+          f"/s); a stream through lockstep: {cells}")  # fmt: skip
 
 
 BATCHES = (8, 16, 32, 64, 128, 256)
@@ -113,10 +147,12 @@ def main(args) -> None:
         print(f"{'':8} per poem: model step {s.step_s / poems * 1000:5.1f} ms, search step "
               f"{s.search_s / poems * 1000:5.1f} ms (candidates from the output layer, rules, "
               f"selection, the rerank's pass)")  # fmt: skip
+    mixed_heads(poet, args.stream_s)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--poems", type=int, default=64)
     parser.add_argument("--inflight", type=int, default=32)
+    parser.add_argument("--stream-s", type=float, default=8.0, help="stream window, seconds")
     main(parser.parse_args())
