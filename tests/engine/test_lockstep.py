@@ -70,6 +70,30 @@ def test_the_shipped_model_together_and_alone():
     assert len(redone) < steps / 4, (len(redone), steps)
 
 
+def test_tails_left_out_too_eagerly_still_give_the_poems_alone(monkeypatch):
+    """A negative margin puts a row's limit above what its group will select: tails are
+    skipped where they matter, and the bound must send those requests to the redo."""
+    import engine.lockstep_candidates as candidates
+
+    poet = Poet.load()
+    specs = [PoemSpec(h) for h in ("算法进阶", "春夏秋冬")]
+    specs.append(PoemSpec("江山如画", mode="beam", beam_size=8))
+    expected = [(p.text, p.params) for p in (alone(poet, s) for s in specs)]
+    redone, usual = {}, candidates.MARGIN
+    for margin in (usual, -4.0):
+        monkeypatch.setattr(candidates, "MARGIN", margin)
+        lockstep, count = Lockstep(poet), []
+
+        def redo(request, *rest, lockstep=lockstep, count=count, original=lockstep._redo):
+            count.append(request.key)
+            return original(request, *rest)
+
+        lockstep._redo = redo
+        assert texts(lockstep.run(dict(enumerate(specs)))) == expected
+        redone[margin] = len(count)
+    assert redone[-4.0] > 2 * redone[usual] + 5, redone  # the bound did send them
+
+
 def test_a_poem_that_fails_fails_alone(poet):
     broken = PoemSpec("春风", chars_per_line=5)
     object.__setattr__(broken, "chars_per_line", 6)  # past validation: planning raises
