@@ -189,24 +189,25 @@ class Stepper:
         zeros = torch.zeros(self.L, B, self.H)
         return zeros, zeros.clone()
 
-    def _cell(self, gates: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """LSTM cell on precomputed gates (B, 4H) in PyTorch's i, f, g, o order, in few ops."""
+    def _cell(self, gates, c, out_h, out_c) -> None:
+        """LSTM cell on precomputed gates (B, 4H) in PyTorch's i, f, g, o order, in few ops,
+        into out_h and out_c. The gates are this step's own: overwritten."""
         H = self.H
-        s = torch.sigmoid(gates)  # g's sigmoid is wasted, but one op beats three
-        c = torch.addcmul(s[:, H : 2 * H] * c, s[:, :H], torch.tanh(gates[:, 2 * H : 3 * H]))
-        return s[:, 3 * H :] * torch.tanh(c), c
+        g = torch.tanh(gates[:, 2 * H : 3 * H])
+        s = gates.sigmoid_()  # g's sigmoid is wasted, but one op beats three
+        torch.addcmul(s[:, H : 2 * H] * c, s[:, :H], g, out=out_c)
+        torch.mul(s[:, 3 * H :], torch.tanh(out_c), out=out_h)
 
     @torch.inference_mode()
     def advance(self, tokens: torch.Tensor, state: Hidden) -> tuple[torch.Tensor, Hidden]:
         """Feed tokens (B,); return the top layer's output (B, H) and the new state."""
         hs, cs = state
-        h, c = self._cell(self.in_table[tokens] + self.hh0(hs[0]), cs[0])  # (B, H)
-        new_h, new_c = [h], [c]
+        new_h, new_c = torch.empty_like(hs), torch.empty_like(cs)
+        self._cell(self.hh0(hs[0]).add_(self.in_table[tokens]), cs[0], new_h[0], new_c[0])
         for layer, linear in enumerate(self.upper, start=1):
-            h, c = self._cell(linear(torch.cat([h, hs[layer]], 1)), cs[layer])
-            new_h.append(h)
-            new_c.append(c)
-        return h, (torch.stack(new_h), torch.stack(new_c))
+            gates = linear(torch.cat([new_h[layer - 1], hs[layer]], 1))
+            self._cell(gates, cs[layer], new_h[layer], new_c[layer])
+        return new_h[-1], (new_h, new_c)
 
     def step(self, tokens: torch.Tensor, state: Hidden) -> tuple[torch.Tensor, Hidden]:
         """tokens (B,) → next-token log-probabilities (B, V) and the new state."""
