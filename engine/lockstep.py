@@ -64,7 +64,7 @@ class _Request:
     c: torch.Tensor = None
     tokens: torch.Tensor = None  # (B,) what the next model step feeds
     slot: int = -1  # the slot the last model step gave log-probabilities for (-1: none)
-    row0: int = 0  # its first row in the last model step's state (Lockstep.state)
+    state_rows: torch.Tensor = None  # (B,) each row's row in the last model step's state
 
     @property
     def rows(self) -> int:
@@ -90,6 +90,7 @@ class Lockstep(Candidates, Selection, Finishing):
         self.samplers = StepScheduler(self.stepper)  # the sampled poems' path
         self.stats = StepStats()
         self.state = None  # the last model step's (h, c) for all its rows
+        self.rollbacks = 0  # steps that raised and were re-run request by request
         masks = poet.masks
         base = poet.generable
         self.tone_masks = torch.stack(
@@ -175,6 +176,7 @@ class Lockstep(Candidates, Selection, Finishing):
             middle = time.perf_counter()
             results = self._search_step(requests, lps)
         except Exception:  # find the request that breaks the step; the others go on
+            self.rollbacks += 1
             results = []
             for request, fields in zip(requests, saved, strict=True):
                 vars(request).update(fields)
@@ -203,10 +205,10 @@ class Lockstep(Candidates, Selection, Finishing):
         top, (hs, cs) = self.stepper.advance(tokens, (h0, c0))
         bounds = torch.tensor([0, *sizes]).cumsum(0).tolist()
         forced_at, forced_ids, full_at = [], [], []
-        self.state = hs, cs  # every row's new state; request i's are rows bounds[i]…
+        self.state = hs, cs  # every row's new state (a request's are its state_rows)
         for i, r in enumerate(requests):
             r.h, r.c = hs[:, bounds[i] : bounds[i + 1]], cs[:, bounds[i] : bounds[i + 1]]
-            r.row0 = bounds[i]
+            r.state_rows = torch.arange(bounds[i], bounds[i + 1])
             r.slot = r.fed - len(r.plan.prefix)  # the form token scores slot 0
             r.fed += 1
             if r.slot >= 0 and r.rules["forced"][r.slot] >= 0:
@@ -259,4 +261,5 @@ class Lockstep(Candidates, Selection, Finishing):
         for name in ("ids", "rhyme_set", "relaxed", "line_hash", "scores", "logp"):
             setattr(request, name, getattr(request, name).index_select(0, zeros))
         request.h, request.c = request.h.index_select(1, zeros), request.c.index_select(1, zeros)
+        request.state_rows = request.state_rows.index_select(0, zeros)  # copies of one row
         return lp.index_select(0, zeros)

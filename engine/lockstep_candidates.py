@@ -105,9 +105,11 @@ class Candidates:
         shortlist = torch.where(mask[:, :short], head[:, :short], NEG_INF)
         values, cand = top_k(shortlist, min(K, short))
         kth = values[:, -1] if short >= K else torch.full((N,), NEG_INF)
+        # a row's `wanted`-th candidate (none when it has fewer: then no floor)
         best = scores + values.gather(
             1, (wanted - 1).clamp(max=values.size(1) - 1).unsqueeze(1)
         ).squeeze(1)
+        best = torch.where(wanted <= values.size(1), best, NEG_INF)
         floor = torch.full((int(unit.max()) + 1,), NEG_INF).scatter_reduce(0, unit, best, "amax")
         floor = floor[unit] - scores - MARGIN  # (N,) below this a character is not chosen
         limit = torch.maximum(kth, floor)  # nor below this, from a tail
@@ -156,7 +158,7 @@ class Candidates:
         pad_v = torch.full((N, width), NEG_INF)
         pad_i = torch.zeros(N, width, dtype=torch.long)
         pad_v[rows, rank], pad_i[rows, rank] = more_values, more_ids
-        values, at = torch.cat([values, pad_v], 1).topk(self.K, 1)
+        values, at = torch.cat([values, pad_v], 1).topk(min(self.K, values.size(1) + width), 1)
         return values, torch.cat([cand, pad_i], 1).gather(1, at)
 
     def _bound(self, values: torch.Tensor) -> torch.Tensor:

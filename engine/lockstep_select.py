@@ -129,10 +129,7 @@ class Selection:
             name: torch.cat([getattr(r, name) for r in everyone])[rows]
             for name in ("rhyme_set", "relaxed", "start", "line_hash", "logp")
         }
-        sizes = torch.tensor([r.rows for r in everyone])
-        first = torch.cat([torch.tensor([0]), sizes.cumsum(0)[:-1]])
-        shift = (torch.tensor([r.row0 for r in everyone]) - first).repeat_interleave(sizes)
-        state_rows = rows + shift[rows]  # the same rows in the model step's state
+        state_rows = torch.cat([r.state_rows for r in everyone])[rows]  # where the state is
         h, c = (t.index_select(1, state_rows) for t in self.state)
         new_ids = ids[rows]
         new_ids[torch.arange(rows.numel()), slot[rows]] = tok

@@ -40,6 +40,7 @@ def test_poems_together_are_the_poems_alone(poet, candidates):
     lockstep = Lockstep(poet, candidates)
     assert texts(lockstep.run(dict(enumerate(SPECS)))) == expected
     assert lockstep.stats.mean_batch > 1
+    assert lockstep.rollbacks == 0  # no step raised and was quietly re-run poem by poem
     # joining late, beside a poem half-way through, and one by one: the same again
     late = Lockstep(poet, candidates)
     late.submit("first", SPECS[2])
@@ -68,6 +69,43 @@ def test_the_shipped_model_together_and_alone():
     assert texts(lockstep.run(dict(enumerate(specs)))) == expected
     steps = lockstep.stats.searches
     assert len(redone) < steps / 4, (len(redone), steps)
+    assert lockstep.rollbacks == 0
+
+
+def test_a_poem_whose_first_slot_is_chosen_fans_out_beside_others():
+    """藏尾 and 藏中 poems choose slot 0 right after the fan-out to one row per tone start:
+    every row must continue from the poem's own state, whoever steps beside it."""
+    poet = Poet.load()
+    specs = {
+        "mid": PoemSpec("明月清风", mode="beam", beam_size=4, position=2),
+        "tail": PoemSpec("山水", chars_per_line=5, position="tail", mode="beam", beam_size=4,
+                         tones="strict"),
+        "themed": PoemSpec("天下太平", mode="beam", beam_size=4, theme="秋夜长思故乡明月"),
+        "diverse": PoemSpec("江山", chars_per_line=5, position="tail"),
+    }  # fmt: skip
+    for later in (("tail", "themed"), ("tail", "themed", "diverse")):
+        lockstep = Lockstep(poet)
+        lockstep.submit("mid", specs["mid"])
+        lockstep.step()
+        lockstep.step()
+        for key in later:
+            lockstep.submit(key, specs[key])
+        finished = {}
+        while lockstep.active:
+            finished.update({done.key: done for done in lockstep.step()})
+        for key in ("mid", *later):
+            assert finished[key].result == alone(poet, specs[key]), (later, key)
+        assert lockstep.rollbacks == 0
+
+
+def test_more_candidates_than_the_shortlist_holds():
+    poet = Poet.load()
+    specs = [PoemSpec(h, chars_per_line=5, mode="beam", beam_size=3) for h in ("春风", "秋月")]
+    lockstep = Lockstep(poet, candidates=poet.batch_stepper.shortlist + 100)
+    assert texts(lockstep.run(dict(enumerate(specs)))) == [
+        (p.text, p.params) for p in (alone(poet, s) for s in specs)
+    ]
+    assert lockstep.rollbacks == 0
 
 
 def test_tails_left_out_too_eagerly_still_give_the_poems_alone(monkeypatch):
@@ -90,6 +128,7 @@ def test_tails_left_out_too_eagerly_still_give_the_poems_alone(monkeypatch):
 
         lockstep._redo = redo
         assert texts(lockstep.run(dict(enumerate(specs)))) == expected
+        assert lockstep.rollbacks == 0
         redone[margin] = len(count)
     assert redone[-4.0] > 2 * redone[usual] + 5, redone  # the bound did send them
 
@@ -123,6 +162,7 @@ def test_a_step_that_raises_rolls_back_and_fails_only_its_poem(poet, monkeypatch
     while lockstep.active:
         finished.update({done.key: done for done in lockstep.step()})
     assert isinstance(finished[1].error, RuntimeError)
+    assert lockstep.rollbacks >= 1
     for key in (0, 2, 3):  # rolled back and retried alone: nothing applied twice
         assert finished[key].result == alone(poet, SPECS[key])
 
