@@ -71,9 +71,10 @@ class LimitSettings(BaseModel):
     workers: int = Field(default_factory=lambda: min(8, os.cpu_count() or 1), ge=1, le=64)
     processes: bool = True  # generation in worker processes (False: threads in the bot process)
     # True: each worker process runs engine.lockstep over every poem it holds (one model step
-    # and one vectorised search step for all). On 2 cores it served 1.42x the poems of one poem
-    # at a time per worker (default decoding) with a lower p95 at 25-100 requests/s; a lone
-    # request takes ~1.2x as long. False keeps those worker processes (make bench-bot)
+    # and one vectorised search step for all). On 2 cores it served 1.9x the poems of one poem
+    # at a time per worker (default decoding; 2.6x for beam 8) with half the p95 at 50
+    # requests/s; a lone request takes ~1.14x as long (1.3x for beam 8). Poems can differ
+    # between the modes (int8 per row). False keeps those worker processes (make bench-bot)
     batching: bool = True
     max_message_chars: int = Field(300, ge=20)
 

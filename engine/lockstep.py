@@ -15,7 +15,7 @@ character outside those K can never beat the K-th. When a request's selection wo
 need one, or its candidates were all banned, the step is redone for that request over the
 whole vocabulary with engine.decode's own code (as is a step where one request is alone:
 cheaper there). A poem is therefore the one engine.decode.beam_steps writes on the same
-stepper, alone or beside any other requests; the rerank's pass runs on that stepper too
+stepper, alone or beside any other requests. The rerank's pass runs per poem, as in a worker
 (engine.lockstep_finish).
 """
 

@@ -52,9 +52,10 @@ class Candidates:
             mask[rhymes] &= ((sets.float() @ self.member_f) > 0)[which]
         groups = max(r.plan.groups for r in requests)
         unit = owner * groups + torch.cat([r.group for r in requests])
-        wanted = at([r.plan.width * (3 if r.plan.constraints.checks_novelty(r.slot) else 1)
-                     for r in requests])  # fmt: skip
-        values, cand, kth = self._candidates(h, mask, scores, unit, wanted)
+        novel = torch.tensor([r.plan.constraints.checks_novelty(r.slot) for r in requests])
+        width_of = torch.tensor([r.plan.width for r in requests])
+        wanted = width_of * torch.where(novel, 3, 1)  # the search looks further at a line's end
+        values, cand, kth = self._candidates(h, mask, scores, unit, wanted[owner])
 
         counts = (ids.unsqueeze(1) == cand.unsqueeze(2)).sum(2)  # (N, K) uses in the poem
         objective = torch.where(counts < at([x.max_repeat for x in rules]).unsqueeze(1),
@@ -72,7 +73,7 @@ class Candidates:
         total = scores.unsqueeze(1) + objective
 
         flagged = set(owner[~torch.isfinite(objective).any(1)].tolist())
-        chosen = self._select(requests, owner, total, cand, kth, scores, flagged)
+        chosen = self._select(requests, owner, total, cand, kth, scores, novel, wanted, flagged)
         self._keep_all(requests, chosen, flagged, ids, slot, total, values, cand)
         starts = torch.cat([torch.tensor([0]), sizes.cumsum(0)]).tolist()
         for i in sorted(flagged):

@@ -12,9 +12,11 @@ NEG_INF = float("-inf")
 
 
 class Selection:
-    def _select(self, requests, owner, total, cand, kth, scores, flagged: set) -> list:
+    def _select(self, requests, owner, total, cand, kth, scores, novel, wanted, flagged) -> list:
         """Each (request, group) unit's best continuations, group by group (a later group
-        pays `diversity` for characters earlier groups of its request chose). Adds to
+        pays `diversity` for characters earlier groups of its request chose); `novel` and
+        `wanted` per request: whether its slot ends a line, and how many picks its groups
+        look at before the beam width is kept. Adds to
         `flagged` the requests whose choice a character outside the candidates could beat.
         Returns per request (rows, candidate index, relaxed flags, group) in beam order."""
         K = total.size(1)
@@ -23,10 +25,6 @@ class Selection:
         groups = max(r.plan.groups for r in requests)
         used = torch.zeros(R, self.V)
         width = torch.tensor([r.plan.width for r in requests])
-        novel = torch.tensor(
-            [r.plan.constraints.checks_novelty(r.slot) for r in requests], dtype=torch.bool
-        )
-        wanted = width * torch.where(novel, 3, 1)  # the search looks further at a line's end
         diversity = torch.tensor([r.plan.diversity for r in requests])
         bound = scores + kth  # a row's best score from outside its candidates
         parts: list[tuple] = []

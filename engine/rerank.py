@@ -78,9 +78,10 @@ def rerank(
     """Candidates best first by (log p(poem | theme) − λ·log p(poem) + penalties) per token.
 
     log p(poem | theme) is the search's own (each candidate's `score`); log p(poem) takes one
-    batched pass of the float model after `plain_prefix` (None: the model has no themes, so
-    both are the same). `top` keeps only that many candidates (finalists) for the pass: the
-    one float pass costs as much as the search's own steps. `output`: sequence_log_probs'."""
+    batched pass of `model` (the Poet's int8 scorer) after `plain_prefix` (None: the model
+    has no themes, so both are the same), with `output` as sequence_log_probs takes it.
+    `top` keeps only that many candidates (finalists) for the pass, which costs about a
+    quarter of a batched poem."""
     candidates = finalists(candidates, top)
     themed = torch.tensor([c.score for c in candidates])
     if plain_prefix is None or mi_weight == 0:
