@@ -7,7 +7,6 @@ import torch
 import torch.nn.functional as F
 
 from engine.constraints import LOOSE_TONE_PENALTY
-from engine.stepper import _Int8Rows
 
 NEG_INF = float("-inf")
 ANY, PING_ONLY, ZE_ONLY, KNOWN = 0, 1, 2, 3  # rows of the tone-mask table
@@ -100,7 +99,7 @@ class Candidates:
             lp = stepper.log_probs(h).masked_fill(~mask, NEG_INF)
             values, cand = lp.topk(K, 1)
             return values, cand, self._bound(values)
-        x = _Int8Rows.quantize(h) if stepper.precision == "int8-rows" else h
+        x = stepper.output_input(h)
         head = F.log_softmax(stepper.head(x), dim=-1)  # (N, shortlist + clusters)
         short = stepper.shortlist
         shortlist = torch.where(mask[:, :short], head[:, :short], NEG_INF)
@@ -128,8 +127,8 @@ class Candidates:
                     xr = x
                 elif isinstance(x, torch.Tensor):
                     xr = x[rows]
-                else:  # int8 rows and their scales
-                    xr = (x[0][rows], x[1][rows])
+                else:  # int8 rows (and their scales, unless fixed)
+                    xr = (x[0][rows], None if x[1] is None else x[1][rows])
                 tail = F.log_softmax(out(proj(xr)), dim=-1)
                 entry = cluster[rows]
                 above = limit[rows] - entry  # only the tail's characters above this can matter

@@ -1,128 +1,28 @@
 """One-token-at-a-time inference for CharLSTM with the hidden state carried between calls.
 
 The first layer's input gates are precomputed per token (embedding × W_ih + biases), so a step
-costs one matmul per layer. Matmuls run in one of four precisions — "int8" (fbgemm dynamic
-quantisation: int8 weights per output channel, activations quantised per call), "int8-rows"
-(int8 weights per output channel, activations quantised per row, exact int32 accumulation:
-a row's result never depends on the rows beside it, which batching across requests needs),
-"bf16" or "fp32" — while the LSTM cell state and the softmax stay float32.
+costs one matmul per layer. Matmuls run in one of four precisions (engine.linears): "int8",
+"int8-rows" (a row's result never depends on the rows beside it, which batching across
+requests needs), "bf16" or "fp32" — while the LSTM cell state and the softmax stay float32.
 """
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 import torch.nn.functional as F
 
+from engine.linears import (
+    PRECISIONS,
+    Dense,
+    Int8Dynamic,
+    Int8Rows,
+    default_precision,
+    int8_available,  # noqa: F401 (part of this module's interface)
+    quantize,
+)
 from engine.model import CharLSTM
 
 Hidden = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (L, B, H)
-PRECISIONS = ("int8", "int8-rows", "bf16", "fp32")
-
-
-class _Dense:
-    """y = x W^T (+ b) with weights in bf16 or fp32."""
-
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype):
-        self.w = weight.detach().float().T.contiguous().to(dtype)  # (in, out)
-        self.b = None if bias is None else bias.detach().float()
-        self.dtype = dtype
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        y = torch.mm(x.to(self.dtype), self.w).float()
-        return y if self.b is None else y + self.b
-
-
-class _Int8:
-    """y = x W^T (+ b) through fbgemm's dynamically quantised int8 linear."""
-
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None):
-        w = weight.detach().float()
-        scales = (w.abs().amax(1) / 127).clamp(min=1e-8).double()
-        zeros = torch.zeros(w.size(0), dtype=torch.long)
-        with warnings.catch_warnings():  # quantised tensors are deprecated; torch is pinned
-            warnings.simplefilter("ignore")
-            qw = torch.quantize_per_channel(w, scales, zeros, 0, torch.qint8)
-            b = None if bias is None else bias.detach().float()
-            self.packed = torch.ops.quantized.linear_prepack(qw, b)
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.ops.quantized.linear_dynamic(x.contiguous(), self.packed, True)
-
-
-class _Int8Rows:
-    """y = x W^T (+ b): int8 weights per output channel, x quantised symmetrically per row,
-    an integer matmul (exact, so independent of how the library blocks the batch).
-
-    The matmul is oneDNN's int8 linear on weights packed once (u8 × s8 with the row shifted by
-    128 and that zero point given back; the int32 sums are exact), else torch._int_mm, which
-    repacks the weights at every call: ~1.7× slower at batch 8 and 256 on AVX512/AMX."""
-
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None):
-        w = weight.detach().float()
-        self.scale = (w.abs().amax(1) / 127).clamp(min=1e-8)  # (out,)
-        qw = (w / self.scale.unsqueeze(1)).round().to(torch.int8)  # (out, in)
-        self.w = qw.T.contiguous()  # (in, out)
-        self.b = None if bias is None else bias.detach().float()
-        self.packed = _onednn_pack(qw)
-        self.zeros = torch.zeros(qw.size(0), dtype=torch.long)
-
-    @staticmethod
-    def quantize(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x as int8 per row, shifted by 128 into uint8, and its per-row scale (B, 1));
-        layers that share an input share this."""
-        sx = x.abs().amax(1, keepdim=True).clamp(min=1e-8) / 127
-        return (x / sx).round_().add_(128).to(torch.uint8), sx
-
-    def __call__(self, x: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        qx, sx = self.quantize(x) if isinstance(x, torch.Tensor) else x
-        if self.packed is not None:
-            y = torch.ops.onednn.qlinear_pointwise(
-                qx, 1.0, 128, self.packed, self.scale, self.zeros, None, 1.0, 0,
-                torch.float32, "none", [None], "",
-            )  # fmt: skip
-        else:
-            signed = (qx.to(torch.int16) - 128).to(torch.int8)
-            y = torch._int_mm(signed, self.w).float().mul_(self.scale)  # exact int32 sums
-        y = y.mul_(sx)
-        return y if self.b is None else y.add_(self.b)
-
-
-def _onednn_pack(qw: torch.Tensor) -> torch.Tensor | None:
-    """oneDNN's packed form of int8 weights (out, in), or None where oneDNN int8 is missing."""
-    try:
-        packed = torch.ops.onednn.qlinear_prepack(qw, [1, qw.size(1)])
-        probe = torch.full((1, qw.size(1)), 128, dtype=torch.uint8)  # zeros after the shift
-        scale, zeros = torch.ones(qw.size(0)), torch.zeros(qw.size(0), dtype=torch.long)
-        torch.ops.onednn.qlinear_pointwise(
-            probe, 1.0, 128, packed, scale, zeros, None, 1.0, 0, torch.float32, "none", [None], ""
-        )  # fmt: skip
-        return packed
-    except (AttributeError, RuntimeError):
-        return None
-
-
-def int8_available() -> bool:
-    """fbgemm (x86) dynamic int8 linear is present in this torch build."""
-    engines = torch.backends.quantized.supported_engines
-    return ("fbgemm" in engines or "x86" in engines) and hasattr(
-        torch.ops.quantized, "linear_dynamic"
-    )
-
-
-def bf16_fast() -> bool:
-    """bfloat16 matmuls pay off on CPUs with native bf16 support (AVX512-BF16 / AMX)."""
-    try:
-        return bool(
-            torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-        )
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def default_precision() -> str:
-    return "int8" if int8_available() else "bf16" if bf16_fast() else "fp32"
 
 
 class Stepper:
@@ -161,12 +61,13 @@ class Stepper:
             stepper._prepare_output(model)
         return stepper
 
-    def _linear(self, weight: torch.Tensor, bias: torch.Tensor | None):
+    def _linear(self, weight: torch.Tensor, bias: torch.Tensor | None, bounded: bool = True):
+        """A linear layer in this precision; `bounded`: its input is an LSTM's h, in [-1, 1]."""
         if self.precision == "int8":
-            return _Int8(weight, bias)
+            return Int8Dynamic(weight, bias)
         if self.precision == "int8-rows":
-            return _Int8Rows(weight, bias)
-        return _Dense(weight, bias, torch.bfloat16 if self.precision == "bf16" else torch.float32)
+            return Int8Rows(weight, bias, bounded)
+        return Dense(weight, bias, torch.bfloat16 if self.precision == "bf16" else torch.float32)
 
     def _prepare_output(self, model: CharLSTM) -> None:
         out = model.out
@@ -175,7 +76,7 @@ class Stepper:
             self.cutoffs = list(out.cutoffs)  # cluster ends: [shortlist, …, V]
             self.head = self._linear(out.head.weight, out.head.bias)
             self.tails = [
-                (self._linear(seq[0].weight, None), self._linear(seq[1].weight, None))
+                (self._linear(seq[0].weight, None), self._linear(seq[1].weight, None, False))
                 for seq in out.tail
             ]
         else:
@@ -214,10 +115,15 @@ class Stepper:
         h, state = self.advance(tokens, state)
         return self.log_probs(h), state
 
+    def output_input(self, h: torch.Tensor):
+        """h (B, H) as the output layer's first linears take it: quantised once for all of
+        them in int8-rows."""
+        return quantize(h, bounded=True) if self.precision == "int8-rows" else h
+
     @torch.inference_mode()
     def log_probs(self, h: torch.Tensor) -> torch.Tensor:
         """Full log-probabilities (B, V) from top-layer outputs (B, H)."""
-        x = _Int8Rows.quantize(h) if self.precision == "int8-rows" else h  # once for all
+        x = self.output_input(h)
         head = F.log_softmax(self.head(x), dim=-1)
         if not self.tails:
             return head

@@ -43,10 +43,43 @@ def test_token_log_probs_pick_from_the_full_distribution_and_need_only_the_outpu
     torch.manual_seed(0)
     model = CharLSTM(ModelConfig(100, 16, 32, cutoffs=cutoffs)).eval()
     stepper = Stepper(model, "int8-rows")
-    h = torch.randn(12, 32)
+    h = torch.randn(12, 32).tanh()  # an LSTM's outputs lie in [-1, 1]
     tokens = torch.tensor([0, 5, 19, 20, 21, 49, 50, 51, 99, 3, 60, 30])
     full = stepper.log_probs(h).gather(1, tokens.unsqueeze(1)).squeeze(1)
     assert torch.equal(stepper.token_log_probs(h, tokens), full)
     alone = Stepper.output_only(model, "int8-rows")  # no LSTM tables, the same numbers
     assert not hasattr(alone, "in_table")
     assert torch.equal(alone.token_log_probs(h, tokens), full)
+
+
+def test_int8_rows_kernels_agree_bit_for_bit_across_the_row_threshold():
+    """fbgemm takes a few rows, oneDNN (or torch._int_mm) more: a row's numbers are the same
+    either way, so a poem is the same alone or in any batch."""
+    from engine.linears import FBGEMM_ROWS
+
+    torch.manual_seed(0)
+    model = CharLSTM(ModelConfig(100, 16, 32, cutoffs=(20, 50))).eval()
+    stepper = Stepper(model, "int8-rows")
+    rows = 3 * FBGEMM_ROWS
+    tokens = torch.randint(0, 100, (rows,))
+    state = (torch.rand(2, rows, 32) * 2 - 1, torch.randn(2, rows, 32))
+    top, (h, c) = stepper.advance(tokens, state)
+    lp = stepper.log_probs(top)
+    for lo, hi in ((0, 1), (3, 11), (5, 5 + FBGEMM_ROWS), (7, 7 + FBGEMM_ROWS + 1)):
+        few_top, (few_h, few_c) = stepper.advance(
+            tokens[lo:hi], (state[0][:, lo:hi], state[1][:, lo:hi])
+        )
+        assert torch.equal(few_top, top[lo:hi]) and torch.equal(few_h, h[:, lo:hi])
+        assert torch.equal(few_c, c[:, lo:hi])
+        assert torch.equal(stepper.log_probs(few_top), lp[lo:hi])
+
+
+def test_int8_rows_saturate_an_input_outside_the_bound_instead_of_wrapping():
+    from engine.linears import Int8Rows
+
+    torch.manual_seed(0)
+    linear = Int8Rows(torch.randn(8, 4), None, bounded=True)
+    for rows in (1, 40):  # fbgemm and oneDNN
+        x = torch.ones(rows, 4)
+        assert torch.equal(linear(x * 3), linear(x))  # 3 × the bound: clipped to it
+        assert torch.allclose(linear(x), x @ linear.w.float() * linear.scale * 63)
