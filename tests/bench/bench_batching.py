@@ -27,6 +27,7 @@ from bot.retraining import HEADS_FILE
 from engine import Poet
 from engine.lockstep import Lockstep
 from engine.spec import PoemSpec
+from tests.bench import machine
 from tests.bench.bench_engine import HEADS
 from train.evaluate import read_heads
 
@@ -124,6 +125,7 @@ def main(args) -> None:
     poet = Poet.load()
     print(f"model {poet.model_version}: direct stepper {poet.stepper.precision}, "
           f"batch stepper {poet.batch_stepper.precision}; 1 torch thread")  # fmt: skip
+    print(f"machine: {machine.describe()}")
     with torch.inference_mode():
         step_curve(poet)
     for name, decoding in DECODINGS.items():

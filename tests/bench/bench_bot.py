@@ -23,7 +23,7 @@ Rate limits are lifted here (every request comes from a different user in a hand
 --json FILE writes {"modes": {"batched": M, "processes": M}}, each M
 {"saturation_poems_per_s" (the generation mode's, windowed), "p95_ms": {rate: ms through
 Telegram}, "alone_ms", "mean_batch", "core_closed_loop_poems_per_s"};
-"p95_core_ms" beside "modes" has the same through the core.
+"p95_core_ms" beside "modes" has the same through the core, "machine" the CPU.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from bot.settings import Settings
 from bot.store.models import PoemRequest, RequestStatus
 from engine import Poet
 from engine.spec import PoemSpec
+from tests.bench import machine
 from train.evaluate import read_heads
 
 
@@ -311,6 +312,7 @@ async def main(args) -> None:
         poet = Poet.load()
         print(f"model {poet.model_version}, stepper precision {poet.stepper.precision} "
               f"(batched: {poet.batch_stepper.precision}), SQLite in {tmp}")  # fmt: skip
+        print(f"machine: {machine.describe()}")
         for head in all_heads[:10]:  # warm-up: masks, caches
             poet.acrostic(head, mode=args.decoding)
         baseline(poet, all_heads, 50, args.decoding)
@@ -330,7 +332,8 @@ async def main(args) -> None:
     side_by_side(modes, core_p95)
     if args.json:
         report = {"modes": modes, "p95_core_ms": core_p95, "decoding": args.decoding,
-                  "requests": args.requests, "workers": args.workers}  # fmt: skip
+                  "requests": args.requests, "workers": args.workers,
+                  "machine": machine.describe()}  # fmt: skip
         with open(args.json, "w", encoding="utf-8") as out:
             json.dump(report, out, indent=2)
         print(f"wrote {args.json}")
