@@ -12,8 +12,9 @@ Determinism needs each row's numbers to be independent of the rows beside it. fb
 dynamic int8 linear quantises activations with one scale per call, so a row's log-probs
 change with its batch (by up to 0.25 nats); oneDNN's bf16 and fp32 matmuls round a row
 differently for different batch sizes (their blocking depends on it). So the batched stepper
-quantises activations per row and multiplies in integers ("int8-rows", engine.stepper): the
-sums are exact, and a row comes out bit-identical in any batch.
+quantises activations row by row (an LSTM output at a fixed step) and multiplies in integers
+("int8-rows", engine.linears): the sums are exact, and a row comes out bit-identical in any
+batch, whichever kernel its batch size picks.
 """
 
 from __future__ import annotations
