@@ -64,6 +64,14 @@ def quantize(x: torch.Tensor, bounded: bool) -> tuple[torch.Tensor, torch.Tensor
     return q, sx
 
 
+def take_rows(x, rows: torch.Tensor):
+    """Some rows of a linear's input: a tensor, or quantize's (integers, row scale or None)."""
+    if isinstance(x, torch.Tensor):
+        return x[rows]
+    q, sx = x
+    return q[rows], None if sx is None else sx[rows]
+
+
 class Int8Rows:
     """y = x W^T (+ b): int8 weights per output channel, x as 7-bit integers per row
     (quantize, above), an integer matmul (exact int32 sums, so a row's result never

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.constraints import LOOSE_TONE_PENALTY
+from engine.linears import take_rows
 
 NEG_INF = float("-inf")
 ANY, PING_ONLY, ZE_ONLY, KNOWN = 0, 1, 2, 3  # rows of the tone-mask table
@@ -123,12 +124,7 @@ class Candidates:
             bound = torch.where(needed, bound, torch.maximum(bound, cluster))
             rows = needed.nonzero().squeeze(1)
             if rows.numel():
-                if rows.numel() == N:
-                    xr = x
-                elif isinstance(x, torch.Tensor):
-                    xr = x[rows]
-                else:  # int8 rows (and their scales, unless fixed)
-                    xr = (x[0][rows], None if x[1] is None else x[1][rows])
+                xr = x if rows.numel() == N else take_rows(x, rows)
                 tail = F.log_softmax(out(proj(xr)), dim=-1)
                 entry = cluster[rows]
                 above = limit[rows] - entry  # only the tail's characters above this can matter

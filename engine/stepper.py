@@ -19,6 +19,7 @@ from engine.linears import (
     default_precision,
     int8_available,  # noqa: F401 (part of this module's interface)
     quantize,
+    take_rows,
 )
 from engine.model import CharLSTM
 
@@ -151,7 +152,8 @@ class Stepper:
     def token_log_probs(self, h: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """(N,) log-probability of tokens[i] for row i: each row's own softmax cluster only,
         with the same operations as token_log_prob."""
-        head = F.log_softmax(self.head(h), dim=-1)  # (N, shortlist + clusters)
+        x = self.output_input(h)  # quantised once for the head and the tails
+        head = F.log_softmax(self.head(x), dim=-1)  # (N, shortlist + clusters)
         if not self.tails:
             return head.gather(1, tokens.unsqueeze(1)).squeeze(1)
         short = self.shortlist
@@ -161,7 +163,7 @@ class Stepper:
             hi = self.cutoffs[i + 1]
             rows = ((tokens >= lo) & (tokens < hi)).nonzero().squeeze(1)
             if rows.numel():
-                tail = F.log_softmax(tail_out(proj(h[rows])), dim=-1)
+                tail = F.log_softmax(tail_out(proj(take_rows(x, rows))), dim=-1)
                 picked = tail.gather(1, (tokens[rows] - lo).unsqueeze(1)).squeeze(1)
                 out[rows] = picked + head[rows, short + i]
             lo = hi
