@@ -53,10 +53,11 @@ def serve(inbox, outbox, parent_pid: int) -> None:
     schedulers: dict[str, Lockstep] = {}
     steps = searches = 0
     while True:
-        active = sum(len(s) for s in schedulers.values())
+        active = sum(len(s) for s in schedulers.values())  # searches (passes ride along)
+        busy = any(s.active for s in schedulers.values())
         while active < MAX_ACTIVE:
             try:
-                job = inbox.get() if active == 0 else inbox.get_nowait()
+                job = inbox.get_nowait() if busy else inbox.get()
             except queue.Empty:
                 break
             if job is None:
@@ -76,7 +77,7 @@ def serve(inbox, outbox, parent_pid: int) -> None:
             if done is not None:
                 outbox.put((job_id, done.result, _sendable(done.error), (steps, searches)))
             else:
-                active += 1
+                active, busy = active + 1, True
         for model_dir, scheduler in list(schedulers.items()):
             if scheduler.active:
                 steps, searches = steps + 1, searches + len(scheduler)

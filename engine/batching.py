@@ -160,7 +160,7 @@ def batched_answer(stepper: Stepper, requests: list[Predict]) -> list[tuple]:
             continue
         rows = torch.cat([torch.arange(starts[i], starts[i + 1]) for i in group])
         if group is forced:
-            want = torch.cat([torch.full((sizes[i],), requests[i].forced) for i in group])
+            want = torch.cat([_targets(requests[i], sizes[i]) for i in group])
             out = stepper.token_log_probs(h[rows], want)
         else:
             out = stepper.log_probs(h[rows])
@@ -172,3 +172,10 @@ def batched_answer(stepper: Stepper, requests: list[Predict]) -> list[tuple]:
         state: Hidden = (hs[:, a:b], cs[:, a:b])
         answers.append((lps.get(i), state))
     return answers
+
+
+def _targets(request: Predict, rows: int) -> torch.Tensor:
+    """A forced Predict's ids, one per row."""
+    if isinstance(request.forced, torch.Tensor):
+        return request.forced
+    return torch.full((rows,), request.forced)

@@ -51,13 +51,14 @@ class Skeleton:
 class Predict:
     """One model step a search asks its driver for: feed `tokens` (B,) from `state` and send
     back (log-probabilities, new state). The log-probabilities are (B, V) when `forced` is
-    None, the forced token's (B,) otherwise, and None when `scores` is False (theme prefix).
+    None, the forced token's (B,) otherwise (one id for every row, or a tensor (B,) of one
+    per row), and None when `scores` is False (theme prefix).
     Searches are generators yielding these, so one search code runs alone (`drive`) or with
     other requests' rows in one batched step (engine.batching)."""
 
     tokens: torch.Tensor
     state: Hidden
-    forced: int | None = None
+    forced: int | torch.Tensor | None = None
     scores: bool = True
 
 
@@ -69,6 +70,8 @@ def answer(stepper: Stepper, request: Predict) -> tuple[torch.Tensor | None, Hid
     h, state = stepper.advance(request.tokens, request.state)
     if not request.scores:
         return None, state
+    if isinstance(request.forced, torch.Tensor):
+        return stepper.token_log_probs(h, request.forced), state
     if request.forced is not None:
         return stepper.token_log_prob(h, request.forced), state
     return stepper.log_probs(h), state

@@ -15,8 +15,8 @@ character outside those K can never beat the K-th. When a request's selection wo
 need one, or its candidates were all banned, the step is redone for that request over the
 whole vocabulary with engine.decode's own code (as is a step where one request is alone:
 cheaper there). A poem is therefore the one engine.decode.beam_steps writes on the same
-stepper, alone or beside any other requests. The rerank's pass runs per poem, as in a worker
-(engine.lockstep_finish).
+stepper, alone or beside any other requests. The rerank's passes step together after their
+searches (engine.lockstep_finish).
 """
 
 from __future__ import annotations
@@ -88,6 +88,7 @@ class Lockstep(Candidates, Selection, Finishing):
         self.K = min(candidates, self.V)
         self.requests: dict[object, _Request] = {}
         self.samplers = StepScheduler(self.stepper)  # the sampled poems' path
+        self.finishing = StepScheduler(self.stepper)  # the rerank passes (engine.lockstep_finish)
         self.stats = StepStats()
         self.state = None  # the last model step's (h, c) for all its rows
         self.rollbacks = 0  # steps that raised and were re-run request by request
@@ -102,18 +103,19 @@ class Lockstep(Candidates, Selection, Finishing):
         self.lines = poet.line_index
 
     def __len__(self) -> int:
+        """Searches in flight; the poems in their rerank pass (cheap rows) are not counted."""
         return len(self.requests) + len(self.samplers)
 
     @property
     def active(self) -> bool:
-        return bool(self.requests or self.samplers.active)
+        return bool(self.requests or self.samplers.active or self.finishing.active)
 
     # joining ---------------------------------------------------------------------------
 
     @torch.inference_mode()
     def submit(self, key, spec) -> Finished | None:
         """Start a poem for a PoemSpec; it joins the next step. Finished when it failed at once."""
-        if key in self.requests or key in self.samplers.active:
+        if key in self.requests or key in self.samplers.active or key in self.finishing.active:
             raise KeyError(f"{key!r} is already running")
         if spec.mode == "sample":
             return self.samplers.submit(key, self.poet.acrostic_steps(spec))
@@ -166,6 +168,8 @@ class Lockstep(Candidates, Selection, Finishing):
     def step(self) -> list[Finished]:
         """One model step for every row in flight, then one search step; the poems that ended."""
         finished = self.samplers.step() if self.samplers.active else []
+        if self.finishing.active:
+            finished += self.finishing.step()
         if not self.requests:
             return finished
         requests = list(self.requests.values())

@@ -1,9 +1,10 @@
 """Lockstep's last step: each finished request's final hypotheses into its poem.
 
-The default search's rerank runs its pass without the theme per poem, over that poem's own
-finalists (Poet.finish), as a worker process does: a batched pass shared with other poems
-was measured twice as slow for a poem finishing alone (23 against 11 ms), and a poem's
-numbers must not depend on which poems finish beside it."""
+A poem of the default search still needs its rerank's pass without the theme over its
+finalists (Poet.finish_steps): that pass is a search of its own, one model step per
+character, which the Lockstep's `finishing` scheduler (engine.batching) steps together with
+every other poem's pass. Its rows are the batch stepper's, so a poem's numbers do not depend
+on the passes beside it."""
 
 from __future__ import annotations
 
@@ -13,12 +14,18 @@ from engine.decode import Decoded
 
 class Finishing:
     def _finish_all(self, requests: list) -> list[Finished]:
+        """The poems that need no pass; the others go on in `finishing`."""
         results = []
         for r in requests:
+            self.requests.pop(r.key, None)  # its search is over
             try:
-                results.append(Finished(r.key, self.poet.finish(r.plan, self._finals(r))))
+                done = self.finishing.submit(
+                    r.key, self.poet.finish_steps(r.plan, self._finals(r))
+                )
             except Exception as error:  # this poem alone fails
-                results.append(Finished(r.key, error=error))
+                done = Finished(r.key, error=error)
+            if done is not None:
+                results.append(done)
         return results
 
     @staticmethod

@@ -21,7 +21,7 @@ from engine.heads import Fallbacks
 from engine.novelty import LineIndex
 from engine.poem import Poem, check_acrostic, check_formula, punctuate
 from engine.prosody import Prosody
-from engine.rerank import int8_scorer, rerank
+from engine.rerank import finalists, plain_pass, rerank
 from engine.rules import PhrasePenalties, basic_block_mask
 from engine.spec import MODES, TONE_MODES, PoemSpec, known_fields, position_index
 from engine.stepper import Stepper
@@ -75,8 +75,6 @@ class Poet:
         self.vocab = loaded.vocab
         self.model = loaded.model.eval()
         self.stepper = Stepper(self.model, precision)  # int8 / bf16 / fp32, best available
-        int8 = self.stepper.precision.startswith("int8") and self.vocab.themed
-        self.scorer = int8_scorer(self.model) if int8 else self.model  # the rerank's pass
         self.fallbacks = Fallbacks(self.vocab)
         self.prosody = Prosody.load()
         self._cliches: dict[float, PhrasePenalties] = {}  # cliché table per cliché weight
@@ -91,14 +89,6 @@ class Poet:
         """The stepper a step scheduler batches requests on: its rows do not depend on the
         rows beside them (engine.batching), so a poem is the same alone or in any batch."""
         return Stepper(self.model, BATCH_PRECISION)
-
-    @functools.cached_property
-    def scorer_output(self) -> Stepper | None:
-        """The rerank's output layer beside the int8 scorer: int8 rows, as the batch stepper's
-        (a third of the float layer's time); None: the model's own."""
-        if self.scorer is self.model:
-            return None
-        return Stepper.output_only(self.model, BATCH_PRECISION)
 
     @property
     def model_version(self) -> str:
@@ -134,12 +124,12 @@ class Poet:
                 self.stepper, self.vocab, plan.skeleton, plan.constraints, gen, spec.temperature,
                 spec.top_k, spec.top_p, plan.prefix,
             )  # fmt: skip
-            return self.finish(plan, [decoded])
+            return self._poem_of(plan, decoded)
         finals = yield from beam_steps(
             self.stepper, self.vocab, plan.skeleton, plan.constraints, plan.width, plan.prefix,
             plan.groups, plan.diversity,
         )  # fmt: skip
-        return self.finish(plan, finals)
+        return (yield from self.finish_steps(plan, finals))
 
     def plan(self, spec: PoemSpec) -> Plan:
         """What a search for `spec` needs, and the poem's parameters; raises like `acrostic`."""
@@ -171,18 +161,25 @@ class Poet:
             width, groups, diversity = search.width, search.groups, search.diversity
         return Plan(spec, search, params, skeleton, constraints, prefix, width, groups, diversity)
 
-    def finish(self, plan: Plan, finals: list[Decoded]) -> Poem:
-        """The poem from a search's final hypotheses (best first): the best one, or the best
-        after the mutual-information rerank."""
-        spec, search, params = plan.spec, plan.search, dict(plan.params)
-        decoded = finals[0]
-        if spec.mode == "diverse":
-            ranked = rerank(
-                self.scorer, finals, self.plain_prefix(plan), search.mi_weight,
-                search.rerank_top, self.scorer_output,
-            )  # fmt: skip
-            decoded = ranked[0].decoded
-            params["theme_gain"] = round(ranked[0].themed - ranked[0].plain, 4)
+    def finish_steps(self, plan: Plan, finals: list[Decoded]) -> Search:
+        """The poem from a search's final hypotheses (best first), as a search generator: the
+        best one, or the best after the mutual-information rerank, whose pass without the
+        theme it yields as model steps (engine.rerank.plain_pass)."""
+        search, prefix = plan.search, self.plain_prefix(plan)
+        if plan.spec.mode != "diverse":
+            return self._poem_of(plan, finals[0])
+        kept = finalists(finals, search.rerank_top)
+        plain = None
+        if prefix is not None:
+            seqs = torch.tensor([c.ids for c in kept], dtype=torch.long)
+            plain = yield from plain_pass(self.stepper, prefix, seqs)
+        best = rerank(kept, plain, search.mi_weight)[0]
+        gain = {"theme_gain": round(best.themed - best.plain, 4)}
+        return self._poem_of(plan, best.decoded, gain)
+
+    def _poem_of(self, plan: Plan, decoded: Decoded, extra: dict | None = None) -> Poem:
+        spec = plan.spec
+        params = {**plan.params, **(extra or {})}
         poem = self._poem(spec.head, decoded, plan.skeleton, spec.at, spec.tones, params)
         if spec.script == "traditional":
             poem = dataclasses.replace(poem, text=to_traditional(poem.text))

@@ -50,29 +50,67 @@ def test_the_cli_takes_a_theme(tiny_model_dir):
     assert "Traceback" not in bad.stderr
 
 
-def test_the_int8_rerank_pass_scores_like_the_float_model(poet):
-    from engine.rerank import int8_scorer, sequence_log_probs
-
+def _shared_rows(poet, n: int = 6, T: int = 32) -> torch.Tensor:
+    """Rows that share prefixes as a beam's finals do: a common start, then branches."""
     torch.manual_seed(0)
-    seqs = torch.randint(poet.vocab.first_char_id, len(poet.vocab), (6, 32))
+    seqs = torch.randint(poet.vocab.first_char_id, len(poet.vocab), (n, T))
+    seqs[:, :5] = seqs[0, :5]
+    seqs[1, :20] = seqs[0, :20]
+    seqs[3] = seqs[2]  # a duplicate
+    return seqs
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8", "int8-rows"])
+def test_the_stepped_rerank_pass_scores_like_the_float_model(poet, precision):
+    from engine.decode import drive
+    from engine.rerank import plain_pass, sequence_log_probs
+    from engine.stepper import Stepper
+
+    seqs = _shared_rows(poet)
     prefix = [*poet.vocab.prefix(""), poet.vocab.form_id(7)]
     exact = sequence_log_probs(poet.model, prefix, seqs) / 32
-    scorer = int8_scorer(poet.model)
-    for output in (None, poet.batch_stepper):  # the float output layer, or int8 rows
-        fast = sequence_log_probs(scorer, prefix, seqs, output) / 32
-        assert fast.shape == exact.shape
-        assert (fast - exact).abs().max() < 0.05  # nats per token
+    stepper = Stepper(poet.model, precision)
+    stepped = drive(stepper, plain_pass(stepper, prefix, seqs)) / 32
+    assert stepped.shape == exact.shape
+    assert (stepped - exact).abs().max() < (1e-4 if precision == "fp32" else 0.05)  # nats/token
+    assert stepped[2] == stepped[3]
+
+
+def test_the_rerank_pass_feeds_each_shared_prefix_once_and_changes_nothing(poet):
+    from engine.decode import answer, drive
+    from engine.rerank import plain_pass
+
+    seqs = _shared_rows(poet)
+    prefix = [*poet.vocab.prefix(""), poet.vocab.form_id(7)]
+    stepper = poet.batch_stepper  # rows independent of their batch: bit for bit
+    fed = []
+    search = plain_pass(stepper, prefix, seqs)
+    request = next(search)
+    try:
+        while True:
+            fed.append(request.tokens.numel())
+            request = search.send(answer(stepper, request))
+    except StopIteration as done:
+        together = done.value
+    alone = torch.cat([drive(stepper, plain_pass(stepper, prefix, row[None])) for row in seqs])
+    assert torch.equal(together, alone)
+    assert len(fed) == len(prefix) - 1 + 32
+    # one row until the branches; the duplicate and the shared starts are fed once
+    assert sum(fed) < 0.8 * 6 * 32 and max(fed) == 5
 
 
 def test_the_rerank_pass_sees_only_the_best_finals(poet):
     from engine.decode import Decoded
-    from engine.rerank import rerank
+    from engine.rerank import finalists, rerank
 
     ids = [poet.vocab.first_char_id + i for i in range(32)]
     finals = [Decoded(ids, score=-float(i), relaxed=0, start=0, penalty=0.0) for i in range(10)]
     finals[0] = Decoded(ids, score=0.0, relaxed=0, start=0, penalty=-320.0)  # −10 per token
-    prefix = [*poet.vocab.prefix(""), poet.vocab.form_id(7)]
-    kept = rerank(poet.model, finals, prefix, 0.8, top=3)
-    assert len(kept) == 3
-    assert {r.decoded.score for r in kept} == {-1.0, -2.0, -3.0}
-    assert len(rerank(poet.model, finals, prefix, 0.8)) == 10
+    kept = finalists(finals, top=3)
+    assert {c.score for c in kept} == {-1.0, -2.0, -3.0}
+    assert len(finalists(finals, None)) == 10
+    plain = torch.tensor([-32.0, -64.0, -192.0])  # per token: −1, −2, −6
+    ranked = rerank(kept, plain, 0.8)  # themed − 0.8·plain: −0.2, −0.4, 1.8
+    assert [r.decoded.score for r in ranked] == [-3.0, -1.0, -2.0]
+    assert [r.plain for r in ranked] == [-6.0, -1.0, -2.0]
+    assert [r.decoded.score for r in rerank(kept, None, 0.8)] == [-1.0, -2.0, -3.0]
