@@ -28,7 +28,7 @@ import torch
 
 from engine.batching import Finished, StepScheduler, StepStats, run_all
 from engine.lockstep_candidates import ANY, PING_ONLY, ZE_ONLY, Candidates
-from engine.lockstep_finish import Finishing
+from engine.lockstep_finish import Finishing, Passes
 from engine.lockstep_select import Selection
 from engine.prosody import PING
 
@@ -88,7 +88,7 @@ class Lockstep(Candidates, Selection, Finishing):
         self.K = min(candidates, self.V)
         self.requests: dict[object, _Request] = {}
         self.samplers = StepScheduler(self.stepper)  # the sampled poems' path
-        self.finishing = StepScheduler(self.stepper)  # the rerank passes (engine.lockstep_finish)
+        self.passes = Passes(poet, self.stepper)  # the rerank's passes (engine.lockstep_finish)
         self.stats = StepStats()
         self.state = None  # the last model step's (h, c) for all its rows
         self.rollbacks = 0  # steps that raised and were re-run request by request
@@ -108,14 +108,14 @@ class Lockstep(Candidates, Selection, Finishing):
 
     @property
     def active(self) -> bool:
-        return bool(self.requests or self.samplers.active or self.finishing.active)
+        return bool(self.requests or self.samplers.active or self.passes)
 
     # joining ---------------------------------------------------------------------------
 
     @torch.inference_mode()
     def submit(self, key, spec) -> Finished | None:
         """Start a poem for a PoemSpec; it joins the next step. Finished when it failed at once."""
-        if key in self.requests or key in self.samplers.active or key in self.finishing.active:
+        if key in self.requests or key in self.samplers.active or key in self.passes.items:
             raise KeyError(f"{key!r} is already running")
         if spec.mode == "sample":
             return self.samplers.submit(key, self.poet.acrostic_steps(spec))
@@ -168,8 +168,8 @@ class Lockstep(Candidates, Selection, Finishing):
     def step(self) -> list[Finished]:
         """One model step for every row in flight, then one search step; the poems that ended."""
         finished = self.samplers.step() if self.samplers.active else []
-        if self.finishing.active:
-            finished += self.finishing.step()
+        if self.passes:
+            finished += self.passes.step()
         if not self.requests:
             return finished
         requests = list(self.requests.values())

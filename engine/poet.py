@@ -124,7 +124,7 @@ class Poet:
                 self.stepper, self.vocab, plan.skeleton, plan.constraints, gen, spec.temperature,
                 spec.top_k, spec.top_p, plan.prefix,
             )  # fmt: skip
-            return self._poem_of(plan, decoded)
+            return self._poem(plan, decoded)
         finals = yield from beam_steps(
             self.stepper, self.vocab, plan.skeleton, plan.constraints, plan.width, plan.prefix,
             plan.groups, plan.diversity,
@@ -162,34 +162,31 @@ class Poet:
         return Plan(spec, search, params, skeleton, constraints, prefix, width, groups, diversity)
 
     def finish_steps(self, plan: Plan, finals: list[Decoded]) -> Search:
-        """The poem from a search's final hypotheses (best first), as a search generator: the
-        best one, or the best after the mutual-information rerank, whose pass without the
-        theme it yields as model steps (engine.rerank.plain_pass)."""
-        search, prefix = plan.search, self.plain_prefix(plan)
-        if plan.spec.mode != "diverse":
-            return self._poem_of(plan, finals[0])
-        kept = finalists(finals, search.rerank_top)
-        plain = None
-        if prefix is not None:
-            seqs = torch.tensor([c.ids for c in kept], dtype=torch.long)
+        """Poet.finish as a search generator: the rerank's pass without the theme (when the
+        poem has one) as model steps (engine.rerank.plain_pass), then the poem."""
+        plain, needed = None, self.rerank_pass(plan, finals)
+        if needed is not None:
+            prefix, seqs = needed
             plain = yield from plain_pass(self.stepper, prefix, seqs)
-        best = rerank(kept, plain, search.mi_weight)[0]
-        gain = {"theme_gain": round(best.themed - best.plain, 4)}
-        return self._poem_of(plan, best.decoded, gain)
+        return self.finish(plan, finals, plain)
 
-    def _poem_of(self, plan: Plan, decoded: Decoded, extra: dict | None = None) -> Poem:
-        spec = plan.spec
-        params = {**plan.params, **(extra or {})}
-        poem = self._poem(spec.head, decoded, plan.skeleton, spec.at, spec.tones, params)
-        if spec.script == "traditional":
-            poem = dataclasses.replace(poem, text=to_traditional(poem.text))
-        return poem
+    def rerank_pass(self, plan: Plan, finals: list[Decoded]) -> tuple | None:
+        """What the rerank's pass without the theme scores for a search's final hypotheses:
+        (its prefix, the finalists' ids (N, T)); None when the poem needs no pass."""
+        if plan.spec.mode != "diverse" or not self.vocab.themed or plan.search.mi_weight == 0:
+            return None  # no themes (or no weight): log p(poem) is the search's own
+        prefix = [*self.vocab.prefix(""), self.vocab.form_id(plan.skeleton.chars_per_line)]
+        kept = finalists(finals, plan.search.rerank_top)
+        return prefix, torch.tensor([c.ids for c in kept], dtype=torch.long)
 
-    def plain_prefix(self, plan: Plan) -> list[int] | None:
-        """What the rerank's pass without the theme starts from (None: no themes, no pass)."""
-        if not self.vocab.themed or plan.search.mi_weight == 0:
-            return None
-        return [*self.vocab.prefix(""), self.vocab.form_id(plan.skeleton.chars_per_line)]
+    def finish(self, plan: Plan, finals: list[Decoded], plain: torch.Tensor | None = None) -> Poem:
+        """The poem from a search's final hypotheses (best first): the best one, or the best
+        after the mutual-information rerank, given the pass's sums for the finalists
+        (`plain`, in rerank_pass's order; None: the model has no themes)."""
+        if plan.spec.mode != "diverse":
+            return self._poem(plan, finals[0])
+        best = rerank(finalists(finals, plan.search.rerank_top), plain, plan.search.mi_weight)[0]
+        return self._poem(plan, best.decoded, {"theme_gain": round(best.themed - best.plain, 4)})
 
     def _penalties(self, search: SearchWeights, recent: Iterable[str]) -> PhrasePenalties:
         """The model's clichés (scaled) and this chat's recent phrases, as one table."""
@@ -251,8 +248,13 @@ class Poet:
         """(V,) ids the decoder may choose: basic-block characters only (heads are forced)."""
         return basic_block_mask(self.vocab.tokens)
 
-    def _poem(self, head, decoded: Decoded, skeleton, at, tones, params) -> Poem:
-        cpl = skeleton.chars_per_line
+    def _poem(self, plan: Plan, decoded: Decoded, extra: dict | None = None) -> Poem:
+        spec, cpl, params = (
+            plan.spec,
+            plan.skeleton.chars_per_line,
+            {**plan.params, **(extra or {})},
+        )
+        head, at, tones = spec.head, spec.at, spec.tones
         if tones:
             params["tone_pattern"] = start_label(STARTS[decoded.start], cpl)
         if decoded.relaxed:
@@ -269,7 +271,10 @@ class Poet:
         check_formula(lines, forced_rhymes, params.get("relaxed", []))
         checks = poem_checks(self.prosody, head, lines, cpl, at)
         checks["position"] = POSITION_NAMES.get(params["position"], "藏中")
-        return Poem(head, lines, text, self.model_version, decoded.score, params, checks)
+        poem = Poem(head, lines, text, self.model_version, decoded.score, params, checks)
+        if spec.script == "traditional":
+            poem = dataclasses.replace(poem, text=to_traditional(poem.text))
+        return poem
 
     @torch.no_grad()
     def nats_per_char(self, text: str, theme: str = "") -> float:

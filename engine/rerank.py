@@ -44,43 +44,42 @@ def plain_pass(
     stepper: Stepper, prefix: list[int], seqs: torch.Tensor
 ) -> Generator[Predict, tuple, torch.Tensor]:
     """sequence_log_probs as a search (engine.decode.Search): it yields its model steps and
-    returns (N,) summed log-probabilities, so a step scheduler batches the rerank's pass with
-    other poems' rows, as it does their searches.
+    returns (N,) summed log-probabilities, so any driver of searches can run it.
 
     The rows of seqs share most of their characters (the heads, and what beam groups agree
-    on), so each step feeds each distinct prefix once (a trie level: about 40% of the rows
-    of the plain pass). `stepper` gives only the initial state."""
-    N, T = seqs.shape
-    levels = _trie(seqs.tolist(), T)
+    on), so each step feeds each distinct prefix once (trie_levels: about 40% of the rows).
+    `stepper` gives only the initial state. engine.lockstep_finish runs many at once."""
     state = stepper.initial(1)
     for token in prefix[:-1]:
         _, state = yield Predict(torch.tensor([token]), state, scores=False)
-    total = torch.zeros(N)
-    for j, (parent, tokens, member) in enumerate(levels):
-        # each node feeds its parent's last token: the form token for the first characters
-        fed = levels[j - 1][1][parent] if j else torch.full_like(parent, prefix[-1])
+    total = torch.zeros(seqs.size(0))
+    for level in trie_levels(seqs, prefix[-1]):
+        fed, parent, target, member = map(torch.tensor, level)
         state = state[0].index_select(1, parent), state[1].index_select(1, parent)
-        lp, state = yield Predict(fed, state, forced=tokens)
+        lp, state = yield Predict(fed, state, forced=target)
         total = total + lp[member]
     return total
 
 
-def _trie(rows: list[list[int]], T: int) -> list[tuple[torch.Tensor, ...]]:
-    """Per position j, the distinct prefixes rows[:, :j+1] (nodes, in first-seen order):
-    (each node's parent at j − 1, each node's last token, each row's node)."""
+def trie_levels(seqs: torch.Tensor, form: int) -> list[tuple[list[int], ...]]:
+    """Per position j of seqs (N, T), the distinct prefixes seqs[:, :j+1] (nodes, first seen
+    first) as one model step feeds them: (the token each node feeds (its parent's last, or
+    `form` at j = 0), its parent at j − 1 (the one start row at j = 0), the token its output
+    scores (its own last), and each row of seqs' node)."""
     levels = []
-    above = [0] * len(rows)  # each row's node one level up (the root: 0)
-    for j in range(T):
+    above, last = [0] * seqs.size(0), [form]  # each row's node one level up; nodes' tokens
+    for column in seqs.T.tolist():
         index: dict[tuple[int, int], int] = {}
         parent, tokens, member = [], [], []
-        for up, row in zip(above, rows, strict=True):
-            node = index.setdefault((up, row[j]), len(parent))
+        for up, token in zip(above, column, strict=True):
+            node = index.setdefault((up, token), len(parent))
             if node == len(parent):
                 parent.append(up)
-                tokens.append(row[j])
+                tokens.append(token)
             member.append(node)
-        levels.append((torch.tensor(parent), torch.tensor(tokens), torch.tensor(member)))
-        above = member
+        fed = [last[p] for p in parent]
+        levels.append((fed, parent, tokens, member))
+        above, last = member, tokens
     return levels
 
 
