@@ -46,6 +46,7 @@ class StepStats:
     searches: int = 0  # summed over steps: searches served per step
     step_s: float = 0.0  # time in the batched model step
     search_s: float = 0.0  # time in the searches' own code (constraints, rerank, bookkeeping)
+    pass_s: float = 0.0  # engine.lockstep: time in the rerank's passes
 
     @property
     def mean_batch(self) -> float:

@@ -166,12 +166,18 @@ class Lockstep(Candidates, Selection, Finishing):
 
     @torch.inference_mode()
     def step(self) -> list[Finished]:
-        """One model step for every row in flight, then one search step; the poems that ended."""
+        """One model step for every row in flight, then one search step, then the rerank
+        passes of the poems whose search has ended; the poems that ended."""
         finished = self.samplers.step() if self.samplers.active else []
+        if self.requests:
+            finished += self._step_searches()
         if self.passes:
+            started = time.perf_counter()
             finished += self.passes.step()
-        if not self.requests:
-            return finished
+            self.stats.pass_s += time.perf_counter() - started
+        return finished
+
+    def _step_searches(self) -> list[Finished]:
         requests = list(self.requests.values())
         saved = [dict(vars(r)) for r in requests]  # a step replaces fields, never edits them
         started = middle = time.perf_counter()
@@ -190,9 +196,8 @@ class Lockstep(Candidates, Selection, Finishing):
                     results.append(Finished(request.key, error=error))
         for done in results:
             self.requests.pop(done.key, None)
-            finished.append(done)
         self.stats.add(len(requests), sum(r.rows for r in requests), started, middle)
-        return finished
+        return results
 
     def run(self, specs: dict) -> dict[object, Finished]:
         """Every poem of {key: spec} to its end, all in flight at once (tests, benches)."""

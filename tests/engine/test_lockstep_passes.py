@@ -28,7 +28,8 @@ def _prefix(poet, chars: int) -> list[int]:
     return [*poet.vocab.prefix(""), poet.vocab.form_id(chars)]
 
 
-def test_passes_joining_at_different_steps_sum_what_each_sums_alone(poet, monkeypatch):
+@pytest.mark.parametrize("levels", [1, 3])  # characters a pass advances per step
+def test_passes_joining_at_different_steps_sum_what_each_sums_alone(poet, monkeypatch, levels):
     stepper = poet.batch_stepper
     jobs = {  # key: (joins at step, prefix, finalists)
         "a": (0, _prefix(poet, 7), _finalists(poet, 8, 32, 1)),
@@ -37,7 +38,7 @@ def test_passes_joining_at_different_steps_sum_what_each_sums_alone(poet, monkey
         "d": (10, _prefix(poet, 5), _finalists(poet, 8, 12, 4)),  # two lines
     }
     alone = {k: drive(stepper, plain_pass(stepper, p, s)) for k, (_, p, s) in jobs.items()}
-    passes, sums, step, finished = Passes(poet, stepper), {}, 0, []
+    passes, sums, step, finished = Passes(poet, stepper, levels), {}, 0, []
     # keep each pass's sums instead of making its poem (the plan stands in for the key)
     monkeypatch.setattr(poet, "finish", lambda plan, finals, plain: sums.setdefault(plan, plain))
     while step == 0 or passes:
