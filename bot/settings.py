@@ -72,10 +72,10 @@ class LimitSettings(BaseModel):
     processes: bool = True  # generation in worker processes (False: threads in the bot process)
     # True: each worker process runs engine.lockstep over every poem it holds (one model step
     # and one vectorised search step for all). On 2 AMD cores it served 1.9x the poems of one
-    # poem at a time per worker (default decoding; 1.8x for beam 8; 2.6x on an Intel CPU with
-    # AMX) with about half the p95 at 50 requests/s; a lone request takes about as long (0.97x,
-    # beam 8 1.04x). Poems can differ between the modes (int8 per row). False keeps those
-    # worker processes (make bench-bot)
+    # poem at a time per worker (default decoding and beam 8; 2.6x for beam 8 on an Intel CPU
+    # with AMX) with 0.6-0.8x the p95 at 50 requests/s; a lone request takes 1.1x (beam 8
+    # 0.8x). Poems can differ between the modes (int8 per row). False keeps those worker
+    # processes (make bench-bot)
     batching: bool = True
     max_message_chars: int = Field(300, ge=20)
 

@@ -7,7 +7,7 @@ For the old decoding (beam 8) and the default (diverse groups + rerank), in one 
 - alone: one poem at a time through engine.lockstep (its int8-rows batch stepper);
 - saturated: C poems in flight through Lockstep, a new one joining as one leaves: poems/s,
   mean requests and rows per step, and where the time goes (the batched model step vs the
-  vectorised search step, which includes the rerank). Every saturated poem is checked
+  vectorised search step, and the rerank's passes). Every saturated poem is checked
   against its alone twin. These poems have the same length, so they move in cohorts;
 - a stream: the default search on the 111 public heads (2 to 5 lines), a new poem joining
   as soon as one leaves, so poems are at every slot at once, as bench-bot's load is: poems/s
@@ -141,14 +141,15 @@ def main(args) -> None:
               f"alone in lockstep {alone_ms:6.1f} ms ({alone_ms / direct_ms:4.2f}x direct)   "
               f"saturated ({args.inflight} in flight) {rate:6.1f} poems/s "
               f"({rate * direct_ms / 1000:4.2f}x direct)")  # fmt: skip
+        spent = s.step_s + s.search_s + s.pass_s
         print(f"{'':8} mean batch {s.mean_batch:5.1f} requests, {s.rows / s.steps:6.1f} rows "
-              f"a step; time: model step {s.step_s / (s.step_s + s.search_s):4.0%}, "
-              f"search code {s.search_s / (s.step_s + s.search_s):4.0%}; "
+              f"a step; time: model step {s.step_s / spent:4.0%}, search code "
+              f"{s.search_s / spent:4.0%}, rerank passes {s.pass_s / spent:4.0%}; "
               f"{same}/{len(todo)} poems identical to alone")  # fmt: skip
         poems = len(todo)
         print(f"{'':8} per poem: model step {s.step_s / poems * 1000:5.1f} ms, search step "
               f"{s.search_s / poems * 1000:5.1f} ms (candidates from the output layer, rules, "
-              f"selection, the rerank's pass)")  # fmt: skip
+              f"selection), rerank pass {s.pass_s / poems * 1000:5.1f} ms")  # fmt: skip
     mixed_heads(poet, args.stream_s)
 
 

@@ -85,3 +85,17 @@ def test_poems_in_their_pass_do_not_count_as_searches(poet):
     while lockstep.active:
         finished += lockstep.step()
     assert [f.key for f in finished] == ["a"] and finished[0].result.lines
+
+
+def test_the_generic_step_scheduler_batches_passes_too(poet):
+    """plain_pass is a search like any other: engine.batching runs many (per-row targets)."""
+    from engine.batching import StepScheduler
+
+    stepper = poet.batch_stepper
+    jobs = {k: (_prefix(poet, 7), _finalists(poet, 6, 32, k)) for k in range(3)}
+    alone = {k: drive(stepper, plain_pass(stepper, p, s)) for k, (p, s) in jobs.items()}
+    together = StepScheduler(stepper).run(
+        {k: plain_pass(stepper, p, s) for k, (p, s) in jobs.items()}
+    )
+    for key in jobs:
+        assert torch.equal(together[key].result, alone[key]), key
