@@ -51,10 +51,9 @@ class Skeleton:
 class Predict:
     """One model step a search asks its driver for: feed `tokens` (B,) from `state` and send
     back (log-probabilities, new state). The log-probabilities are (B, V) when `forced` is
-    None, the forced token's (B,) otherwise (one id for every row, or a tensor (B,) of one
-    per row), and None when `scores` is False (theme prefix).
-    Searches are generators yielding these, so one search code runs alone (`drive`) or with
-    other requests' rows in one batched step (engine.batching)."""
+    None, the forced token's (B,) otherwise (one id for all rows, or a (B,) tensor of ids),
+    and None when `scores` is False (theme prefix). Searches are generators yielding these,
+    so one search runs alone (`drive`) or in a batched step with others (engine.batching)."""
 
     tokens: torch.Tensor
     state: Hidden
@@ -70,11 +69,10 @@ def answer(stepper: Stepper, request: Predict) -> tuple[torch.Tensor | None, Hid
     h, state = stepper.advance(request.tokens, request.state)
     if not request.scores:
         return None, state
-    if isinstance(request.forced, torch.Tensor):
-        return stepper.token_log_probs(h, request.forced), state
-    if request.forced is not None:
-        return stepper.token_log_prob(h, request.forced), state
-    return stepper.log_probs(h), state
+    forced = request.forced
+    if isinstance(forced, torch.Tensor):
+        return stepper.token_log_probs(h, forced), state
+    return (stepper.log_probs(h) if forced is None else stepper.token_log_prob(h, forced)), state
 
 
 @torch.inference_mode()
