@@ -64,10 +64,11 @@ class PoetHolder:
     def changed(self) -> bool:
         """Cheap (one stat): has CURRENT moved since we last followed it? While a refresh is
         loading the new model, yes: the caller then waits for it in `refresh` instead of
-        reading the old path (the refresh notes the move before the load)."""
+        reading the old path (the refresh notes the move before the load). The stamp first:
+        read after the lock, a refresh could take the lock and note the move in between."""
         if self.registry is None:
             return False
-        return self._lock.locked() or self._pointer_stamp() != self._stamp
+        return self._pointer_stamp() != self._stamp or self._lock.locked()
 
     def refresh(self) -> bool:
         """Follow CURRENT if it moved: load and validate that version, then swap. A version that
