@@ -2,7 +2,7 @@
 
 A poem of the default search still needs its rerank's pass without the theme over its
 finalists (Poet.rerank_pass): one model step per character, each distinct prefix of the
-finalists fed once (engine.rerank.plain_pass). Passes hold a pass for every such poem and
+finalists fed once (engine.rerank.plain_pass). Passes holds a pass for every such poem and
 advances them all with one model step, their bookkeeping vectorised as the searches' is: a
 few tensor operations per step for every pass in flight, where a search generator per poem
 cost about 150 µs a step each. The rows are the batch stepper's, so a poem's numbers are the

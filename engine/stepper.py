@@ -52,16 +52,6 @@ class Stepper:
             ]
             self._prepare_output(model)
 
-    @classmethod
-    def output_only(cls, model: CharLSTM, precision: str) -> Stepper:
-        """Just the output layer (log_probs, token_log_probs) in `precision`: for the top
-        layer's outputs of another pass, without the LSTM's tables."""
-        stepper = cls.__new__(cls)
-        stepper.precision = precision
-        with torch.no_grad():
-            stepper._prepare_output(model)
-        return stepper
-
     def _linear(self, weight: torch.Tensor, bias: torch.Tensor | None, bounded: bool = True):
         """A linear layer in this precision; `bounded`: its input is an LSTM's h, in [-1, 1]."""
         if self.precision == "int8":
@@ -72,6 +62,7 @@ class Stepper:
 
     def _prepare_output(self, model: CharLSTM) -> None:
         out = model.out
+        self.V = out.n_classes if model.adaptive else out.weight.size(0)
         if model.adaptive:
             self.shortlist = out.shortlist_size
             self.cutoffs = list(out.cutoffs)  # cluster ends: [shortlist, …, V]
@@ -151,7 +142,9 @@ class Stepper:
     @torch.inference_mode()
     def token_log_probs(self, h: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """(N,) log-probability of tokens[i] for row i: each row's own softmax cluster only,
-        with the same operations as token_log_prob."""
+        with the same operations as token_log_prob (an id outside the vocabulary raises)."""
+        if tokens.numel() and not 0 <= int(tokens.min()) <= int(tokens.max()) < self.V:
+            raise IndexError(f"token ids must lie in [0, {self.V})")
         x = self.output_input(h)  # quantised once for the head and the tails
         head = F.log_softmax(self.head(x), dim=-1)  # (N, shortlist + clusters)
         if not self.tails:

@@ -39,7 +39,7 @@ def test_unknown_precision_is_rejected():
 
 
 @pytest.mark.parametrize("cutoffs", [(), (20, 50)])
-def test_token_log_probs_pick_from_the_full_distribution_and_need_only_the_output_layer(cutoffs):
+def test_token_log_probs_pick_from_the_full_distribution_and_refuse_foreign_ids(cutoffs):
     torch.manual_seed(0)
     model = CharLSTM(ModelConfig(100, 16, 32, cutoffs=cutoffs)).eval()
     stepper = Stepper(model, "int8-rows")
@@ -47,9 +47,9 @@ def test_token_log_probs_pick_from_the_full_distribution_and_need_only_the_outpu
     tokens = torch.tensor([0, 5, 19, 20, 21, 49, 50, 51, 99, 3, 60, 30])
     full = stepper.log_probs(h).gather(1, tokens.unsqueeze(1)).squeeze(1)
     assert torch.equal(stepper.token_log_probs(h, tokens), full)
-    alone = Stepper.output_only(model, "int8-rows")  # no LSTM tables, the same numbers
-    assert not hasattr(alone, "in_table")
-    assert torch.equal(alone.token_log_probs(h, tokens), full)
+    for bad in (100, -1):  # outside the vocabulary: an error, not a neighbour's number
+        with pytest.raises(IndexError):
+            stepper.token_log_probs(h[:2], torch.tensor([5, bad]))
 
 
 def test_int8_rows_kernels_agree_bit_for_bit_across_the_row_threshold():
