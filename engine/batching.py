@@ -162,9 +162,9 @@ def batched_answer(stepper: Stepper, requests: list[Predict]) -> list[tuple]:
         rows = torch.cat([torch.arange(starts[i], starts[i + 1]) for i in group])
         if group is forced:
             want = torch.cat([_targets(requests[i], sizes[i]) for i in group])
-            out = stepper.token_log_probs(h[rows], want)
+            out = stepper.token_log_probs(h.index_select(0, rows), want)
         else:
-            out = stepper.log_probs(h[rows])
+            out = stepper.log_probs(h.index_select(0, rows))
         for i, part in zip(group, out.split([sizes[i] for i in group]), strict=True):
             lps[i] = part
     answers = []

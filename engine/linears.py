@@ -67,9 +67,9 @@ def quantize(x: torch.Tensor, bounded: bool) -> tuple[torch.Tensor, torch.Tensor
 def take_rows(x, rows: torch.Tensor):
     """Some rows of a linear's input: a tensor, or quantize's (integers, row scale or None)."""
     if isinstance(x, torch.Tensor):
-        return x[rows]
+        return x.index_select(0, rows)
     q, sx = x
-    return q[rows], None if sx is None else sx[rows]
+    return q.index_select(0, rows), None if sx is None else sx.index_select(0, rows)
 
 
 class Int8Rows:

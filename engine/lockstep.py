@@ -231,9 +231,9 @@ class Lockstep(Candidates, Selection, Finishing):
                 continue
             rows = torch.cat([torch.arange(bounds[i], bounds[i + 1]) for i in which])
             if score == "forced":
-                lp = self.stepper.token_log_probs(top[rows], torch.cat(forced_ids))
+                lp = self.stepper.token_log_probs(top.index_select(0, rows), torch.cat(forced_ids))
             else:  # the search scores its candidates from the top layer's output
-                lp = top[rows]
+                lp = top.index_select(0, rows)
             for i, part in zip(which, lp.split([sizes[i] for i in which]), strict=True):
                 out[i] = part
         return out
