@@ -121,7 +121,9 @@ class Passes:
             h0 = torch.cat([h0, *(s[0] for s in starts)], 1)
             c0 = torch.cat([c0, *(s[1] for s in starts)], 1)
         index = torch.tensor(parent)
-        top, new = self.stepper.advance(torch.tensor(fed), (h0.index_select(1, index), c0.index_select(1, index)))
+        top, new = self.stepper.advance(
+            torch.tensor(fed), (h0.index_select(1, index), c0.index_select(1, index))
+        )
         lp = self.stepper.token_log_probs(top, torch.tensor(target))
         sums = torch.cat(totals) + lp[torch.tensor(member)]
         for (item, rows), total in zip(

@@ -110,7 +110,9 @@ class Stepper:
         """Feed tokens (B,); return the top layer's output (B, H) and the new state."""
         hs, cs = state
         new_h, new_c = torch.empty_like(hs), torch.empty_like(cs)
-        self._cell(self.hh0(hs[0]).add_(self.in_table.index_select(0, tokens)), cs[0], new_h[0], new_c[0])
+        self._cell(
+            self.hh0(hs[0]).add_(self.in_table.index_select(0, tokens)), cs[0], new_h[0], new_c[0]
+        )
         for layer, linear in enumerate(self.upper, start=1):
             gates = linear(torch.cat([new_h[layer - 1], hs[layer]], 1))
             self._cell(gates, cs[layer], new_h[layer], new_c[layer])
