@@ -58,6 +58,7 @@ PHASES = [  # (class, method, part); a method's time is its own, less the phases
     (Passes, "step", SEARCH),
     (Finishing, "_finish_all", SEARCH),
     (StepScheduler, "step", SEARCH),
+    (Poet, "plan", SEARCH),  # a poem's rules and skeleton, before its first step
 ]
 KERNELS = [  # int8 matmuls: (namespace, op); input (rows, in), output (rows, out)
     (torch.ops.quantized, "linear_dynamic"),
