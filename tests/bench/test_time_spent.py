@@ -30,15 +30,14 @@ def test_a_model_step_counts_its_multiply_adds_as_the_lstm(poet):
     assert torch.ops.onednn.qlinear_pointwise is kernel
 
 
-def test_parts_add_up_and_search_time_is_the_rest(poet):
+def test_matmuls_fall_in_the_lstm_and_output_parts_and_phases_keep_only_their_own_time(poet):
     ledger = Ledger()
     specs = [PoemSpec(head, mode="diverse") for head in ("春风", "明月", "山水", "秋夜")]
     with ledger.watching():
         seconds, poems = batched(poet, specs, inflight=3, steps=60, ledger=ledger)
     assert poems > 0
     parts = ledger.parts(seconds)
-    assert sum(wall for wall, _, _ in parts.values()) == pytest.approx(seconds)
-    assert parts[SEARCH][2] == 0  # the search itself runs no matmul
+    assert parts[SEARCH][1:] == (0.0, 0)  # the search itself runs no matmul
     for part in (LSTM, OUTPUT):
         wall, kernel, macs = parts[part]
         assert 0 < kernel <= wall and macs > 0

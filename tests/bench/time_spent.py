@@ -76,7 +76,8 @@ class Ledger:
         self.stack = [OUTSIDE]
 
     def clear(self) -> None:
-        self.wall.clear(), self.kernel.clear(), self.macs.clear()
+        for counter in (self.wall, self.kernel, self.macs):
+            counter.clear()
 
     def _phase(self, method, label: str):
         def timed(*args, **kwargs):
