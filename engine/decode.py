@@ -9,6 +9,7 @@ import torch
 
 from engine.constraints import RELAX_NOVELTY, Constraints, HypState
 from engine.stepper import Hidden, Stepper
+from engine.top import top
 from engine.vocab import Vocab
 
 NEG_INF = float("-inf")
@@ -210,9 +211,9 @@ def _top(flat, V, beam_size, constraints, cstate, slot, relaxed, members=None):
     complete a corpus line (if every candidate would, novelty is relaxed for those rows).
     `members` maps the rows of `flat` to hypothesis rows (all rows when None)."""
     novelty = constraints.checks_novelty(slot)
-    top = flat.topk(min(beam_size * (3 if novelty else 1), flat.numel()))
-    keep = torch.isfinite(top.values)
-    values, index = top.values[keep], top.indices[keep]
+    values, index = top(flat, min(beam_size * (3 if novelty else 1), flat.numel()))
+    keep = torch.isfinite(values)
+    values, index = values[keep], index[keep]
     rows, tok = index // V, index % V
     if members is not None:
         rows = members[rows]
