@@ -6,25 +6,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from engine import kernels
 from engine.constraints import LOOSE_TONE_PENALTY
 from engine.linears import take_rows
 
 NEG_INF = float("-inf")
 ANY, PING_ONLY, ZE_ONLY, KNOWN = 0, 1, 2, 3  # rows of the tone-mask table
 MARGIN = 2.0  # nats
-
-
-def top_k(x: torch.Tensor, k: int, block: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
-    """x.topk(k, 1) for wide rows, about twice as fast: only the k blocks of `block` columns
-    with the largest maxima can hold the k largest values (the same values; among equal
-    values the order may differ)."""
-    N, n = x.shape
-    if n % block or n < 4 * block * k:
-        return x.topk(k, 1)
-    _, blocks = F.max_pool1d(x.unsqueeze(1), block).squeeze(1).topk(k, 1)
-    cols = (blocks.unsqueeze(2) * block + torch.arange(block)).view(N, k * block)
-    values, at = x.gather(1, cols).topk(k, 1)
-    return values, cols.gather(1, at)
 
 
 class Candidates:
@@ -37,7 +25,6 @@ class Candidates:
         width = max(r.slots for r in requests)
         ids = torch.cat([F.pad(r.ids, (0, width - r.slots), value=-1) for r in requests])
         scores = torch.cat([r.scores for r in requests])
-        rules = [r.plan.constraints.rules for r in requests]
         at = lambda values: torch.tensor(values)[owner]  # noqa: E731 (per request → per row)
         slot = at([r.slot for r in requests])
 
@@ -57,23 +44,15 @@ class Candidates:
         wanted = width_of * torch.where(novel, 3, 1)  # the search looks further at a line's end
         values, cand, kth = self._candidates(h, mask, scores, unit, wanted[owner])
 
-        counts = (ids.unsqueeze(1) == cand.unsqueeze(2)).sum(2)  # (N, K) uses in the poem
-        objective = torch.where(counts < at([x.max_repeat for x in rules]).unsqueeze(1),
-                                values, NEG_INF)  # fmt: skip
-        bans = self._bans(requests, ids, owner, slot)
-        row, j = (bans >= 0).nonzero(as_tuple=True)  # the few real bans
-        hit = (cand[row] == bans[row, j].unsqueeze(1)).int()  # (P, K)
-        banned = torch.zeros_like(cand, dtype=torch.int32).index_add_(0, row, hit) > 0
-        objective = objective.masked_fill(banned, NEG_INF)
-        right = torch.where((need == PING_ONLY).unsqueeze(1), self.ping[cand], self.ze[cand])
-        wrong = (loose & (need != ANY)).unsqueeze(1) & ~right
-        objective = objective - torch.where(wrong, LOOSE_TONE_PENALTY, 0.0)
-        objective = objective - at([x.repeat_nats for x in rules]).float().unsqueeze(1) * counts
+        objective = kernels.objective(
+            requests, values, cand, ids, need, self.ping, self.ze, LOOSE_TONE_PENALTY, ANY,
+            PING_ONLY,
+        )  # fmt: skip
         self._phrase_penalties(requests, ids, slot, cand, objective)
         total = scores.unsqueeze(1) + objective
 
         flagged = set(owner[~torch.isfinite(objective).any(1)].tolist())
-        chosen = self._select(requests, owner, total, cand, kth, scores, novel, wanted, flagged)
+        chosen = self._select(requests, total, cand, scores + kth, novel, wanted, flagged)
         self._keep_all(requests, chosen, flagged, ids, slot, total, values, cand)
         starts = torch.cat([torch.tensor([0]), sizes.cumsum(0)]).tolist()
         for i in sorted(flagged):
@@ -103,8 +82,7 @@ class Candidates:
         x = stepper.output_input(h)
         head = F.log_softmax(stepper.head(x), dim=-1)  # (N, shortlist + clusters)
         short = stepper.shortlist
-        shortlist = torch.where(mask[:, :short], head[:, :short], NEG_INF)
-        values, cand = top_k(shortlist, min(K, short))
+        values, cand = kernels.masked_top_k(head[:, :short], mask[:, :short], min(K, short))
         kth = values[:, -1] if short >= K else torch.full((N,), NEG_INF)
         # a row's `wanted`-th candidate (none when it has fewer: then no floor)
         best = scores + values.gather(
@@ -163,38 +141,6 @@ class Candidates:
         if self.K >= self.V:
             return torch.full((values.size(0),), NEG_INF)
         return values[:, -1]
-
-    def _bans(self, requests, ids, owner, slot) -> torch.Tensor:
-        """(N, J) ids the formula rules ban for each row's next character (-1: no ban):
-        3-grams already in the poem and characters that ended an earlier rhyming line (or
-        are forced to end a later one); engine.rules.trigram_bans and rhyme_bans. None for
-        the rows of a poem whose rules have the formula bans off."""
-        N, S = ids.shape
-        at = lambda values: torch.tensor(values)[owner]  # noqa: E731
-        formula = at([r.plan.constraints.rules.formula for r in requests]).unsqueeze(1)
-        pos = at([r.rules["pos"][r.slot] for r in requests])
-        nxt = at([(r.rules["forced"] + [-1])[r.slot + 1] for r in requests])
-        j = torch.arange(max(S - 2, 0))
-        inside = j.unsqueeze(0) <= (slot - 3).unsqueeze(1)  # (a, b, c) all before the slot
-        last1 = ids.gather(1, (slot - 1).clamp(min=0).unsqueeze(1))
-        last2 = ids.gather(1, (slot - 2).clamp(min=0).unsqueeze(1))
-        a, b, c = ids[:, : S - 2], ids[:, 1 : S - 1], ids[:, 2:]
-        inside &= formula
-        repeat = inside & (a == last2) & (b == last1) & (pos >= 2).unsqueeze(1)
-        around = inside & (a == last1) & (c == nxt.unsqueeze(1))
-        around &= ((pos >= 1) & (nxt >= 0)).unsqueeze(1)
-        ends = torch.zeros(N, S, dtype=torch.bool)
-        first = 0
-        for r in requests:
-            if r.rules["end"][r.slot] and r.plan.constraints.rules.formula:
-                k = torch.arange(r.slots)
-                other = r.end & ((k < r.slot) | ((k > r.slot) & (r.forced >= 0)))
-                ends[first : first + r.rows, : r.slots] = other
-            first += r.rows
-        return torch.cat(
-            [c.masked_fill(~repeat, -1), b.masked_fill(~around, -1), ids.masked_fill(~ends, -1)],
-            1,
-        )
 
     def _phrase_penalties(self, requests, ids, slot, cand, objective) -> None:
         """Take each request's cliché and recent-phrase penalties off its rows' candidates, in

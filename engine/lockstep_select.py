@@ -5,91 +5,27 @@ from __future__ import annotations
 
 import torch
 
+from engine import kernels
 from engine.constraints import RELAX_NOVELTY, RELAX_RHYME, HypState
 from engine.decode import _select
 
-NEG_INF = float("-inf")
-
 
 class Selection:
-    def _select(self, requests, owner, total, cand, kth, scores, novel, wanted, flagged) -> list:
+    def _select(self, requests, total, cand, bound, novel, wanted, flagged) -> list:
         """Each (request, group) unit's best continuations, group by group (a later group
-        pays `diversity` for characters earlier groups of its request chose); `novel` and
-        `wanted` per request: whether its slot ends a line, and how many picks its groups
-        look at before the beam width is kept. Adds to
-        `flagged` the requests whose choice a character outside the candidates could beat.
-        Returns per request (rows, candidate index, relaxed flags, group) in beam order."""
-        K = total.size(1)
-        R = len(requests)
+        pays `diversity` for characters earlier groups of its request chose), as
+        engine.decode._select makes them (engine.kernels.select); `bound` (N,): the most a
+        row's characters outside its candidates can total; `novel` and `wanted` per
+        request: whether its slot ends a line, and how many picks its groups look at before
+        the beam width is kept. Adds to `flagged` the requests whose choice a character
+        outside the candidates could beat. Returns per request (rows, candidate index,
+        relaxed flags, group) in beam order, None where it has no pick."""
         group = torch.cat([r.group for r in requests])
-        groups = max(r.plan.groups for r in requests)
-        used = torch.zeros(R, self.V)
-        width = torch.tensor([r.plan.width for r in requests])
-        diversity = torch.tensor([r.plan.diversity for r in requests])
-        bound = scores + kth  # a row's best score from outside its candidates
-        parts: list[tuple] = []
-        for g in range(groups):
-            rows = (group == g).nonzero().squeeze(1)
-            if not rows.numel():
-                continue
-            units, unit = owner[rows].unique_consecutive(return_inverse=True)
-            block = total[rows]
-            if g:
-                penalty = (
-                    diversity[owner[rows]].unsqueeze(1)
-                    * used[owner[rows].unsqueeze(1), cand[rows]]
-                )
-                block = block - penalty
-            counts = torch.bincount(unit)
-            rank = (
-                torch.arange(rows.numel())
-                - torch.cat([torch.tensor([0]), counts.cumsum(0)[:-1]])[unit]
-            )
-            M = int(counts.max())
-            padded = torch.full((units.numel(), M, K), NEG_INF)
-            padded[unit, rank] = block
-            n = int(wanted[units].max())
-            top_values, top_index = padded.view(units.numel(), -1).topk(min(n, M * K), 1)
-            col = torch.arange(top_values.size(1)).unsqueeze(0)
-            want = wanted[units].unsqueeze(1)
-            valid = (col < want) & torch.isfinite(top_values)
-            # exact when the last wanted value beats every row's outside bound
-            unit_bound = torch.full((units.numel(),), NEG_INF).scatter_reduce(
-                0, unit, bound[rows], "amax"
-            )
-            found = valid.sum(1)
-            last = top_values.gather(1, (want - 1).clamp(max=top_values.size(1) - 1)).squeeze(1)
-            enough = found >= wanted[units]
-            exact = torch.where(enough, last > unit_bound, unit_bound == NEG_INF)
-            flagged.update(units[~exact].tolist())
-            member = rows.new_zeros(units.numel(), M)
-            member[unit, rank] = rows
-            pick_rows = member.gather(1, top_index // K)
-            pick_k = top_index % K
-            tok = cand[pick_rows, pick_k]
-            novelty = novel[units].unsqueeze(1) & valid
-            copied = torch.zeros_like(valid)
-            if bool(novelty.any()):
-                lines = self.lines
-                hashes = lines.advance(
-                    torch.cat([r.line_hash for r in requests])[pick_rows[novelty]], tok[novelty]
-                )
-                copied[novelty] = lines.contains(hashes)
-            all_copied = (copied | ~valid).all(1) & novel[units]
-            keep = valid & (all_copied.unsqueeze(1) | ~copied)
-            keep &= keep.cumsum(1) <= width[units].unsqueeze(1)
-            flags = torch.where(all_copied, RELAX_NOVELTY, 0).unsqueeze(1).expand_as(keep)
-            u, col = keep.nonzero(as_tuple=True)  # unit-major, best first within a unit
-            taken = tok[u, col]
-            used.index_put_((units[u], taken), torch.ones(1))
-            parts.append((units[u], pick_rows[u, col], pick_k[u, col], flags[u, col],
-                          torch.full_like(taken, g)))  # fmt: skip
-        # per request: its groups in order, each group's picks best first
-        owner_of, rows, k, flags, group_of = (torch.cat(p) for p in zip(*parts, strict=True))
-        order = owner_of.argsort(stable=True)
-        counts = torch.bincount(owner_of, minlength=R).tolist()
-        split = [t[order].split(counts) for t in (rows, k, flags, group_of)]
-        return [tuple(t[i] for t in split) if counts[i] else None for i in range(R)]
+        chosen, inexact = kernels.select(
+            requests, total, cand, group, bound, wanted, novel, self.lines, RELAX_NOVELTY, self.V
+        )
+        flagged.update(inexact)
+        return chosen
 
     def _redo(self, request, lp: torch.Tensor, ids: torch.Tensor) -> None:
         """This request's step over the whole vocabulary, with engine.decode's own code."""

@@ -50,7 +50,6 @@ PHASES = [  # (class, method, part); a method's time is its own, less the phases
     (Lockstep, "_model_step", SEARCH),
     (Lockstep, "_search_step", SEARCH),
     (Candidates, "_choose", SEARCH),
-    (Candidates, "_bans", SEARCH),
     (Candidates, "_phrase_penalties", SEARCH),
     (Selection, "_select", SEARCH),
     (Selection, "_keep_all", SEARCH),

@@ -187,3 +187,17 @@ def test_a_model_step_that_raises_fails_only_its_poem(poet):
     assert isinstance(finished[2].error, IndexError)
     for key in (0, 1, 3):  # rolled back and stepped alone: the poems they write alone
         assert finished[key].result == alone(poet, SPECS[key])
+
+
+def test_equal_scores_are_chosen_in_the_same_order_together_and_alone():
+    """Loose tones at a line's second slot: the rows of a poem's tone patterns often hold the
+    same score for the same character, and which row keeps it decides the pattern. torch's
+    topk orders equal values its own way for each layout (candidates here, the whole
+    vocabulary alone); both searches take them in (row, id) order instead (engine.top)."""
+    poet = Poet.load()
+    heads = ("勤能补拙", "金榜题名", "精益求精", "锦绣前程")
+    specs = [PoemSpec(h, chars_per_line=5, tones="loose") for h in heads]
+    specs += [PoemSpec("算法进阶"), PoemSpec("江山如画", mode="beam", beam_size=8)]
+    expected = [(p.text, p.params) for p in (alone(poet, s) for s in specs)]
+    lockstep = Lockstep(poet)
+    assert texts(lockstep.run(dict(enumerate(specs)))) == expected
