@@ -151,33 +151,34 @@ class Candidates:
         first = 0
         for r in requests:
             table = r.plan.constraints.penalties
-            if table is not None:
-                tables.setdefault(id(table), (table, []))[1].append(
-                    torch.arange(first, first + r.rows)
-                )
+            if table:
+                tables.setdefault(id(table), (table, []))[1].append((r, first))
             first += r.rows
         if not tables:
             return
-        pos = torch.tensor([r.rules["pos"][r.slot] for r in requests])
-        pos = pos.repeat_interleave(torch.tensor([r.rows for r in requests]))
-        found_rows, found_ids, found_nats = [], [], []
-        for table, parts in tables.values():
-            rows = torch.cat(parts)
-            for n in table.lengths:
-                at = rows[pos[rows] >= n]
-                if not at.numel():
-                    continue
-                window = (slot[at] - n).unsqueeze(1) + torch.arange(n)
-                for row, key in zip(at.tolist(), ids[at.unsqueeze(1), window].tolist(),
-                                    strict=True):  # fmt: skip
-                    hit = table.by_prefix.get(tuple(key))
-                    if hit is not None:
-                        found_rows.append(torch.full_like(hit[0], row))
-                        found_ids.append(hit[0])
-                        found_nats.append(hit[1])
+        # each row's last `longest` characters before its slot, as Python ints
+        longest = max(max(table.lengths) for table, _ in tables.values())
+        window = (slot.unsqueeze(1) - longest + torch.arange(longest)).clamp(min=0)
+        last = ids.gather(1, window).tolist()
+        found_rows, found_counts, found_ids, found_nats = [], [], [], []
+        for table, members in tables.values():
+            lookup = table.by_prefix.get
+            for r, first in members:
+                pos = r.rules["pos"][r.slot]
+                cuts = [longest - n for n in table.lengths if pos >= n]  # n-gram starts
+                for row in range(first, first + r.rows) if cuts else ():
+                    chars = last[row]
+                    for cut in cuts:  # by length, as sparse finds them
+                        hit = lookup(tuple(chars[cut:]))
+                        if hit is not None:
+                            found_rows.append(row)
+                            found_counts.append(hit[0].numel())
+                            found_ids.append(hit[0])
+                            found_nats.append(hit[1])
         if not found_rows:
             return
         # each row's hits in length order, as sparse gives them
-        rows, hit_ids, nats = torch.cat(found_rows), torch.cat(found_ids), torch.cat(found_nats)
+        rows = torch.tensor(found_rows).repeat_interleave(torch.tensor(found_counts))
+        hit_ids, nats = torch.cat(found_ids), torch.cat(found_nats)
         hit, k = (cand[rows] == hit_ids.unsqueeze(1)).nonzero(as_tuple=True)
         objective.index_put_((rows[hit], k), -nats[hit], accumulate=True)
