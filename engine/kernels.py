@@ -109,8 +109,8 @@ def _select(  # pragma: no cover (compiled)
                 unit_bound = max(unit_bound, bound[row])
                 for k in range(K):
                     v = total[row, k]
-                    if g and used[cand[row, k]]:
-                        v = v - diversity[r] * np.float32(1.0)
+                    if g and used[cand[row, k]]:  # an earlier group of its poem chose it
+                        v = v - diversity[r]
                     values[m * K + k] = v
             # best first, equal values in the order of their (row, id): engine.top's
             place = np.empty(M * K, dtype=np.int64)
