@@ -174,10 +174,12 @@ def select(requests, total, cand, group, bound, wanted, novel, lines, relax_nove
     out = [np.empty(most, dtype=np.int64) for _ in range(4)]
     counts = np.zeros(R, dtype=np.int64)
     flagged = np.zeros(R, dtype=np.bool_)
+    none = np.zeros(0, dtype=np.int64)  # a model without the corpus's lines: nothing is copied
+    codepoints, hashes = (none, none) if lines is None else (lines.codepoints, lines.hashes)
     _select(
         total.numpy(), cand.numpy(), first, group.numpy(), bound.numpy(), groups, width,
-        wanted.numpy(), novel.numpy(), diversity, line_hash, lines.codepoints.numpy(),
-        lines.hashes.numpy(), BASE, MASK, relax_novelty, V, *out, counts, flagged,
+        wanted.numpy(), novel.numpy(), diversity, line_hash, np.asarray(codepoints),
+        np.asarray(hashes), BASE, MASK, relax_novelty, V, *out, counts, flagged,
     )  # fmt: skip
     parts = [torch.from_numpy(t[: counts.sum()]).split(counts.tolist()) for t in out]
     chosen = [tuple(p[i] for p in parts) if counts[i] else None for i in range(R)]

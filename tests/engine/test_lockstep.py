@@ -201,3 +201,16 @@ def test_equal_scores_are_chosen_in_the_same_order_together_and_alone():
     expected = [(p.text, p.params) for p in (alone(poet, s) for s in specs)]
     lockstep = Lockstep(poet)
     assert texts(lockstep.run(dict(enumerate(specs)))) == expected
+
+
+def test_a_model_without_the_corpus_lines_still_steps_its_poems_together(tiny_model_dir):
+    """A model directory saved without the corpus's line hashes (no novelty rule): the
+    selection must not need them, or every step would raise and run poem by poem."""
+    poet = Poet.load(tiny_model_dir)
+    poet.line_index = None
+    specs = [PoemSpec("春风", chars_per_line=5, mode="beam", beam_size=4), PoemSpec("山高水长")]
+    specs.append(PoemSpec("明月清风", chars_per_line=7, mode="beam", beam_size=8))
+    expected = [(p.text, p.params) for p in (alone(poet, s) for s in specs)]
+    lockstep = Lockstep(poet)
+    assert texts(lockstep.run(dict(enumerate(specs)))) == expected
+    assert lockstep.rollbacks == 0
