@@ -152,6 +152,8 @@ def outcome_text(outcome) -> str:
     base, cand = m.get("base", {}), m.get("candidate", {})
     if outcome.status == "failed":
         return messages.RETRAIN_FAILED_NOTE.format(run=outcome.run_id, decision=outcome.decision)
+    if outcome.status == "skipped":
+        return messages.RETRAIN_SKIPPED_NOTE.format(run=outcome.run_id)
     template = (
         messages.RETRAIN_PROMOTED if outcome.status == "promoted" else messages.RETRAIN_REJECTED
     )
@@ -159,4 +161,6 @@ def outcome_text(outcome) -> str:
         run=outcome.run_id, version=outcome.version, decision=outcome.decision,
         base=base.get("test_nats_per_char"), cand=cand.get("test_nats_per_char"),
         base_rhyme=base.get("rhyme_rate"), cand_rhyme=cand.get("rhyme_rate"),
+        base_shared=base.get("shared_trigram_rate"), cand_shared=cand.get("shared_trigram_rate"),
+        metric=m.get("failed_metric") or "",
     )  # fmt: skip

@@ -96,8 +96,9 @@ RETRAIN_NEVER = "还没有重新训练过。"
 RETRAIN_STATUS = (
     "第 {run} 次重新训练：{status}\n开始于：{started}\n用到的高分诗：{poems} 首\n结论：{decision}"
 )
-RETRAIN_PROMOTED = "重新训练第 {run} 次：新模型 {version} 已启用。\n测试集交叉熵 {base} → {cand}；押韵率 {base_rhyme} → {cand_rhyme}\n{decision}"
-RETRAIN_REJECTED = "重新训练第 {run} 次：候选模型 {version} 未通过，继续使用当前模型。\n测试集交叉熵 {base} → {cand}；押韵率 {base_rhyme} → {cand_rhyme}\n{decision}"
+RETRAIN_PROMOTED = "重新训练第 {run} 次：新模型 {version} 已启用。\n测试集交叉熵 {base} → {cand}；押韵率 {base_rhyme} → {cand_rhyme}；共用三字组 {base_shared} → {cand_shared}\n{decision}"
+RETRAIN_REJECTED = "重新训练第 {run} 次：候选模型 {version} 未通过（{metric}），继续使用当前模型。\n测试集交叉熵 {base} → {cand}；押韵率 {base_rhyme} → {cand_rhyme}；共用三字组 {base_shared} → {cand_shared}\n{decision}"
+RETRAIN_SKIPPED_NOTE = "重新训练第 {run} 次跳过：没有新的高分诗可学，当前模型照常服务。"
 RETRAIN_FAILED_NOTE = "重新训练第 {run} 次失败，当前模型照常服务：{decision}"
 ROLLED_BACK = "已回滚：{old} → {new}。"
 ROLLBACK_FAILED = "无法回滚：{reason}"

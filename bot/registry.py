@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from engine.checkpoint import ModelDirError, fsync_path, load_model_dir, read_meta
+from engine.parts import require_servable
 from engine.poet import SHIPPED_MODEL
 
 log = logging.getLogger(__name__)
@@ -83,14 +84,17 @@ class Registry:
         if target.exists():
             raise ModelDirError(f"model version {version} already exists")
         load_model_dir(staged)  # validates before it becomes visible
+        require_servable(staged)  # and holds every part the default search reads
         os.replace(staged, target)
         return target
 
     def set_current(self, version: str) -> Path:
         """Validate `version`, then point CURRENT at it atomically. Raises ModelDirError for a
-        directory that fails validation; CURRENT is then left as it was."""
+        directory that fails validation or lacks a part (engine.parts); CURRENT is then left as
+        it was."""
         path = self.path_of(version)
         load_model_dir(path)  # missing file, wrong checksum or vocabulary hash, bad shapes
+        require_servable(path)  # a part missing (the clichés, the line index …)
         self.root.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=self.root, delete=False, suffix=".tmp") as f:
             f.write(version + "\n")

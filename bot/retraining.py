@@ -17,53 +17,18 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bot.registry import Registry, version_of
-from bot.store.models import ModelVersion, PoemRequest, Rating, RequestStatus, RetrainRun, utcnow
+from bot.retrain_inputs import eval_heads, rated_poems
+from bot.store.models import ModelVersion, PoemRequest, RetrainRun, utcnow
 from engine.checkpoint import ModelDirError, read_meta
-from engine.poet import SHIPPED_MODEL
-from engine.text import PERIOD, is_han, to_simplified
-from train.evaluate import read_heads
 from train.retrain_options import RetrainKnobs, RetrainOptions
 
 log = logging.getLogger(__name__)
-HEADS_FILE = SHIPPED_MODEL / "heads.txt"  # the public heads, package data of the engine
-
-
-def rated_poems(session, min_mean: float, min_raters: int) -> list[tuple[int, str]]:
-    """(request id, simplified text) of poems rated ≥ min_mean by ≥ min_raters distinct users,
-    answered, passing the acrostic and form checks, not yet learned from; duplicates dropped."""
-    rows = session.execute(
-        select(PoemRequest.id, PoemRequest.poem, PoemRequest.checks)
-        .join(Rating, Rating.request_id == PoemRequest.id)
-        .where(PoemRequest.status == RequestStatus.OK, PoemRequest.used_in_run_id.is_(None))
-        .group_by(PoemRequest.id, PoemRequest.poem, PoemRequest.checks)
-        .having(func.avg(Rating.stars) >= min_mean)
-        .having(func.count(func.distinct(Rating.user_id)) >= min_raters)
-        .order_by(PoemRequest.id)
-    ).all()
-    seen, out = set(), []
-    for request_id, poem, checks in rows:
-        text = to_simplified(poem or "")
-        checks = checks or {}
-        well_formed = checks.get("acrostic") and checks.get("form") and text.endswith(PERIOD)
-        if well_formed and all(is_han(ch) or ch in "，。" for ch in text) and text not in seen:
-            seen.add(text)
-            out.append((request_id, text))
-    return out
-
-
-def eval_heads(count: int, path: Path = HEADS_FILE) -> list[str]:
-    """The first `count` public heads. A missing or empty file is an error, never a silent
-    fallback to a handful of built-in heads: the gate would judge far fewer poems than it says."""
-    heads = read_heads(path)
-    if not heads:
-        raise ValueError(f"no heads in {path}")
-    return heads[:count]
 
 
 @dataclass
 class RetrainOutcome:
     run_id: int
-    status: str  # promoted / rejected / failed
+    status: str  # promoted / rejected / skipped / failed
     decision: str
     version: str | None = None
     metrics: dict | None = None
@@ -111,6 +76,8 @@ class Retrainer:
         base_path = self.poets.path or self.registry.current_path()  # what is being served
         base_version = version_of(base_path)
         run_id, inputs = await asyncio.to_thread(self._start_run, trigger, base_version)
+        if not inputs:  # nothing to learn: no training run, nothing promoted
+            return await self._finish(run_id, "skipped", SKIPPED, None, {}, "")
         self.running_run = run_id
         version = f"cangtou-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}-r{run_id}"
         work = Path(tempfile.mkdtemp(prefix="cangtou-retrain-"))
@@ -173,10 +140,14 @@ class Retrainer:
         return code, log_path.read_text("utf-8", errors="replace")[-20_000:]
 
     async def _decide(self, run_id, version, staged, base_version, inputs, report, log_text):
-        metrics = {"base": report["base"], "candidate": report["candidate"],
-                   "minutes": report.get("minutes"), "rated_poems_mixed": report.get("rated_poems_mixed")}  # fmt: skip
+        if report.get("skipped"):
+            return await self._finish(run_id, "skipped", report["reason"], None, {}, log_text)
+        keep = ("base", "candidate", "failed_metric", "cliches", "minutes", "budget_minutes",
+                "rated_poems_mixed")  # fmt: skip
+        metrics = {k: report.get(k) for k in keep}
         if not report["promote"]:
-            await asyncio.to_thread(self._record_version, version, base_version, "", metrics,
+            path = await asyncio.to_thread(self._keep_rejected, staged, version)
+            await asyncio.to_thread(self._record_version, version, base_version, path, metrics,
                                     "rejected", report["reason"])  # fmt: skip
             return await self._finish(
                 run_id, "rejected", report["reason"], version, metrics, log_text
@@ -190,6 +161,17 @@ class Retrainer:
                                 "current", report["reason"], [i for i, _ in inputs], run_id)  # fmt: skip
         await asyncio.to_thread(self.poets.refresh)
         return await self._finish(run_id, "promoted", report["reason"], version, metrics, log_text)
+
+    def _keep_rejected(self, staged: Path, version: str) -> str:
+        """With retrain.keep_rejected, a rejected candidate that is servable stays on disk (for
+        inspection, panels, or a deliberate `models promote`); else it is cleaned up."""
+        if not self.settings.retrain.keep_rejected:
+            return ""
+        try:
+            return str(self.registry.adopt(staged, version))
+        except (ModelDirError, OSError) as e:
+            log.warning("rejected candidate %s not kept: %s", version, e)
+            return ""
 
     def _record_version(
         self, version, parent, path, metrics, status, reason, used=(), run_id=None
@@ -227,6 +209,7 @@ class Retrainer:
 
 
 ABANDONED = "abandoned: the process running it stopped"
+SKIPPED = "no new rated poems to learn from"
 
 
 def claim_tonight(db, hours: float = 12) -> bool:

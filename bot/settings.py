@@ -89,7 +89,8 @@ class RetrainSettings(RetrainKnobs):
     corpus_dir: Path = Path("data/corpus")  # `acrostic corpus build --out data/corpus`
     min_mean: float = Field(4.0, ge=1, le=5)  # rated poems: mean stars at least this …
     min_raters: int = Field(2, ge=1)  # … from at least this many distinct users
-    eval_heads: int = Field(30, ge=1)  # heads from the public list for the compliance check
+    eval_heads: int = Field(111, ge=1)  # public heads the gate writes poems for (all 111)
+    keep_rejected: bool = False  # keep servable rejected candidates under models/
 
 
 class DailySettings(BaseModel):

@@ -56,7 +56,13 @@ def trained(corpus_dir, tmp_path_factory):
         min_count=1,
         progress=False,
     )
-    return train(opts), out, opts
+    summary = train(opts)
+    # a servable directory has every part (engine.parts): measure a small cliché table too
+    from train.cliches import measure
+    from train.corpus import read_split
+
+    measure(out, read_split(corpus_dir, "val"), heads=30, rounds=1, theme_rounds=0)
+    return summary, out, opts
 
 
 @pytest.fixture(scope="session")

@@ -71,7 +71,7 @@ def test_nested_data_directories_are_not_ignored():
 
 def test_the_retrain_gate_and_eval_read_the_shipped_public_heads():
     from bot.cli import PUBLIC_HEADS
-    from bot.retraining import HEADS_FILE, eval_heads
+    from bot.retrain_inputs import HEADS_FILE, eval_heads
 
     assert PUBLIC_HEADS == HEADS_FILE and HEADS_FILE.is_relative_to(ROOT / "engine" / "shipped")
     heads = eval_heads(30)

@@ -12,11 +12,13 @@ from collections.abc import Iterable
 from engine.checkpoint import load_model_dir, resave
 from engine.poet import Poet, SearchWeights
 from train.corpus import clean_title
+from train.heldout import is_excluded
 
 # Panel 2026-11-27-tune-cliches: 0.5% / 2× tied 1% / 3× (54:55, 58:49) with 1.3% shared
 # 3-grams on the public heads against 3.0%, so the stricter thresholds are the default.
 MIN_SHARE = 0.005  # written in at least 0.5% of the generated poems …
 MIN_RATIO = 2.0  # … and at least 2× as often as real poems write it
+MIN_POEMS = 3  # … and in at least 3 of them (a smaller run than 600 heads finds no noise)
 HEADS, ROUNDS = 600, 6  # generated heads per round, rounds
 MAX_NATS = 3.0  # the largest penalty one cliché gets
 # Theme rounds: heads taken from corpus titles, as people ask for themes (秋分, 西湖 …). There
@@ -38,19 +40,28 @@ def poem_lines(text: str) -> list[str]:
 
 
 def measurement_heads(poems: list[str], n: int, seed: int = 0) -> list[str]:
-    """`n` four-character heads drawn from the 1,500 most frequent corpus characters."""
+    """`n` four-character heads drawn from the 1,500 most frequent corpus characters, never a
+    public or held-out head (train.heldout)."""
     counts = collections.Counter(ch for p in poems for ch in p if ch not in "，。")
     common = [ch for ch, _ in counts.most_common(1500)]
     rng = random.Random(seed)
-    return ["".join(rng.sample(common, 4)) for _ in range(n)]
+    out: list[str] = []
+    while len(out) < n:
+        head = "".join(rng.sample(common, min(4, len(common))))
+        if not is_excluded(head):
+            out.append(head)
+    return out
 
 
 def title_pool(titles: Iterable[str], exclude: Iterable[str] = ()) -> list[str]:
     """The distinct cleaned corpus titles of 2–4 basic-block Han characters, never one of
-    `exclude` (the public and held-out heads), sorted."""
+    `exclude` nor a public or held-out head, sorted."""
     skip = set(exclude)
     pool = {clean_title(t) for t in set(titles)}
-    return sorted(t for t in pool if 2 <= len(t) <= 4 and t not in skip and _basic(t))
+    return sorted(
+        t for t in pool
+        if 2 <= len(t) <= 4 and t not in skip and _basic(t) and not is_excluded(t)
+    )  # fmt: skip
 
 
 def title_heads(pool: list[str], n: int, seed: int) -> list[str]:
@@ -99,10 +110,11 @@ def find_cliches(
     """3-gram → penalty in nats: log(model share / real share), capped at MAX_NATS."""
     model, human = share(generated), share(real)
     floor = 1 / max(len(real), 1)  # an n-gram real poems never wrote counts as one poem
+    least = max(min_share, MIN_POEMS / max(len(generated), 1))
     out = {}
     for gram, s in model.items():
         ratio = s / max(human.get(gram, 0.0), floor)
-        if s >= min_share and ratio >= min_ratio:
+        if s >= least and ratio >= min_ratio:
             out[gram] = round(min(MAX_NATS, math.log(ratio)), 3)
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
@@ -118,22 +130,25 @@ def measure(
     *,
     titles: Iterable[str] = (),
     theme_rounds: int = THEME_ROUNDS,
-    exclude: Iterable[str] = (),
+    theme_heads: int = THEME_HEADS,
+    start: dict[str, float] | None = None,
+    note: dict | None = None,
 ) -> dict:
     """Write the default search's poems for generated heads, compare their 3-grams with real
     poems', and store the clichés in the model directory. Each further round writes poems for
     fresh heads with the clichés found so far penalised, and adds the new formulas that took
     their place. Then `theme_rounds` rounds of title heads (title_pool; none without titles)
     add both the overall clichés and the line openings per head character (find_openings).
-    Returns what was stored."""
+    `start` seeds the table (a retrain starts from its parent's); `note` is recorded with it.
+    Public and held-out heads are never drawn. Returns what was stored."""
     real = [poem_lines(p) for p in corpus_poems]
-    found: dict[str, float] = {}
+    found: dict[str, float] = dict(start or {})
     per_round = []
     plan = [(True, measurement_heads(corpus_poems, heads, seed + r)) for r in range(rounds)]
-    pool = title_pool(titles, exclude)
+    pool = title_pool(titles)
     if pool:
         plan += [
-            (False, title_heads(pool, THEME_HEADS, seed + 100 + r)) for r in range(theme_rounds)
+            (False, title_heads(pool, theme_heads, seed + 100 + r)) for r in range(theme_rounds)
         ]
     for overall, round_heads in plan:
         poet = Poet(_with_cliches(load_model_dir(model_dir), found))
@@ -153,10 +168,12 @@ def measure(
         "heads": heads,
         "rounds": rounds,
         "theme_rounds": theme_rounds if pool else 0,
+        "theme_heads": theme_heads if pool else 0,
         "new_per_round": per_round,
         "real_poems": len(real),
         "min_share": min_share,
         "min_ratio": min_ratio,
+        **(note or {}),
     }
     resave(load_model_dir(model_dir), {"cliches": record})
     return record

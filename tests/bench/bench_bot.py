@@ -41,7 +41,7 @@ from sqlalchemy import func, select
 from bot.app import build_core
 from bot.core import Actor
 from bot.poets import PoetHolder
-from bot.retraining import HEADS_FILE
+from bot.retrain_inputs import HEADS_FILE
 from bot.settings import Settings
 from bot.store.models import PoemRequest, RequestStatus
 from engine import Poet

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 
 import torch
 
-from bot.retraining import HEADS_FILE
+from bot.retrain_inputs import HEADS_FILE
 from engine import Poet
 from engine.batching import StepScheduler
 from engine.lockstep import Lockstep

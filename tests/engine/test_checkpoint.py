@@ -95,3 +95,20 @@ def test_rewriting_a_model_directory_keeps_the_files_beside_the_model(tiny_model
     resave(load_model_dir(copy), {"note": "rewritten"})
     assert (copy / "heads.txt").read_text(encoding="utf-8") == "春风\n"
     assert load_model_dir(copy).meta["note"] == "rewritten"
+
+
+def test_the_shipped_model_is_servable_and_a_partial_directory_is_not(tmp_path):
+    import shutil
+
+    from engine.parts import PARTS, missing_parts, require_servable
+    from engine.poet import SHIPPED_MODEL
+
+    require_servable(SHIPPED_MODEL)  # every part of the one list
+    assert {p.name for p in PARTS} >= {"weights", "line index", "theme framing", "cliches"}
+    partial = tmp_path / "partial"
+    shutil.copytree(SHIPPED_MODEL, partial)
+    (partial / "corpus_lines.safetensors").unlink()
+    assert missing_parts(partial) == ["line index"]
+    with pytest.raises(ModelDirError, match="partial cannot be served: it has no line index"):
+        require_servable(partial)
+    assert missing_parts(tmp_path / "nothing") == [p.name for p in PARTS]

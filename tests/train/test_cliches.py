@@ -50,9 +50,11 @@ def test_an_opening_is_measured_among_the_lines_its_character_starts():
 
 
 def test_title_heads_are_clean_short_titles_and_never_the_excluded_heads():
-    titles = ["秋夜", "秋夜", "山居诗其六", "句", "春江花月夜", "立秋", "西湖", "A计划", "𬴂山"]
+    titles = ["秋夜", "秋夜", "山居诗其六", "句", "春江花月夜", "立秋", "西湖", "A计划", "𬴂山",
+              "烟雨江南"]  # fmt: skip
     pool = title_pool(titles, exclude={"立秋"})
-    assert pool == sorted(["山居诗", "秋夜", "西湖", "计划"])  # cleaned as themes, no 立秋
+    # cleaned as themes; no 立秋, nor 西湖 (a public head) nor 烟雨江南 (a held-out one)
+    assert pool == sorted(["山居诗", "秋夜", "计划"])
     assert sorted(title_heads(pool, n=10, seed=1)) == pool
     assert title_heads(pool, n=2, seed=1) == title_heads(pool, n=2, seed=1)
     assert len(set(title_heads(pool, n=2, seed=1))) == 2
@@ -62,3 +64,22 @@ def test_the_cli_defaults_are_the_finders():
     assert quality.THEME_ROUNDS == cliches.THEME_ROUNDS
     assert (quality.HEADS, quality.ROUNDS) == (cliches.HEADS, cliches.ROUNDS)
     assert (quality.MIN_SHARE, quality.MIN_RATIO) == (cliches.MIN_SHARE, cliches.MIN_RATIO)
+
+
+def test_measurement_heads_never_draw_a_public_or_held_out_head(monkeypatch):
+    from train import heldout
+
+    draws = iter(["烟雨江南", "算法进阶", "山月松云"])  # held out, public, free
+    monkeypatch.setattr(cliches.random.Random, "sample", lambda self, pool, k: list(next(draws)))
+    heads = cliches.measurement_heads(["烟雨江南算法进阶山月松云。"], 1)
+    assert heldout.is_excluded("烟雨江南") and heldout.is_excluded("算法进阶")
+    assert heads == ["山月松云"]
+
+
+def test_the_shipped_held_out_hashes_match_docs():
+    """engine/shipped/heldout.sha256 is what an installed package checks against: it must list
+    every held-out head of docs/eval (regenerate with `python -m train.heldout`)."""
+    from train import heldout
+
+    shipped = [line for line in heldout.HASHES.read_text().splitlines() if line[:1] != "#"]
+    assert shipped == heldout.held_out_digests() and len(shipped) >= 60

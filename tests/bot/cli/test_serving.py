@@ -104,6 +104,23 @@ def test_retrain_without_a_corpus_is_one_clear_line(tmp_path):
     assert res.returncode == 2 and "acrostic corpus build" in res.stderr
 
 
+def rate_by_two_others(url: str) -> None:
+    """Two group members other than the console user rate every stored poem 5★."""
+    from sqlalchemy import select
+
+    from bot.store.models import PoemRequest, Rating, User
+    from bot.store.session import Database
+
+    db = Database(url)
+    with db.session() as s:
+        raters = [User(platform="telegram", external_id=str(n)) for n in (1, 2)]
+        s.add_all(raters)
+        s.flush()
+        for request_id in s.scalars(select(PoemRequest.id)):
+            s.add_all(Rating(request_id=request_id, user_id=u.id, stars=5) for u in raters)
+    db.dispose()
+
+
 @pytest.mark.slow
 def test_console_admin_retrains_and_the_next_chat_serves_the_new_model(
     tmp_path, tiny_model_dir, corpus_dir
@@ -111,10 +128,16 @@ def test_console_admin_retrains_and_the_next_chat_serves_the_new_model(
     env = {
         "CANGTOU_DATABASE_URL": f"sqlite:///{tmp_path}/c.db", "CANGTOU_MODEL_DIR": str(tiny_model_dir),
         "CANGTOU_MODELS_DIR": str(tmp_path / "models"), "CANGTOU_RETRAIN__CORPUS_DIR": str(corpus_dir),
-        "CANGTOU_RETRAIN__MAX_MINUTES": "0.05", "CANGTOU_RETRAIN__EVAL_MINUTES": "0.02",
+        "CANGTOU_RETRAIN__MAX_MINUTES": "0.4", "CANGTOU_RETRAIN__EVAL_MINUTES": "5",
         "CANGTOU_RETRAIN__TOKENS_PER_BATCH": "512", "CANGTOU_RETRAIN__EVAL_HEADS": "3",
         "CANGTOU_RETRAIN__MARGIN": "100", "CANGTOU_RETRAIN__COMPLIANCE_DROP": "1",
+        "CANGTOU_RETRAIN__SHARED_TRIGRAM_RISE": "1", "CANGTOU_RETRAIN__REPEAT_RISE": "100",
+        "CANGTOU_RETRAIN__THEME_INFORMATION_DROP": "100", "CANGTOU_RETRAIN__MIN_GAIN": "0",
+        "CANGTOU_RETRAIN__LR": "0.003", "CANGTOU_RETRAIN__MAX_STEPS": "60",
     }  # fmt: skip
+    asked = run("chat", "-c", "/acrostic 春风", env=env)
+    assert asked.returncode == 0, asked.stderr
+    rate_by_two_others(f"sqlite:///{tmp_path}/c.db")  # something to learn from
     first = run("chat", "-c", "/retrain", env=env)
     assert first.returncode == 0 and "已开始重新训练" in first.stdout, first.stderr
     second = run("chat", "-c", "/retrain status", "-c", "/acrostic 春风", env=env)
