@@ -12,6 +12,7 @@ UNK, EOS, FIVE, SEVEN = "<unk>", "<eos>", "<5>", "<7>"
 SPECIALS = (UNK, EOS, FIVE, SEVEN, COMMA, PERIOD)
 FORM_IDS = (2, 3)  # the ids of <5> and <7>: where the poem proper begins
 SEP = "<sep>"  # ends the theme prefix; appended (ids are append-only), so its id varies
+KW = "<kw>"  # ends a line's keywords, fed right before the line they govern; appended after SEP
 
 
 class Vocab:
@@ -27,15 +28,32 @@ class Vocab:
         self.unk, self.eos = self.index[UNK], self.index[EOS]
         self.comma, self.period = self.index[COMMA], self.index[PERIOD]
         self.sep: int | None = self.index.get(SEP)
+        self.kw: int | None = self.index.get(KW)
 
     @property
     def themed(self) -> bool:
         """Whether this vocabulary frames poems with a theme prefix."""
         return self.sep is not None
 
+    @property
+    def planned(self) -> bool:
+        """Whether this vocabulary frames each line with its keywords (a plan)."""
+        return self.kw is not None
+
     def with_separator(self) -> Vocab:
         """This vocabulary with the theme separator appended (itself if it already has one)."""
-        return self if self.themed else Vocab([*self.tokens, SEP])
+        return self.with_tokens(SEP)
+
+    def with_tokens(self, *tokens: str) -> Vocab:
+        """This vocabulary with the tokens it lacks appended: the ids it has never move."""
+        new = [t for t in tokens if t not in self.index]
+        return Vocab([*self.tokens, *new]) if new else self
+
+    def keyword_ids(self, keywords: Sequence[str]) -> list[int]:
+        """What is fed right before a line: its keywords' known Han characters, then <kw>;
+        nothing for a line without keywords or a vocabulary without plans."""
+        chars = [self.index[ch] for w in keywords for ch in w if ch in self.index and is_han(ch)]
+        return [*chars, self.kw] if chars and self.kw is not None else []
 
     @classmethod
     def build(cls, texts: Iterable[str], min_count: int = 2) -> Vocab:

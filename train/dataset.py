@@ -1,4 +1,8 @@
-"""Bucketed poem batches: one token length and one theme length per bucket, so nothing is padded."""
+"""Bucketed poem batches: one token length and one theme length per bucket, so nothing is padded.
+
+A planned poem feeds each line's keywords right before the line (engine.vocab.KW). Those are
+context, never targets: a batch stores them as negative ids (-id - 1), which `model_inputs`
+turns back and `poem_nll` leaves out of the loss."""
 
 from __future__ import annotations
 
@@ -11,15 +15,43 @@ import torch
 from engine.model import CharLSTM
 from engine.vocab import FORM_IDS, Vocab
 
-Item = str | tuple[str, str]  # a poem, or (theme, poem)
+Item = str | tuple[str, str] | tuple[str, str, tuple[str, ...]]  # poem, (theme, poem[, plan])
 
 
-def drops_theme(poem: str, rate: float, seed: int) -> bool:
-    """Whether this poem trains without its theme (a stable draw, about `rate` of all poems)."""
+def drops_theme(poem: str, rate: float, seed: int, what: str = "") -> bool:
+    """Whether this poem trains without its theme (a stable draw, about `rate` of all poems);
+    `what` makes independent draws for other things dropped (keywords, one line's keyword)."""
     if rate <= 0:
         return False
-    digest = hashlib.sha256(f"{seed}\0{poem}".encode()).digest()
+    digest = hashlib.sha256(f"{seed}\0{what}{poem}".encode()).digest()
     return int.from_bytes(digest[:4], "big") < rate * 2**32
+
+
+def encode_planned(
+    vocab: Vocab, text: str, theme: str, plan: tuple[str, ...], dropout: float = 0.0, seed=0
+) -> list[int]:
+    """The training framing with each line's keyword fed right before it, as context (negated
+    ids). Keyword dropout: about `dropout` of the poems train without any plan, and as many of
+    the remaining lines without their keyword, so a plain call and a partial plan still work."""
+    ids = vocab.encode_poem(text, theme)
+    if not vocab.planned or not any(plan) or drops_theme(text, dropout, seed, "plan"):
+        return ids
+    start = ids.index(vocab.form_id(len(text.split("，", 1)[0].split("。", 1)[0]))) + 1
+    out, line = ids[:start], 0
+    for i, tok in enumerate(ids[start:]):
+        at_line_start = i == 0 or ids[start + i - 1] in (vocab.comma, vocab.period)
+        if at_line_start and tok != vocab.eos:
+            word = plan[line] if line < len(plan) else ""
+            if word and not drops_theme(f"{line}{text}", dropout, seed, "line"):
+                out += [-t - 1 for t in vocab.keyword_ids([word])]
+            line += 1
+        out.append(tok)
+    return out
+
+
+def model_inputs(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, is_target): a stored batch with its context-only tokens turned back into ids."""
+    return torch.where(batch < 0, -batch - 1, batch), batch >= 0
 
 
 def poem_start(batch: torch.Tensor) -> int:
@@ -33,23 +65,32 @@ def poem_nll(model: CharLSTM, batch: torch.Tensor) -> tuple[torch.Tensor, int]:
     """Summed NLL of a (B, L) batch's poem tokens (after the form token; the theme prefix is
     context, never a target), and how many tokens that is."""
     start = poem_start(batch)
-    h, _ = model(batch[:, :-1])  # (B, L-1, H)
-    targets = batch[:, start + 1 :]
-    return model.nll(h[:, start:].float(), targets), targets.numel()
+    ids, is_target = model_inputs(batch)
+    h, _ = model(ids[:, :-1])  # (B, L-1, H)
+    targets, keep = ids[:, start + 1 :], is_target[:, start + 1 :]
+    if bool(keep.all()):
+        return model.nll(h[:, start:].float(), targets), targets.numel()
+    kept = h[:, start:][keep]  # (N, H): the poem tokens only
+    return model.nll(kept.float().unsqueeze(0), targets[keep].unsqueeze(0)), int(keep.sum())
 
 
 class PoemBuckets:
     """Poems encoded with the training framing, stacked per (theme length, token length)."""
 
     def __init__(
-        self, items: Sequence[Item], vocab: Vocab, theme_dropout: float = 0.0, seed: int = 0
+        self,
+        items: Sequence[Item],
+        vocab: Vocab,
+        theme_dropout: float = 0.0,
+        seed: int = 0,
+        keyword_dropout: float = 0.0,
     ):
         groups: dict[tuple[int, int], list[list[int]]] = defaultdict(list)
         for item in items:
-            theme, text = ("", item) if isinstance(item, str) else item
+            theme, text, plan = ("", item, ()) if isinstance(item, str) else (*item, ())[:3]
             if drops_theme(text, theme_dropout, seed):
                 theme = ""
-            ids = vocab.encode_poem(text, theme)
+            ids = encode_planned(vocab, text, theme, plan, keyword_dropout, seed)
             groups[(len(ids), _start(ids))].append(ids)
         self.buckets = {
             key: torch.tensor(rows, dtype=torch.long) for key, rows in sorted(groups.items())
@@ -61,8 +102,8 @@ class PoemBuckets:
 
     @property
     def targets(self) -> int:
-        """Predicted tokens per pass: every token after the form token."""
-        return sum(len(b) * (n - start - 1) for (n, start), b in self.buckets.items())
+        """Predicted tokens per pass: every poem token after the form token."""
+        return sum(int((b[:, start + 1 :] >= 0).sum()) for (_, start), b in self.buckets.items())
 
     def batches(
         self, tokens_per_batch: int, generator: torch.Generator | None = None

@@ -19,9 +19,9 @@ from engine.vocab import Vocab
 from train import distributed
 from train.corpus import corpus_fingerprint, read_split, read_themed
 from train.dataset import PoemBuckets, epoch_batches, poem_nll, poem_start
-from train.options import TrainOptions, pick_device
+from train.options import TrainOptions, new_tokens, pick_device, split_items
 from train.state import TrainState, load_state, save_state
-from train.warmstart import add_separator
+from train.warmstart import grow
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def train_step(
     """One optimisation step on a (B, L) batch; returns (mean loss, predicted tokens).
     Under torchrun `ddp` is the DistributedDataParallel loss module, which averages gradients."""
     with amp or torch.autocast("cpu", enabled=False):
-        n = batch[:, poem_start(batch) + 1 :].numel()
+        n = int((batch[:, poem_start(batch) + 1 :] >= 0).sum())  # poem tokens, no keywords
         loss = (ddp(batch) if ddp is not None else poem_nll(model, batch)[0]) / n
     optim.zero_grad(set_to_none=True)
     loss.backward()
@@ -105,17 +105,17 @@ class Trainer:
         torch.manual_seed(opts.seed)  # the same initial weights on every rank
         self.ranks, rank_device = distributed.setup(opts.device)
         self.device = rank_device or pick_device(opts.device)
-        train_items = _items(opts, "train") + list(opts.extra_texts)
+        train_items = split_items(opts, "train") + list(opts.extra_texts)
         self.parent = None
         if opts.init_from is not None:  # same vocabulary, so ids never change between versions
             base = load_model_dir(opts.init_from)
             self.vocab, self.model, self.parent = base.vocab, base.model.float(), base.version
             if opts.themes:
-                self.model, self.vocab = add_separator(self.model, self.vocab)
+                self.model, self.vocab = grow(self.model, self.vocab, *new_tokens(opts))
         else:
             texts = (item if isinstance(item, str) else item[1] for item in train_items)
             self.vocab = Vocab.build(texts, opts.min_count)
-            self.vocab = self.vocab.with_separator() if opts.themes else self.vocab
+            self.vocab = self.vocab.with_tokens(*new_tokens(opts)) if opts.themes else self.vocab
             cfg = ModelConfig(
                 len(self.vocab), opts.embed_dim, opts.hidden_dim, 2, opts.dropout,
                 tuple(opts.cutoffs),
@@ -123,8 +123,10 @@ class Trainer:
             self.model = CharLSTM(cfg)
         self.model.to(self.device)
         self.ddp = distributed.wrap(self.model, self.ranks, self.device)
-        self.train_data = PoemBuckets(train_items, self.vocab, opts.theme_dropout, opts.seed)
-        self.val_data = PoemBuckets(_items(opts, "val"), self.vocab)
+        drops = (opts.theme_dropout, opts.seed, opts.keyword_dropout)
+        self.train_data = PoemBuckets(train_items, self.vocab, *drops)
+        # validation sees plans dropped as training does; the test split (finish, gate) is plain
+        self.val_data = PoemBuckets(split_items(opts, "val"), self.vocab, 0.0, *drops[1:])
         self.optim = torch.optim.Adam(self.model.parameters(), lr=opts.lr)
         self.state = TrainState()
         if opts.resume and (opts.state_dir / "state.json").exists():
@@ -261,11 +263,6 @@ class _Throughput:
         if now - self.t0 > 30:
             self.chars, self.t0 = 0, now
         return rate
-
-
-def _items(opts: TrainOptions, split: str) -> list:
-    """The poems of a split: (theme, poem) pairs when training with themes, else plain text."""
-    return read_themed(opts.corpus, split) if opts.themes else read_split(opts.corpus, split)
 
 
 def train(opts: TrainOptions) -> dict:

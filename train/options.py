@@ -7,6 +7,10 @@ from pathlib import Path
 
 import torch
 
+from engine.vocab import KW, SEP
+from train.corpus import read_split, read_themed
+from train.keywords import read_keywords
+
 
 @dataclass
 class TrainOptions:
@@ -33,6 +37,10 @@ class TrainOptions:
     init_from: Path | None = None  # warm start: this model's weights, config and vocabulary
     themes: bool = True  # frame each poem with its title as the theme (appends <sep>)
     theme_dropout: float = 0.25  # share of poems trained without their theme: p(poem) too
+    # feed each line's own keyword (train.keywords) right before it (appends <kw>): a generator
+    # that follows a plan; keyword_dropout of the poems, and of the other lines, go without
+    keywords: bool = False
+    keyword_dropout: float = 0.25
 
     @property
     def state_dir(self) -> Path:
@@ -43,3 +51,20 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def split_items(opts: TrainOptions, split: str) -> list:
+    """The poems of a split: (theme, poem) pairs when training with themes, else plain text;
+    (theme, poem, keywords per line) when training with plans."""
+    if not opts.themes:
+        return read_split(opts.corpus, split)
+    themed = read_themed(opts.corpus, split)
+    if not opts.keywords:
+        return themed
+    plans = read_keywords(opts.corpus, split)
+    return [(t, p, k) for (t, p), k in zip(themed, plans, strict=True)]
+
+
+def new_tokens(opts: TrainOptions) -> tuple[str, ...]:
+    """The tokens this run's framing needs (appended to a warm start's vocabulary)."""
+    return (SEP, KW) if opts.keywords else (SEP,)

@@ -155,6 +155,13 @@ def train(
     theme_dropout: Annotated[
         float, typer.Option(help="Share of poems trained without their theme.")
     ] = 0.25,
+    keywords: Annotated[
+        bool,
+        typer.Option(help="Feed each line's own keyword right before it: a generator for plans."),
+    ] = False,
+    keyword_dropout: Annotated[
+        float, typer.Option(help="Share of poems (and of lines) trained without keywords.")
+    ] = 0.25,
 ) -> None:
     """Train the two-layer LSTM on the corpus; the best model is saved atomically to OUT.
 
@@ -193,6 +200,8 @@ def train(
         init_from=init_from,
         themes=themes,
         theme_dropout=theme_dropout,
+        keywords=keywords,
+        keyword_dropout=keyword_dropout,
         progress=int(os.environ.get("RANK", "0")) == 0,
     )
     from engine.checkpoint import ModelDirError
