@@ -19,6 +19,7 @@ from engine.model import CharLSTM, ModelConfig
 from engine.vocab import Vocab
 
 WEIGHTS, META, LINES = "model.safetensors", "model.json", "corpus_lines.safetensors"
+PLAN = "plan.json"  # the planner's data (engine.outline), built by `acrostic plan build`
 FORMAT = 1
 
 
@@ -33,6 +34,7 @@ class LoadedModel:
     meta: dict
     path: Path
     line_hashes: torch.Tensor | None = None  # sorted corpus line hashes (novelty guard)
+    plan_data: dict | None = None  # plan.json: lexicon and corpus statistics for the planner
 
     @property
     def version(self) -> str:
@@ -63,9 +65,17 @@ def save_model_dir(
     meta: dict,
     dtype: torch.dtype = torch.float16,
     line_hashes: torch.Tensor | None = None,
+    plan_data: dict | None = None,
 ) -> Path:
-    """Write a complete model directory next to `path`, then swap it into place."""
+    """Write a complete model directory next to `path`, then swap it into place. Files beside
+    the model at `path` (package data, plan.json) are kept unless `plan_data` replaces it."""
     with atomic_directory(path) as tmp:
+        _keep_package_data(path, tmp)
+        if plan_data is not None:
+            (tmp / PLAN).write_text(
+                json.dumps(plan_data, ensure_ascii=False, separators=(",", ":"), sort_keys=True),
+                encoding="utf-8",
+            )
         tensors = {
             k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()
         }
@@ -80,12 +90,12 @@ def save_model_dir(
             "vocab_digest": vocab.digest(),
             "weights_sha256": _sha256(tmp / WEIGHTS),
             "lines_sha256": _sha256(tmp / LINES) if line_hashes is not None else None,
+            "plan_sha256": _sha256(tmp / PLAN) if (tmp / PLAN).exists() else None,
             "vocab": vocab.tokens,
         }
         (tmp / META).write_text(
             json.dumps(full, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
         )
-        _keep_package_data(path, tmp)
     return path
 
 
@@ -166,7 +176,7 @@ def load_model_dir(path: Path) -> LoadedModel:
         )
     model.load_state_dict({k: v.float() for k, v in tensors.items()})
     model.eval()
-    return LoadedModel(model, vocab, meta, path, _load_lines(path, meta))
+    return LoadedModel(model, vocab, meta, path, _load_lines(path, meta), _load_plan(path, meta))
 
 
 def _load_lines(path: Path, meta: dict) -> torch.Tensor | None:
@@ -178,12 +188,30 @@ def _load_lines(path: Path, meta: dict) -> torch.Tensor | None:
     return load_file(str(lines))["hashes"].to(torch.int64) + 2**31
 
 
+def _load_plan(path: Path, meta: dict) -> dict | None:
+    if not meta.get("plan_sha256"):
+        return None
+    plan = path / PLAN
+    if not plan.exists() or _sha256(plan) != meta["plan_sha256"]:
+        raise ModelDirError(f"{path}: {PLAN} is missing or does not match {META}")
+    return json.loads(plan.read_text(encoding="utf-8"))
+
+
+DERIVED = {"config", "vocab", "vocab_digest", "weights_sha256", "lines_sha256", "plan_sha256",
+           "format"}  # fmt: skip
+
+
 def resave(
-    loaded: LoadedModel, meta_updates: dict, line_hashes: torch.Tensor | None = None
+    loaded: LoadedModel,
+    meta_updates: dict,
+    line_hashes: torch.Tensor | None = None,
+    plan_data: dict | None = None,
 ) -> Path:
-    """Rewrite a loaded model directory in place with updated metadata (and/or line hashes)."""
-    derived = {"config", "vocab", "vocab_digest", "weights_sha256", "lines_sha256", "format"}
-    meta = {k: v for k, v in loaded.meta.items() if k not in derived}
+    """Rewrite a loaded model directory in place with updated metadata (and/or line hashes,
+    plan data)."""
+    meta = {k: v for k, v in loaded.meta.items() if k not in DERIVED}
     meta.update(meta_updates)
     hashes = line_hashes if line_hashes is not None else loaded.line_hashes
-    return save_model_dir(loaded.path, loaded.model, loaded.vocab, meta, line_hashes=hashes)
+    return save_model_dir(
+        loaded.path, loaded.model, loaded.vocab, meta, line_hashes=hashes, plan_data=plan_data
+    )

@@ -5,6 +5,11 @@ its rhyme can still take (so the search, not the caller, picks the rhyme), and f
 any constraint it had to relax. Constraints are boolean masks over the vocabulary; when a
 hypothesis has no candidate left, the least important constraint is dropped for that step —
 tones first, then rhyme, then the repeat limit — and the flag says so.
+
+A planned keyword (engine.lexical) comes after all of those: it narrows what they allow, and a
+hypothesis it empties drops out while another of the poem can still place the keyword; only
+when none can is it relaxed for the line ("keyword"). So relaxation drops tones, rhyme and the
+repeat limit before the keyword, and the keyword before the formula rules give way.
 """
 
 from __future__ import annotations
@@ -14,17 +19,20 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from engine.lexical import DONE, keyword_mask, keyword_slots, progress_after
 from engine.novelty import LineIndex
 from engine.prosody import PING, VocabMasks
 from engine.rules import PhrasePenalties, rhyme_bans, trigram_bans
 
 RELAX_REPEAT, RELAX_RHYME, RELAX_TONES, RELAX_NOVELTY, RELAX_FORMULA = 1, 2, 4, 8, 16
+RELAX_KEYWORD = 32
 RELAX_NAMES = {
     RELAX_REPEAT: "max_repeat",
     RELAX_RHYME: "rhyme",
     RELAX_TONES: "tones",
     RELAX_NOVELTY: "novelty",
     RELAX_FORMULA: "formula",
+    RELAX_KEYWORD: "keyword",
 }
 NEG_INF = float("-inf")
 LOOSE_TONE_PENALTY = 1.0  # nats taken off a character in the wrong tone when tones="loose"
@@ -46,6 +54,7 @@ class Rules:
     forced: tuple[tuple[int, int], ...] = ()  # (slot, id) fixed by the skeleton
     # the last slots of the first and the even lines: never the same character twice
     end_slots: frozenset[int] = frozenset()
+    keywords: tuple[tuple[int, ...], ...] = ()  # per line, the ids of its planned keyword
 
     @property
     def starts(self) -> int:
@@ -60,12 +69,14 @@ class HypState:
     start: torch.Tensor  # (B,) long index of the tone pattern this hypothesis follows
     line_hash: torch.Tensor  # (B,) int64 running hash of the current line
     hist: torch.Tensor  # (B, T) long ids of the slots so far
+    kw: torch.Tensor | None = None  # (B,) long progress into the line's keyword (lexical)
 
     def select(self, rows: torch.Tensor) -> HypState:
         fields = (
             self.counts, self.rhyme_set, self.relaxed, self.start, self.line_hash, self.hist
         )  # fmt: skip
-        return HypState(*(t.index_select(0, rows) for t in fields))
+        kw = None if self.kw is None else self.kw.index_select(0, rows)
+        return HypState(*(t.index_select(0, rows) for t in fields), kw)
 
 
 class Constraints:
@@ -93,6 +104,9 @@ class Constraints:
             s: [self.forced[r] for r in rhymes if r > s and r in self.forced] for s in rhymes
         }
         self.member = masks.member_float if masks else None  # (G, V)
+        self.keyword_at = keyword_slots(
+            rules.keywords, self.starts, sorted(rules.line_ends), self.forced
+        )  # slot → what the line's keyword asks there
         # slot → (starts,) bool: does this start need 平 here?
         self.tone_at = (
             {slot: torch.tensor([t == PING for t in tones]) for slot, tones in rules.tone_slots}
@@ -114,6 +128,7 @@ class Constraints:
             torch.arange(n),
             torch.zeros(n, dtype=torch.int64),
             torch.zeros(n, 0, dtype=torch.long),
+            torch.zeros(n, dtype=torch.long) if self.keyword_at else None,
         )
 
     def _tone_mask(self, state: HypState, slot: int) -> torch.Tensor:
@@ -180,7 +195,26 @@ class Constraints:
             if found is not None:
                 rows, ids, nats = found
                 objective.index_put_((rows, ids), -nats, accumulate=True)
-        return objective, relaxed
+        return self._keyword(objective, state, slot, relaxed)
+
+    def _keyword(self, objective, state: HypState, slot: int, relaxed):
+        """The planned keyword's rule on top of the others (engine.lexical): hypotheses it
+        empties drop out, unless it empties them all (then it is relaxed)."""
+        ks = self.keyword_at.get(slot)
+        mask = None if ks is None or state.kw is None else keyword_mask(state.kw, self.V, ks)
+        if mask is None:
+            return objective, relaxed
+        narrowed = torch.where(mask, objective, NEG_INF)
+        if bool(torch.isfinite(narrowed).any()):
+            return narrowed, relaxed
+        return objective, relaxed | RELAX_KEYWORD
+
+    def keyword_progress(self, state: HypState, rows, tok, slot: int) -> torch.Tensor | None:
+        """(N,) progress of hypotheses rows (N,) after tok (N,); None: no keyword here."""
+        ks = self.keyword_at.get(slot)
+        if ks is None or state.kw is None:
+            return None
+        return progress_after(state.kw[rows], tok, ks)
 
     def _ban_formulas(
         self, objective: torch.Tensor, state: HypState, slot: int, only: torch.Tensor | None = None
@@ -235,6 +269,12 @@ class Constraints:
             if forced and slot in self.rules.line_ends:  # a forced last character cannot dodge
                 flags = flags | torch.where(self.lines.contains(line_hash), RELAX_NOVELTY, 0)
         hist = torch.cat([state.hist, tok.view(-1, 1).expand(state.hist.size(0), 1)], 1)
+        kw, ks = state.kw, self.keyword_at.get(slot)
+        if ks is not None and kw is not None:
+            kw = progress_after(kw, tok.expand(kw.size(0)), ks)
+            if ks.line_end:  # the line is done: did it place its keyword?
+                flags = flags | torch.where(kw != DONE, RELAX_KEYWORD, 0)
+                kw = torch.zeros_like(kw)
         return replace(
             state,
             counts=counts,
@@ -242,6 +282,7 @@ class Constraints:
             relaxed=flags,
             line_hash=line_hash,
             hist=hist,
+            kw=kw,
         )
 
     def checks_novelty(self, slot: int) -> bool:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import torch
 
 from engine.constraints import RELAX_NOVELTY, Constraints, HypState
+from engine.selection import select
 from engine.stepper import Hidden, Stepper
-from engine.top import top
 from engine.vocab import Vocab
 
 NEG_INF = float("-inf")
@@ -23,20 +23,41 @@ class Skeleton:
 
     slots: tuple[int | None, ...]
     chars_per_line: int
+    # per line, the ids fed right before it (its planned keyword and <kw>, for a model trained
+    # with plans): context between slots, never a slot itself
+    feeds: tuple[tuple[int, ...], ...] = ()
 
     @classmethod
     def acrostic(
-        cls, vocab: Vocab, head_ids: list[int], chars_per_line: int, at: int = 0
+        cls,
+        vocab: Vocab,
+        head_ids: list[int],
+        chars_per_line: int,
+        at: int = 0,
+        feeds: tuple[tuple[int, ...], ...] = (),
     ) -> Skeleton:
         """Line i = head i at position `at` among free characters, then '，' or '。' (the last
-        line always ends '。')."""
+        line always ends '。'); `feeds[i]` fed right before line i."""
         slots: list[int | None] = []
         for i, hid in enumerate(head_ids):
             line: list[int | None] = [None] * chars_per_line
             line[at] = hid
             last = i == len(head_ids) - 1
             slots += [*line, vocab.period if last or i % 2 == 1 else vocab.comma]
-        return cls(tuple(slots), chars_per_line)
+        return cls(tuple(slots), chars_per_line, tuple(feeds))
+
+    def line_start(self, line: int) -> int:
+        """The first slot of a line: line i at i·(chars_per_line + 1), the one place that says
+        so for a search (the feeds sit between slots)."""
+        return line * (self.chars_per_line + 1)
+
+    def feed_before(self, slot: int) -> tuple[int, ...]:
+        """What is fed after slot − 1's token and before slot is predicted."""
+        width = self.chars_per_line + 1
+        if not self.feeds or slot % width:
+            return ()
+        line = slot // width
+        return self.feeds[line] if line < len(self.feeds) else ()
 
     def forced_counts(self, V: int) -> torch.Tensor:
         """(1, V) uses of each id by forced slots: the heads count against the repeat limit
@@ -63,6 +84,19 @@ class Predict:
 
 
 Search = Generator[Predict, tuple, object]
+
+
+def feed_then(
+    tok: torch.Tensor, state: Hidden, feed: tuple[int, ...], forced
+) -> Generator[Predict, tuple, tuple]:
+    """Predict(tok, state, forced), with `feed` (a line's keyword and <kw>) fed first after
+    tok: one model step per fed token, no scores until the last."""
+    if not feed:
+        return (yield Predict(tok, state, forced))
+    _, state = yield Predict(tok, state, scores=False)
+    for fed in feed[:-1]:
+        _, state = yield Predict(torch.full_like(tok, fed), state, scores=False)
+    return (yield Predict(torch.full_like(tok, feed[-1]), state, forced))
 
 
 def answer(stepper: Stepper, request: Predict) -> tuple[torch.Tensor | None, Hidden]:
@@ -111,7 +145,7 @@ def _begin(
     for tok in prefix:
         _, state = yield Predict(torch.tensor([tok]), state, scores=False)
     form = torch.tensor([vocab.form_id(skeleton.chars_per_line)])
-    lp, state = yield Predict(form, state, skeleton.slots[0])
+    lp, state = yield from feed_then(form, state, skeleton.feed_before(0), skeleton.slots[0])
     rows = torch.arange(cstate.counts.size(0)).repeat(copies)
     cstate = cstate.select(rows)
     rows = torch.zeros_like(rows)
@@ -157,7 +191,7 @@ def beam_steps(
         else:
             objective, relaxed = constraints.objective(lp, cstate, slot)
             total = scores.unsqueeze(1) + objective  # (B, V)
-            rows, tok, relaxed, group = _select(
+            rows, tok, relaxed, group = select(
                 total, group, groups, beam_size, diversity, constraints, cstate, slot, relaxed
             )
             scores, logp = total[rows, tok], logp[rows] + lp[rows, tok]
@@ -165,7 +199,8 @@ def beam_steps(
             state = stepper.reorder(state, rows)
         cstate = constraints.advance(cstate, slot, tok, relaxed, forced is not None)
         if slot + 1 < len(skeleton.slots):
-            lp, state = yield Predict(tok, state, skeleton.slots[slot + 1])
+            after = skeleton.feed_before(slot + 1)
+            lp, state = yield from feed_then(tok, state, after, skeleton.slots[slot + 1])
     n = len(skeleton.slots)
     order = scores.argsort(descending=True).tolist()
     return [
@@ -178,55 +213,6 @@ def beam_steps(
         )
         for i in order
     ]
-
-
-def _select(total, group, groups, width, diversity, constraints, cstate, slot, relaxed):
-    """Each group's best `width` continuations; later groups pay for characters that earlier
-    groups picked at this step. Returns (rows, tokens, relaxed, group) of the new beam."""
-    V = total.size(1)
-    if groups == 1:
-        rows, tok, rel = _top(total.view(-1), V, width, constraints, cstate, slot, relaxed)
-        return rows, tok, rel, torch.zeros_like(rows)
-    used = torch.zeros(V)
-    parts = []
-    start = 0  # the rows of each group are contiguous, in group order
-    for g, size in enumerate(torch.bincount(group, minlength=groups).tolist()):
-        if size == 0:
-            continue
-        block = total[start : start + size]
-        if g and diversity:
-            block = block - diversity * used
-        members = torch.arange(start, start + size)
-        rows, tok, rel = _top(
-            block.reshape(-1), V, width, constraints, cstate, slot, relaxed, members
-        )  # fmt: skip
-        used[tok] = 1.0
-        parts.append((rows, tok, rel, torch.full_like(rows, g)))
-        start += size
-    return tuple(torch.cat(p) for p in zip(*parts, strict=True))
-
-
-def _top(flat, V, beam_size, constraints, cstate, slot, relaxed, members=None):
-    """The best `beam_size` finite candidates; at a line's end, skipping any that would
-    complete a corpus line (if every candidate would, novelty is relaxed for those rows).
-    `members` maps the rows of `flat` to hypothesis rows (all rows when None)."""
-    novelty = constraints.checks_novelty(slot)
-    values, index = top(flat, min(beam_size * (3 if novelty else 1), flat.numel()))
-    keep = torch.isfinite(values)
-    values, index = values[keep], index[keep]
-    rows, tok = index // V, index % V
-    if members is not None:
-        rows = members[rows]
-    relaxed = relaxed[rows]
-    if novelty:
-        copied = constraints.copied(cstate, rows, tok)
-        if bool(copied.all()):
-            relaxed = relaxed | RELAX_NOVELTY
-        else:
-            fresh = ~copied
-            values, rows, tok, relaxed = values[fresh], rows[fresh], tok[fresh], relaxed[fresh]
-    n = min(beam_size, values.numel())
-    return rows[:n], tok[:n], relaxed[:n]
 
 
 def sample_steps(
@@ -264,7 +250,8 @@ def sample_steps(
         tok = torch.tensor([choice])
         cstate = constraints.advance(cstate, slot, tok, relaxed, forced is not None)
         if slot + 1 < len(skeleton.slots):
-            lp, state = yield Predict(tok, state, skeleton.slots[slot + 1])
+            after = skeleton.feed_before(slot + 1)
+            lp, state = yield from feed_then(tok, state, after, skeleton.slots[slot + 1])
     n = len(skeleton.slots)
     return Decoded(ids, total / n, int(cstate.relaxed[0]), int(cstate.start[0]), penalty)
 

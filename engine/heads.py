@@ -19,6 +19,13 @@ class ThemeError(HeadError):
     """A theme phrase that is not 1–12 Han characters; a HeadError, so callers answer alike."""
 
 
+class KeywordError(HeadError):
+    """A 意象 keyword that is not 1–3 Han characters, or more keywords than lines."""
+
+
+MAX_KEYWORD = 3  # characters of one keyword: it must fit a 五言 line beside the head
+
+
 def _strippable(ch: str) -> bool:
     return ch.isspace() or unicodedata.category(ch).startswith(("P", "Z"))
 
@@ -35,6 +42,22 @@ def normalize_theme(raw: str) -> str:
     """A theme phrase, normalised and validated exactly like a head (1–12 Han characters);
     raises ThemeError naming what is wrong."""
     return _normalize(raw, ThemeError, "主题", "the theme")
+
+
+def normalize_keywords(raw, lines: int) -> tuple[str, ...]:
+    """The user's 意象: each normalised like a theme and 1–3 characters, one a line at most
+    ('' keeps a line free for the planner); raises KeywordError naming what is wrong."""
+    words = tuple(_normalize(w, KeywordError, "意象", "a keyword") if w else "" for w in raw)
+    long = [w for w in words if len(w) > MAX_KEYWORD]
+    if long:
+        raise KeywordError(
+            f"意象「{long[0]}」太长：每个最多 {MAX_KEYWORD} 个字 (a keyword has at most {MAX_KEYWORD} characters)"
+        )
+    if len(words) > lines:
+        raise KeywordError(
+            f"意象太多：{len(words)} 个，这首诗只有 {lines} 行 ({len(words)} keywords for {lines} lines)"
+        )
+    return words
 
 
 def _normalize(raw: str, error: type[HeadError], zh: str, en: str) -> str:

@@ -77,8 +77,9 @@ class _Request:
 
 class Lockstep(Candidates, Selection, Finishing):
     """Beam and diverse-beam poems of one Poet, all in flight advanced together. Sampled
-    poems go through engine.batching's per-request search on the same stepper. Not
-    thread-safe: one loop owns it."""
+    poems, and poems with planned keywords (engine.lexical), go through engine.batching's
+    per-request search on the same stepper: their model steps are batched with the others',
+    their search steps are engine.decode's own. Not thread-safe: one loop owns it."""
 
     def __init__(self, poet, candidates: int = CANDIDATES):
         self.poet = poet
@@ -120,7 +121,10 @@ class Lockstep(Candidates, Selection, Finishing):
         if spec.mode == "sample":
             return self.samplers.submit(key, self.poet.acrostic_steps(spec))
         try:
-            self.requests[key] = self._request(key, self.poet.plan(spec))
+            plan = self.poet.plan(spec)
+            if plan.outlined:  # keywords to place: engine.decode's own search, model steps shared
+                return self.samplers.submit(key, self.poet.search_steps(plan))
+            self.requests[key] = self._request(key, plan)
         except Exception as error:  # a bad spec or head: this poem alone fails
             return Finished(key, error=error)
         return None

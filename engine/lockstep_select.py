@@ -7,7 +7,7 @@ import torch
 
 from engine import kernels
 from engine.constraints import RELAX_NOVELTY, RELAX_RHYME, HypState
-from engine.decode import _select
+from engine.selection import select
 
 
 class Selection:
@@ -39,7 +39,7 @@ class Selection:
         )  # fmt: skip
         objective, relaxed = constraints.objective(lp, state, slot)
         total = request.scores.unsqueeze(1) + objective
-        rows, tok, relaxed, group = _select(
+        rows, tok, relaxed, group = select(
             total, request.group, plan.groups, plan.width, plan.diversity, constraints, state,
             slot, relaxed,
         )  # fmt: skip

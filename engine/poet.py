@@ -14,12 +14,14 @@ import torch
 from engine.batching import BATCH_PRECISION
 from engine.checkpoint import LoadedModel, load_model_dir
 from engine.checks import poem_checks
-from engine.constraints import Constraints, Rules, relaxed_names
+from engine.constraints import Constraints, relaxed_names
 from engine.decode import Decoded, Search, Skeleton, beam_steps, drive, sample_steps
-from engine.forms import STARTS, distinct_end_lines, rhyme_lines, start_label, tone_slots
+from engine.forms import STARTS, start_label
 from engine.heads import Fallbacks
 from engine.novelty import LineIndex
+from engine.outline import Planner, draw_outline, outline_ids
 from engine.poem import Poem, check_acrostic, check_formula, punctuate
+from engine.poem_rules import poem_constraints
 from engine.prosody import Prosody
 from engine.rerank import finalists, plain_pass, rerank
 from engine.rules import PhrasePenalties, basic_block_mask
@@ -61,6 +63,11 @@ class Plan:
     groups: int  # diverse beam groups (1: a plain beam)
     diversity: float
 
+    @property
+    def outlined(self) -> bool:
+        """Whether the search places planned keywords (engine.lexical)."""
+        return bool(self.constraints.rules.keywords)
+
 
 POSITION_NAMES = {"head": "藏头", "tail": "藏尾"}
 __all__ = ["DEFAULT_SEARCH", "MODES", "SHIPPED_MODEL", "TONE_MODES", "Poem", "PoemSpec", "Poet"]
@@ -78,6 +85,8 @@ class Poet:
         self.fallbacks = Fallbacks(self.vocab)
         self.prosody = Prosody.load()
         self._cliches: dict[float, PhrasePenalties] = {}  # cliché table per cliché weight
+        data = loaded.plan_data
+        self.planner = Planner(data, set(self.vocab.tokens)) if data else None  # outlines
 
     @classmethod
     def load(cls, path: str | Path | None = None, precision: str | None = None) -> Poet:
@@ -117,7 +126,11 @@ class Poet:
     def acrostic_steps(self, spec: PoemSpec) -> Search:
         """`acrostic` as a search generator: it yields its model steps (engine.decode.Predict)
         and returns the Poem, so a step scheduler can batch them with other requests'."""
-        plan = self.plan(spec)
+        return (yield from self.search_steps(self.plan(spec)))
+
+    def search_steps(self, plan: Plan) -> Search:
+        """The search of a planned request (Poet.plan), as acrostic_steps."""
+        spec = plan.spec
         if spec.mode == "sample":
             gen = torch.Generator().manual_seed(plan.params["seed"])
             decoded = yield from sample_steps(
@@ -146,8 +159,15 @@ class Poet:
             "theme": theme,
         }
         conditioning = self._conditioning(head, params)
-        skeleton = Skeleton.acrostic(self.vocab, conditioning, cpl, at)
-        constraints = self._constraints(skeleton, spec, self._penalties(search, spec.recent))
+        outline = draw_outline(self.planner, self.vocab, spec)
+        keyword_ids, feeds = outline_ids(self.vocab, outline)
+        if outline is not None:
+            params["outline"], params["outline_source"] = list(outline.keywords), outline.source
+        skeleton = Skeleton.acrostic(self.vocab, conditioning, cpl, at, feeds)
+        penalties = self._penalties(search, spec.recent)
+        constraints = poem_constraints(
+            self, skeleton, spec, penalties, search.repeat_nats, keyword_ids
+        )  # fmt: skip
         prefix = self.vocab.prefix(theme)
         width, groups, diversity = spec.beam_size, 1, 0.0
         if spec.mode == "sample":
@@ -213,35 +233,6 @@ class Poet:
         if fallbacks:
             params["fallbacks"] = fallbacks
         return ids
-
-    def _constraints(self, skeleton: Skeleton, spec: PoemSpec, penalties) -> Constraints:
-        """The rules of this poem as masks: rhyme slots, tone slots per start, repeat limit."""
-        cpl, n_lines, tones = skeleton.chars_per_line, len(spec.head), spec.tones
-        starts = [i * (cpl + 1) for i in range(n_lines)]
-        rhyme_slots = frozenset(starts[i] + cpl - 1 for i in rhyme_lines(n_lines))
-        end_slots = frozenset(starts[i] + cpl - 1 for i in distinct_end_lines(n_lines))
-        if not spec.rhyme:
-            rhyme_slots = frozenset()
-        tone_rules: tuple = ()
-        if tones:
-            per_start = [tone_slots(n_lines, cpl, start) for start in STARTS]
-            tone_rules = tuple(
-                (slot, tuple(p[slot] for p in per_start)) for slot in sorted(per_start[0])
-            )
-        rules = Rules(
-            spec.max_repeat,
-            rhyme_slots,
-            tone_rules,
-            tones,
-            line_starts=frozenset(starts),
-            line_ends=frozenset(s + cpl - 1 for s in starts),
-            forced=tuple((i, t) for i, t in enumerate(skeleton.slots) if t is not None),
-            repeat_nats=_weights(spec.search).repeat_nats,
-            end_slots=end_slots,
-        )
-        masks = self.masks if rhyme_slots or tone_rules else None
-        lines = self.line_index if spec.novelty else None
-        return Constraints(self.generable, rules, masks, lines, penalties)
 
     @functools.cached_property
     def generable(self) -> torch.Tensor:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.heads import normalize_head, normalize_theme
+from engine.heads import normalize_head, normalize_keywords, normalize_theme
 
 MODES = ("diverse", "beam", "sample")
 TONE_MODES = ("strict", "loose", None)
@@ -38,6 +38,9 @@ class PoemSpec:
     script: str = "simplified"  # the script of the returned text (lines stay simplified)
     # engine.poet.SearchWeights (or its asdict, as stored); None: the defaults of the day
     search: Any = None
+    keywords: tuple[str, ...] = ()  # the user's 意象 (意象:杏花,长安): lines 1, 2 … hold them
+    outline: bool = True  # the planner fills the other lines' keywords (with plan data)
+    plan_seed: int = 0  # 0: the planner's first choice; another: a different draw (🔄)
 
     def __post_init__(self):
         set_ = object.__setattr__  # frozen: normalised values are set once, here
@@ -45,6 +48,7 @@ class PoemSpec:
         if self.theme is not None:
             set_(self, "theme", normalize_theme(self.theme))
         set_(self, "recent", tuple(self.recent))
+        set_(self, "keywords", normalize_keywords(self.keywords, len(self.head)))
         self._check()
 
     def _check(self) -> None:
@@ -75,6 +79,7 @@ class PoemSpec:
         """JSON-ready: what a poem is stored with."""
         out = dataclasses.asdict(self)
         out["recent"] = list(self.recent)
+        out["keywords"] = list(self.keywords)
         return out
 
     @classmethod

@@ -1,12 +1,12 @@
 """The `acrostic` command line, one module per command group: poem and card (a poem), training
-(corpus, train, eval), quality (cliches), panel (blind panels), serving (chat, run, retrain, db,
+(corpus, train, eval), quality (cliches), panel (blind panels), plan (the planner), serving (chat, run, retrain, db,
 models)."""
 
 from __future__ import annotations
 
 import typer
 
-from bot.cli import card, panel, poem, quality, serving, training
+from bot.cli import card, panel, plan, poem, quality, serving, training
 from bot.cli.common import PUBLIC_HEADS
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app.command()(serving.retrain)
 app.add_typer(serving.db_app, name="db")
 app.add_typer(serving.models_app, name="models")
 app.add_typer(panel.panel_app, name="panel")
+app.add_typer(plan.plan_app, name="plan")
 app.command()(quality.cliches)
 app.command()(card.card)
 
