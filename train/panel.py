@@ -62,6 +62,8 @@ def read_poem_set(path: Path, source: str) -> list[Poem]:
         try:
             row = json.loads(line)
             head, text = str(row.get("head") or "").strip(), str(row["text"])
+            if row.get("theme"):  # a head with a theme (王小明 主题:生日): raters see both
+                head = f"{head}（主题：{str(row['theme']).strip()}）"
         except (ValueError, KeyError, AttributeError) as e:
             raise ValueError(f"{path}:{number}: not a poem object ({e!r})") from None
         text = "".join(text.split()).translate(_WIDE)

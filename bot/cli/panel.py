@@ -144,9 +144,12 @@ def poems(
     diversity: Annotated[float | None, typer.Option(help="Diverse search: group penalty.")] = None,
     mi_weight: Annotated[float | None, typer.Option(help="Rerank: λ on log p(poem).")] = None,
     cliche_weight: Annotated[float | None, typer.Option(help="Scale of cliché penalties.")] = None,
+    outline: Annotated[
+        bool, typer.Option(help="Plan keywords with the model's plan data (engine.outline).")
+    ] = True,
 ) -> None:
     """Write one poem per head with the given model and search, as a poem set for a panel;
-    print the set's formula metrics."""
+    print the set's formula metrics. A heads line `王小明 生日` is a head with a theme."""
     import dataclasses
     import json
 
@@ -163,7 +166,9 @@ def poems(
     search = dataclasses.replace(DEFAULT_SEARCH, **chosen)
     poet = Poet.load(model)
     written = []
-    for head in read_heads(heads):
+    themes = []
+    for request in read_heads(heads):
+        head, _, theme = request.partition(" ")
         try:
             poem = poet.acrostic(
                 head,
@@ -172,17 +177,21 @@ def poems(
                 beam_size=beam,
                 search=search,
                 seed=len(written),
+                theme=theme.strip() or None,
+                outline=outline,
             )
         except HeadError as e:
             fail(f"{head}: {e}")
         written.append(poem)
+        themes.append(theme.strip())
     out.parent.mkdir(parents=True, exist_ok=True)
+    rows = [
+        {"head": p.head, **({"theme": t} if t else {}), "text": p.text,
+         **({"outline": p.params["outline"]} if "outline" in p.params else {})}
+        for p, t in zip(written, themes, strict=True)
+    ]  # fmt: skip
     out.write_text(
-        "".join(
-            json.dumps({"head": p.head, "text": p.text}, ensure_ascii=False) + "\n"
-            for p in written
-        ),
-        encoding="utf-8",
+        "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8"
     )
     metrics = formula_metrics([p.lines for p in written])
     typer.echo(json.dumps({"poems": len(written), **metrics}, ensure_ascii=False))
