@@ -28,7 +28,7 @@ from bot.store import queries
 from bot.store.models import PoemRequest, RequestStatus
 from bot.store.session import Database, DatabaseUnavailable
 from engine import HeadError, Poem
-from engine.heads import ThemeError
+from engine.heads import KeywordError, ThemeError
 from engine.poet import DEFAULT_SEARCH
 from engine.spec import PoemSpec
 
@@ -188,12 +188,15 @@ class Core:
         limited: bool = True,
     ) -> Reply:
         """One poem request, start to end; every outcome is stored (when the database is up)."""
-        try:  # a bad head or theme is refused before it costs a token of the rate limits
+        try:  # a bad head, theme or 意象 is refused before it costs a token of the limits
+            if options.problem:
+                raise KeywordError(options.problem)
             spec = PoemSpec(
-                options.head, options.chars_per_line or 7, options.position, theme=options.theme
-            )
-        except HeadError as e:  # ThemeError too
-            code = "bad_theme" if isinstance(e, ThemeError) else "bad_head"
+                options.head, options.chars_per_line or 7, options.position,
+                theme=options.theme, keywords=options.keywords,
+            )  # fmt: skip
+        except HeadError as e:  # ThemeError and KeywordError too
+            code = {ThemeError: "bad_theme", KeywordError: "bad_option"}.get(type(e), "bad_head")
             await self.record_failure(actor, raw_text, code, RequestStatus.REJECTED)
             return Reply(messages.BAD_HEAD.format(reason=str(e)))
         written = await self.generate(
@@ -274,6 +277,8 @@ class Core:
             "recent": ctx.recent,
             "theme": spec.theme or ctx.theme,  # the request's, else the chat's default
         }
+        if parent is not None:  # 🔄 draws another outline too
+            fields["plan_seed"] = secrets.randbits(31) | 1
         if mode == "sample":
             fields.update(temperature=ctx.temperature, top_p=TOP_P, seed=secrets.randbits(31))
         elif mode == "beam":

@@ -108,8 +108,10 @@ class InlinePoems:
             return problem(Reply(messages.TOO_LONG.format(length=len(text))))
         options = parse_poem_args(text)
         try:
-            spec = PoemSpec(options.head, theme=options.theme)
-        except HeadError:  # ThemeError too: the core refuses it as a command, stored, and says why
+            if options.problem:
+                raise HeadError(options.problem)
+            spec = PoemSpec(options.head, theme=options.theme, keywords=options.keywords)
+        except HeadError:  # theme, 意象 too: the core refuses it as a command, stored, says why
             return problem(await self.core.write(actor, options, text))
         if self.core.poets.changed():  # a promotion moved CURRENT: cache keys follow the model
             await asyncio.to_thread(self.core.poets.refresh)
@@ -117,7 +119,7 @@ class InlinePoems:
         wanted = []  # (variant, its options, its cache key)
         for variant, form, position in VARIANTS:
             chars = form or options.chars_per_line or 7
-            key = (spec.head, chars, position, options.script, spec.theme, model)
+            key = (spec.head, chars, position, options.script, spec.theme, spec.keywords, model)
             wanted.append(
                 (variant, replace(options, chars_per_line=chars, position=position), key)
             )

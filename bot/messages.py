@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 USAGE = (
-    "用法：/acrostic <藏头字> [五言|七言] [藏头|藏尾] [繁|简] [主题:…]\n"
-    "例如：/acrostic 算法进阶　或　/acrostic 春风得意 五言 繁　或　/acrostic 生日快乐 主题:祝寿"
+    "用法：/acrostic <藏头字> [五言|七言] [藏头|藏尾] [繁|简] [主题:…] [意象:…,…]\n"
+    "例如：/acrostic 算法进阶　或　/acrostic 春风得意 五言 繁　或　/acrostic 王小明 主题:生日"
+    "　或　/acrostic 金榜题名 意象:杏花,长安"
 )
 
 HELP_INTRO = "我会写藏头诗：每句的第一个字连起来，就是你给的字。"
@@ -36,7 +37,7 @@ FALLBACK_NOTE = "注：{chars}不在字表里，构思时以{stand_ins}代替，
 RELAXED_NOTE = "注：为凑成诗句，放宽了{names}。"
 RELAXED_RULES = {  # params.relaxed names (engine.constraints) as a reader says them
     "rhyme": "押韵", "tones": "平仄", "novelty": "不抄古句", "max_repeat": "同字不过两次",
-    "formula": "不用套话",
+    "formula": "不用套话", "keyword": "意象入诗",
 }  # fmt: skip
 RATING_LINE = "评分 {mean:.1f}★（{count} 人）"
 AGAIN_LABEL = "🔄 再来一首"
@@ -72,6 +73,7 @@ SETTINGS = (
     "　/settings 主题 祝寿|关"
 )
 NO_THEME = "（藏头字本身）"
+OUTLINE_LINE = "意象：{keywords}"
 BAD_THEME_SETTING = "{reason}\n\n例如：/settings 主题 祝寿　或　/settings 主题 关"
 SETTINGS_SAVED = "已保存。"
 SETTINGS_CHAT_ADMIN_ONLY = "只有群管理员可以修改本群设置。"

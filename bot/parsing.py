@@ -12,7 +12,13 @@ POSITIONS = {"藏头": "head", "藏尾": "tail"}
 SCRIPTS = {"繁": "traditional", "繁体": "traditional", "简": "simplified", "简体": "simplified"}
 SCRIPTS.update({"繁體": "traditional", "簡": "simplified", "簡體": "simplified"})
 ALIASES = {"cangtou": "acrostic", "藏头": "acrostic"}
-THEME = re.compile(r"(?:^|\s)(?:主题|主題|theme)\s*[:：]\s*(\S*)", re.IGNORECASE)
+# Labelled options, one rule for all: `主题:祝寿`, `意象:杏花,长安` anywhere in the arguments
+LABELLED = re.compile(
+    r"(?:^|(?<=\s))(主题|主題|theme|意象|keywords?)\s*[:：]\s*(\S*)", re.IGNORECASE
+)
+LABELS = {"主题": "theme", "主題": "theme", "theme": "theme", "意象": "keywords",
+          "keyword": "keywords", "keywords": "keywords"}  # fmt: skip
+KEYWORD_SEPARATORS = re.compile(r"[,，、;；/]+")
 POEM_ID = re.compile(r"^#?([0-9a-z]{1,10})$")
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates: no database takes them
 
@@ -45,16 +51,40 @@ class PoemOptions:
     position: str = "head"
     script: str | None = None  # None: the chat's default
     theme: str | None = None  # raw, like the head; None: the chat's default, else the head
+    keywords: tuple[str, ...] = ()  # raw 意象, one a line from the first (engine normalises)
+    problem: str | None = None  # a malformed option: said to the user instead of a poem
+
+
+def labelled_options(args: str) -> tuple[str, dict[str, str], str | None]:
+    """(the arguments without their labelled options, label → raw value, a problem or None).
+    A label given twice is a problem; its value may be empty (the engine says so)."""
+    found: dict[str, str] = {}
+    problem = None
+    for match in LABELLED.finditer(args):
+        name = LABELS[match.group(1).lower()]
+        if name in found and problem is None:
+            problem = f"「{match.group(1)}:」只能给一次 (give {name} once)"
+        found.setdefault(name, match.group(2))
+    return LABELLED.sub(" ", args), found, problem
+
+
+def split_keywords(raw: str | None) -> tuple[str, ...]:
+    """'杏花,长安' (or ，、；/) → ('杏花', '长安'); () for none."""
+    if raw is None:
+        return ()
+    return tuple(w for w in KEYWORD_SEPARATORS.split(raw) if w)
 
 
 def parse_poem_args(args: str) -> PoemOptions:
     """Option words (五言/七言, 藏头/藏尾, 繁/简) are separate tokens after the head; a lone
     token is always the head, so `/acrostic 七言` writes a poem on 七 and 言. `主题:祝寿`
-    (or 主题：, theme:) anywhere after the head gives the theme."""
-    theme = None
-    if match := THEME.search(args):
-        theme = match.group(1)  # "" when nothing follows: the engine says the theme is empty
-        args = args[: match.start()] + " " + args[match.end() :]
+    (or 主题：, theme:) and `意象:杏花,长安` (keywords:) anywhere give the theme and the
+    keywords of the first lines."""
+    args, labelled, problem = labelled_options(args)
+    theme = labelled.get("theme")  # "" when nothing follows: the engine says it is empty
+    keywords = split_keywords(labelled.get("keywords"))
+    if "keywords" in labelled and not keywords and problem is None:
+        problem = "意象为空：请在「意象:」后写上词语，用逗号分开 (no keywords after 意象:)"
     tokens = args.split()
     cpl = position = script = None
     head_tokens = list(tokens)
@@ -69,7 +99,8 @@ def parse_poem_args(args: str) -> PoemOptions:
         else:
             break
         head_tokens.pop()
-    return PoemOptions("".join(head_tokens), cpl, position or "head", script, theme)
+    head = "".join(head_tokens)
+    return PoemOptions(head, cpl, position or "head", script, theme, keywords, problem)
 
 
 def to_base36(n: int) -> str:

@@ -114,7 +114,7 @@ async def write_again(core: Core, actor: Actor, row: PoemRequest, text: str) -> 
     options = row.options or {}
     poem_options = PoemOptions(
         row.head or "", options.get("chars_per_line"), options.get("position", "head"),
-        options.get("script"), options.get("theme"),
+        options.get("script"), options.get("theme"), tuple(options.get("keywords") or ()),
     )  # fmt: skip
     return await core.write(actor, poem_options, text, parent=row)
 

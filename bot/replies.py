@@ -88,6 +88,9 @@ def render_poem(view: PoemView, rating: tuple[float, int] | None = None, note: s
     theme = shown(view.theme or "")
     parts = [title.format(head=shown(view.head), position=position, form=form, theme=theme)]
     parts += poem_lines(view.text)
+    outline = [k for k in view.params.get("outline") or () if k]
+    if outline:  # the plan the poem was written to, in the chat's script
+        parts.append(messages.OUTLINE_LINE.format(keywords=" · ".join(shown(k) for k in outline)))
     fallbacks = view.params.get("fallbacks") or {}
     if fallbacks:
         chars = "、".join(f"「{ch}」" for ch in fallbacks)

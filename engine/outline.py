@@ -63,6 +63,14 @@ class Planner:
             ch in self.known and is_han(ch) and ch not in FUNCTION for ch in word
         )
 
+    def grounded(self, head: str, theme: str | None) -> bool:
+        """Whether the lexicon knows what the head or the theme is about. Panel 2026-12-06:
+        on held-out heads the lexicon's keywords held relevance (+0.1) while keywords drawn
+        from corpus statistics alone cost it (−0.5): v2c already writes a classical phrase's
+        own imagery, and a statistical neighbour only distracts it."""
+        texts = [t for t in (theme, head) if t]
+        return any(self.triggers.get(w) for t in texts for w in self._topic_words(t))
+
     def pool(self, head: str, theme: str | None, keywords: tuple[str, ...] = ()) -> dict:
         """keyword → score, from the topic words (the user's keywords, the theme's, the
         head's); a theme takes precedence over the head's characters."""
@@ -120,9 +128,13 @@ class Planner:
     ) -> Outline:
         """One keyword per head character. The user's keywords go first, in order; the rest
         come from the pool, greedily (seed 0) or drawn among the best (a redraw); see _fits.
-        A keyword avoids another line's head character where it can."""
+        A keyword avoids another line's head character where it can. Without grounding in the
+        lexicon (grounded) the planner adds nothing to the user's keywords."""
         rng = random.Random(seed) if seed else None
         own = list(keywords)  # line i's own keyword ('' where the user gave none it can use)
+        if not self.grounded(head, theme):  # nothing but statistics: the user's keywords only
+            lines = [*own, *[""] * len(head)][: len(head)]
+            return Outline(tuple(lines), "user" if any(own) else "planner")
         scores = self.pool(head, theme, tuple(k for k in own if k))
         ranked = sorted(scores, key=lambda w: (-scores[w], w))
         chosen: list[str] = []

@@ -69,3 +69,10 @@ def test_keywords_avoid_other_lines_heads_and_repeat_no_character(planner):
 
 def test_a_word_no_source_knows_gives_no_keyword_rather_than_noise(planner):
     assert planner.outline("咖啡", 5) == Outline(("", ""), "planner")
+
+
+def test_a_head_the_lexicon_does_not_know_gets_only_the_users_keywords(planner):
+    assert "杨柳" in DATA["counts"]  # statistics know it, the lexicon does not
+    assert planner.outline("杨柳", 7) == Outline(("", ""), "planner")
+    assert planner.outline("杨柳", 7, keywords=("春风",)) == Outline(("春风", ""), "user")
+    assert planner.outline("杨柳", 7, theme="送别").keywords[0]  # the theme grounds it

@@ -1,0 +1,111 @@
+"""The plan in chat: `意象:` and `主题:` anywhere in the arguments, one clear line for a malformed
+one, the outline shown under the poem and stored with it, /poem reproducing a planned poem,
+and 🔄 drawing another outline."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from sqlalchemy import select
+
+from bot.actors import Actor
+from bot.parsing import again_payload, parse_poem_args, to_base36
+from bot.store.models import PoemRequest, RequestStatus
+from engine import Poet
+from engine.checkpoint import load_model_dir, resave
+
+pytestmark = pytest.mark.integration
+
+ALICE = Actor("telegram", "1", "-5", "alice", "group")
+SPRING = ["月山", "江南", "秋雨", "夜来", "人归", "长门", "楼上", "白日", "东西", "青山"]
+
+
+@pytest.mark.parametrize(
+    ("args", "head", "theme", "keywords", "cpl"),
+    [
+        ("金榜题名 意象:杏花,长安", "金榜题名", None, ("杏花", "长安"), None),
+        ("意象：杏花，长安 金榜题名 五言", "金榜题名", None, ("杏花", "长安"), 5),
+        ("金榜题名 主题:及第 意象:杏花、长安 繁", "金榜题名", "及第", ("杏花", "长安"), None),
+        ("主题:及第 金榜题名 keywords:杏花", "金榜题名", "及第", ("杏花",), None),
+    ],
+)
+def test_labelled_options_parse_anywhere(args, head, theme, keywords, cpl):
+    options = parse_poem_args(args)
+    assert (options.head, options.theme, options.keywords) == (head, theme, keywords)
+    assert options.chars_per_line == cpl and options.problem is None
+
+
+def test_a_label_given_twice_is_a_problem():
+    assert "只能给一次" in parse_poem_args("春风 意象:月山 意象:江南").problem
+    assert parse_poem_args("春风 意象:").problem.startswith("意象为空")
+
+
+@pytest.fixture
+def planned(tmp_path, tiny_model_dir):
+    """The tiny model with plan data whose lexicon knows 春风."""
+    path = tmp_path / "planned"
+    shutil.copytree(tiny_model_dir, path)
+    data = {"triggers": {"春风": ["spring"]}, "categories": {"spring": SPRING}}
+    resave(load_model_dir(path), {}, plan_data=data)
+    return Poet.load(path)
+
+
+@pytest.fixture
+async def planned_core(sqlite_url, planned):
+    from bot.app import build_core
+    from bot.poets import PoetHolder
+    from tests.conftest import bot_settings
+
+    limits = {"user_burst": 100, "chat_burst": 100}
+    core = build_core(bot_settings(sqlite_url, limits=limits), PoetHolder(poet=planned))
+    yield core
+    await core.close()
+    core.db.dispose()
+
+
+async def test_the_users_keywords_are_in_the_poem_shown_and_stored(core):
+    reply = await core.command(ALICE, "/acrostic 春风 五言 意象:月山")
+    lines = reply.text.splitlines()
+    assert "月山" in lines[1] and "意象：月山" in lines
+    with core.db.session() as s:
+        row = s.get(PoemRequest, reply.poem_id)
+        assert row.options["keywords"] == ["月山"] and row.params["outline"][0] == "月山"
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [("意象:", "意象为空"), ("意象:abc", "意象只能是汉字"), ("意象:月山 意象:江南", "「意象:」只能给一次"),
+     ("意象:春风花月", "意象「春风花月」太长"), ("意象:月,山,江", "意象太多")],
+)  # fmt: skip
+async def test_a_malformed_keyword_gets_one_clear_line_and_is_stored(core, args, says):
+    reply = await core.command(ALICE, f"/acrostic 春风 {args}")
+    assert reply.poem_id is None and reply.text.splitlines()[0].startswith(says), reply.text
+    with core.db.session() as s:
+        row = s.scalars(select(PoemRequest).order_by(PoemRequest.id.desc())).first()
+        assert row.status == RequestStatus.REJECTED and row.error_code == "bad_option"
+
+
+async def test_poem_reproduces_a_poem_whose_outline_the_planner_drew(planned_core):
+    reply = await planned_core.command(ALICE, "/acrostic 春风 五言")
+    outline = next(line for line in reply.text.splitlines() if line.startswith("意象："))
+    words = outline.removeprefix("意象：").split(" · ")
+    assert len(words) == 2 and set(words) <= set(SPRING)
+    lines = reply.text.splitlines()[1:3]
+    assert all(w in line for w, line in zip(words, lines, strict=True))
+    again = await planned_core.command(ALICE, f"/poem {to_base36(reply.poem_id)}")
+    assert "结果与原诗一致：是" in again.text
+    with planned_core.db.session() as s:
+        row = s.get(PoemRequest, reply.poem_id)
+        assert row.params["outline"] == words and row.params["outline_source"] == "planner"
+
+
+async def test_redraws_draw_other_outlines(planned_core):
+    first = await planned_core.command(ALICE, "/acrostic 春风 七言")
+    outlines = set()
+    for _ in range(6):
+        answer = await planned_core.callback(ALICE, again_payload(first.poem_id))
+        assert answer.reply is not None and answer.reply.poem_id is not None
+        shown = [x for x in answer.reply.text.splitlines() if x.startswith("意象：")]
+        outlines.add(shown[0] if shown else "")
+    assert len(outlines) > 1
