@@ -23,7 +23,7 @@ import traceback
 from dataclasses import dataclass, field
 
 from engine import Poem, Poet
-from engine.lockstep import Lockstep
+from engine.lockstep.search import Lockstep
 from engine.spec import PoemSpec
 
 log = logging.getLogger(__name__)

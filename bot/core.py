@@ -191,10 +191,8 @@ class Core:
         try:  # a bad head, theme or 意象 is refused before it costs a token of the limits
             if options.problem:
                 raise KeywordError(options.problem)
-            spec = PoemSpec(
-                options.head, options.chars_per_line or 7, options.position,
-                theme=options.theme, keywords=options.keywords,
-            )  # fmt: skip
+            spec = PoemSpec(options.head, options.chars_per_line or 7, options.position,
+                            theme=options.theme, keywords=options.keywords)  # fmt: skip
         except HeadError as e:  # ThemeError and KeywordError too
             code = {ThemeError: "bad_theme", KeywordError: "bad_option"}.get(type(e), "bad_head")
             await self.record_failure(actor, raw_text, code, RequestStatus.REJECTED)

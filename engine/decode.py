@@ -75,7 +75,7 @@ class Predict:
     back (log-probabilities, new state). The log-probabilities are (B, V) when `forced` is
     None, the forced token's (B,) otherwise (one id for all rows, or a (B,) tensor of ids),
     and None when `scores` is False (theme prefix). Searches are generators yielding these,
-    so one search runs alone (`drive`) or in a batched step with others (engine.batching)."""
+    so one search runs alone (`drive`) or in a batched step with others (engine.lockstep.scheduler)."""
 
     tokens: torch.Tensor
     state: Hidden

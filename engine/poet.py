@@ -11,7 +11,6 @@ from pathlib import Path
 
 import torch
 
-from engine.batching import BATCH_PRECISION
 from engine.checkpoint import LoadedModel, load_model_dir
 from engine.checks import poem_checks
 from engine.constraints import Constraints, relaxed_names
@@ -26,7 +25,7 @@ from engine.prosody import Prosody
 from engine.rerank import finalists, plain_pass, rerank
 from engine.rules import PhrasePenalties, basic_block_mask
 from engine.spec import MODES, TONE_MODES, PoemSpec, known_fields, position_index
-from engine.stepper import Stepper
+from engine.stepper import BATCH_PRECISION, Stepper
 from engine.text import to_simplified, to_traditional
 
 SHIPPED_MODEL = Path(__file__).resolve().parent / "shipped"
@@ -96,7 +95,7 @@ class Poet:
     @functools.cached_property
     def batch_stepper(self) -> Stepper:
         """The stepper a step scheduler batches requests on: its rows do not depend on the
-        rows beside them (engine.batching), so a poem is the same alone or in any batch."""
+        rows beside them (engine.lockstep.scheduler), so a poem is the same alone or in any batch."""
         return Stepper(self.model, BATCH_PRECISION)
 
     @property

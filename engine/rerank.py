@@ -48,7 +48,7 @@ def plain_pass(
 
     The rows of seqs share most of their characters (the heads, and what beam groups agree
     on), so each step feeds each distinct prefix once (trie_levels: about 40% of the rows).
-    `stepper` gives only the initial state. engine.lockstep_finish runs many at once."""
+    `stepper` gives only the initial state. engine.lockstep.finish runs many at once."""
     state = stepper.initial(1)
     for token in prefix[:-1]:
         _, state = yield Predict(torch.tensor([token]), state, scores=False)

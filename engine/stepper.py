@@ -27,6 +27,8 @@ from engine.model import CharLSTM
 
 Hidden = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (L, B, H)
 
+BATCH_PRECISION = "int8-rows"  # a row's numbers do not depend on its batch (engine.lockstep)
+
 
 def _double_g(value: torch.Tensor) -> torch.Tensor:
     """An LSTM weight or bias with its g gate's rows (the third quarter) times 2, so the

@@ -25,7 +25,7 @@ import torch
 
 from bot.retrain_inputs import HEADS_FILE
 from engine import Poet
-from engine.lockstep import Lockstep
+from engine.lockstep.search import Lockstep
 from engine.spec import PoemSpec
 from tests.bench import machine
 from tests.bench.bench_engine import HEADS

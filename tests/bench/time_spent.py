@@ -28,11 +28,11 @@ import torch
 
 from bot.retrain_inputs import HEADS_FILE
 from engine import Poet
-from engine.batching import StepScheduler
-from engine.lockstep import Lockstep
-from engine.lockstep_candidates import Candidates
-from engine.lockstep_finish import Finishing, Passes
-from engine.lockstep_select import Selection
+from engine.lockstep.candidates import Candidates
+from engine.lockstep.finish import Finishing, Passes
+from engine.lockstep.scheduler import StepScheduler
+from engine.lockstep.search import Lockstep
+from engine.lockstep.select import Selection
 from engine.spec import PoemSpec
 from engine.stepper import Stepper
 from tests.bench import machine

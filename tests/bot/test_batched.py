@@ -11,7 +11,7 @@ import pytest
 from bot.batched import SearchFailed
 from bot.generation import Busy, Generator
 from bot.poets import PoetHolder
-from engine.lockstep import Lockstep
+from engine.lockstep.search import Lockstep
 from engine.spec import PoemSpec
 
 pytestmark = [pytest.mark.unit, pytest.mark.slow]  # every test starts a scheduler process

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.batching import StepScheduler, batched_answer
 from engine.decode import Predict, answer, drive
+from engine.lockstep.scheduler import StepScheduler, batched_answer
 from engine.spec import PoemSpec
 
 pytestmark = pytest.mark.unit

@@ -1,4 +1,4 @@
-"""engine.kernels' compiled loops against the torch operations they stand for (their use in
+"""engine.lockstep.kernels' compiled loops against the torch operations they stand for (their use in
 the search is tested by test_lockstep: together and alone, the same poems)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine import kernels
+from engine.lockstep import kernels
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,7 +55,7 @@ def test_without_a_writable_cache_directory_the_kernels_compile_anyway(tmp_path)
         "import numba.core.caching as caching\n"
         "caching.CacheImpl._locator_classes = []  # no directory numba could write\n"
         "import torch\n"
-        "from engine import kernels\n"
+        "from engine.lockstep import kernels\n"
         "assert type(kernels._select._cache).__name__ == 'NullCache'\n"
         "values, index = kernels.masked_top_k(torch.tensor([[1.0, 3.0, 2.0]]),"
         " torch.tensor([[True, False, True]]), 1)\n"

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from engine import PoemSpec
 from engine.decode import drive
-from engine.lockstep import Lockstep
+from engine.lockstep.search import Lockstep
 from engine.text import to_simplified
 from tests.fixtures import CHARSET
 

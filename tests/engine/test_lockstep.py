@@ -6,7 +6,7 @@ import pytest
 
 from engine import Poet
 from engine.decode import drive
-from engine.lockstep import Lockstep
+from engine.lockstep.search import Lockstep
 from engine.spec import PoemSpec
 
 pytestmark = pytest.mark.unit
@@ -111,7 +111,7 @@ def test_more_candidates_than_the_shortlist_holds():
 def test_tails_left_out_too_eagerly_still_give_the_poems_alone(monkeypatch):
     """A negative margin puts a row's limit above what its group will select: tails are
     skipped where they matter, and the bound must send those requests to the redo."""
-    import engine.lockstep_candidates as candidates
+    import engine.lockstep.candidates as candidates
 
     poet = Poet.load()
     specs = [PoemSpec(h) for h in ("算法进阶", "春夏秋冬")]

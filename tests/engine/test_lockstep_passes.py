@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from engine.decode import drive
-from engine.lockstep import Lockstep
-from engine.lockstep_finish import Passes
+from engine.lockstep.finish import Passes
+from engine.lockstep.search import Lockstep
 from engine.rerank import plain_pass
 from engine.spec import PoemSpec
 
@@ -88,8 +88,8 @@ def test_poems_in_their_pass_do_not_count_as_searches(poet):
 
 
 def test_the_generic_step_scheduler_batches_passes_too(poet):
-    """plain_pass is a search like any other: engine.batching runs many (per-row targets)."""
-    from engine.batching import StepScheduler
+    """plain_pass is a search like any other: engine.lockstep.scheduler runs many (per-row targets)."""
+    from engine.lockstep.scheduler import StepScheduler
 
     stepper = poet.batch_stepper
     jobs = {k: (_prefix(poet, 7), _finalists(poet, 6, 32, k)) for k in range(3)}

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from engine import kernels
 from engine.constraints import RELAX_NOVELTY, RELAX_RHYME, HypState
+from engine.lockstep import kernels
 from engine.selection import select
 
 
@@ -14,7 +14,7 @@ class Selection:
     def _select(self, requests, total, cand, bound, novel, wanted, flagged) -> list:
         """Each (request, group) unit's best continuations, group by group (a later group
         pays `diversity` for characters earlier groups of its request chose), as
-        engine.decode._select makes them (engine.kernels.select); `bound` (N,): the most a
+        engine.decode._select makes them (engine.lockstep.kernels.select); `bound` (N,): the most a
         row's characters outside its candidates can total; `novel` and `wanted` per
         request: whether its slot ends a line, and how many picks its groups look at before
         the beam width is kept. Adds to `flagged` the requests whose choice a character

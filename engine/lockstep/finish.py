@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.batching import Finished
 from engine.decode import Decoded
+from engine.lockstep.scheduler import Finished
 from engine.rerank import trie_levels
 
 # trie levels (characters) a pass advances per scheduler step: 8 costs what 1 does per poem

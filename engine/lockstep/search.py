@@ -1,7 +1,7 @@
 """Many beam searches advanced together: one model step and one vectorised search step for
 every hypothesis of every request in flight.
 
-engine.batching shares only the model step and leaves each search its own Python loop; on a
+engine.lockstep.scheduler shares only the model step and leaves each search its own Python loop; on a
 CPU that loop costs more than the model (dozens of small tensor operations per request and
 slot). Here the search's bookkeeping runs once per step over the rows of all requests: each
 row carries its request's rules by slot (forced id, rhyme, tone, line position), so requests
@@ -16,7 +16,7 @@ need one, or its candidates were all banned, the step is redone for that request
 whole vocabulary with engine.decode's own code (as is a step where one request is alone:
 cheaper there). A poem is therefore the one engine.decode.beam_steps writes on the same
 stepper, alone or beside any other requests. The rerank's passes step together after their
-searches (engine.lockstep_finish).
+searches (engine.lockstep.finish).
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.batching import Finished, StepScheduler, StepStats, run_all
-from engine.lockstep_candidates import ANY, PING_ONLY, ZE_ONLY, Candidates
-from engine.lockstep_finish import Finishing, Passes
-from engine.lockstep_select import Selection
+from engine.lockstep.candidates import ANY, PING_ONLY, ZE_ONLY, Candidates
+from engine.lockstep.finish import Finishing, Passes
+from engine.lockstep.scheduler import Finished, StepScheduler, StepStats, run_all
+from engine.lockstep.select import Selection
 from engine.prosody import PING
 
 CANDIDATES = 16  # characters a row scores before the exactness check
@@ -77,7 +77,7 @@ class _Request:
 
 class Lockstep(Candidates, Selection, Finishing):
     """Beam and diverse-beam poems of one Poet, all in flight advanced together. Sampled
-    poems, and poems with planned keywords (engine.lexical), go through engine.batching's
+    poems, and poems with planned keywords (engine.lexical), go through engine.lockstep.scheduler's
     per-request search on the same stepper: their model steps are batched with the others',
     their search steps are engine.decode's own. Not thread-safe: one loop owns it."""
 
@@ -89,7 +89,7 @@ class Lockstep(Candidates, Selection, Finishing):
         self.K = min(candidates, self.V)
         self.requests: dict[object, _Request] = {}
         self.samplers = StepScheduler(self.stepper)  # the sampled poems' path
-        self.passes = Passes(poet, self.stepper)  # the rerank's passes (engine.lockstep_finish)
+        self.passes = Passes(poet, self.stepper)  # the rerank's passes (engine.lockstep.finish)
         self.stats = StepStats()
         self.state = None  # the last model step's (h, c) for all its rows
         self.rollbacks = 0  # steps that raised and were re-run request by request

@@ -6,9 +6,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from engine import kernels
 from engine.constraints import LOOSE_TONE_PENALTY
 from engine.linears import take_rows
+from engine.lockstep import kernels
 
 NEG_INF = float("-inf")
 ANY, PING_ONLY, ZE_ONLY, KNOWN = 0, 1, 2, 3  # rows of the tone-mask table

@@ -27,8 +27,6 @@ import torch
 from engine.decode import Predict, Search
 from engine.stepper import Hidden, Stepper
 
-BATCH_PRECISION = "int8-rows"  # a row's numbers do not depend on its batch
-
 
 @dataclass
 class Finished:

@@ -161,7 +161,7 @@ def _select(  # pragma: no cover (compiled)
 
 def select(requests, total, cand, group, bound, wanted, novel, lines, relax_novelty, V) -> tuple:
     """Lockstep's (diverse) beam selection, request by request and group by group: see
-    engine.lockstep_select.Selection._select. Returns (per request (rows, k, flags, group) or
+    engine.lockstep.select.Selection._select. Returns (per request (rows, k, flags, group) or
     None, the indexes of the requests a character outside the candidates could change)."""
     R = len(requests)
     first = np.zeros(R + 1, dtype=np.int64)
