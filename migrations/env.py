@@ -22,7 +22,7 @@ def _url() -> str:
         url = None
     if url:
         return url
-    from bot.settings import get_settings
+    from bot.base.settings import get_settings
 
     return get_settings().database_url
 

@@ -115,7 +115,7 @@ def sqlite_url(tmp_path) -> str:
 
 
 def bot_settings(database_url: str, **overrides):
-    from bot.settings import Settings
+    from bot.base.settings import Settings
 
     values = {
         "database_url": database_url,
@@ -128,8 +128,8 @@ def bot_settings(database_url: str, **overrides):
 
 @pytest.fixture
 async def core(sqlite_url, poet):
-    from bot.app import build_core
-    from bot.poets import PoetHolder
+    from bot.runtime.app import build_core
+    from bot.serving.poets import PoetHolder
 
     core = build_core(bot_settings(sqlite_url), PoetHolder(poet=poet))
     yield core

@@ -12,10 +12,10 @@ import asyncio
 import datetime as dt
 import logging
 
-from bot import scheduler as schedules
-from bot.app import build_core, build_runtime
-from bot.poets import PoetHolder
-from bot.settings import Settings
+from bot.base.settings import Settings
+from bot.runtime import scheduler as schedules
+from bot.runtime.app import build_core, build_runtime
+from bot.serving.poets import PoetHolder
 from bot.store.models import RetrainRun, utcnow
 
 
@@ -26,7 +26,7 @@ class SlowRetrainer:
         self.real, self.name, self.hold = real, name, hold
 
     async def run(self, trigger="schedule", once_per_night=False):
-        from bot.retraining import claim_tonight
+        from bot.operations.retraining import claim_tonight
 
         async with self.real.locks.hold("retrain") as mine:
             if not mine:

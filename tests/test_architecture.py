@@ -1,6 +1,7 @@
-"""The shape of the source: imports only go down (bot → train → engine), no import circle among
-the project's modules, and no module over 300 lines. Built from the files with `ast`: nothing is
-imported."""
+"""The shape of the source: imports only go down (bot → train → engine, and inside bot/ from
+the top folders to the base), no import circle among the project's modules (imports for type
+checking count: the dependency is real), and no module over 300 lines. Built from the files with
+`ast`: nothing is imported."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("engine", "train", "bot")
 MAX_LINES = 300
 LAYERS = {"engine": 0, "train": 1, "bot": 2}
+# inside bot/: a folder imports its own rank or below, never above
+BOT_LAYERS = {"base": 0, "store": 1, "serving": 1, "cards": 1, "operations": 2, "chat": 3,
+              "adapters": 4, "cli": 4, "runtime": 4}  # fmt: skip
 
 
 def modules() -> dict[str, Path]:
@@ -28,29 +32,13 @@ def modules() -> dict[str, Path]:
     return out
 
 
-def _type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
 def imported(name: str, path: Path, known: set[str]) -> set[str]:
-    """The project modules `name` imports when it runs, wherever the import statement is
-    (a function body counts: it runs too); imports under `if TYPE_CHECKING:` do not run."""
+    """The project modules `name` imports, wherever the import statement is: a function body
+    counts (it runs too), and so does `if TYPE_CHECKING:` (the types are a real dependency)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    skipped = {
-        id(child)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.If) and _type_checking(node)
-        for stmt in node.body
-        for child in ast.walk(stmt)
-    }
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
     for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -104,8 +92,15 @@ def test_the_cycle_finder_finds_one():
 
 def test_the_graph_sees_imports_inside_functions():
     graph = import_graph()
-    assert "bot.handlers" in graph["bot.core"] and "bot.daily" in graph["bot.commands"]
+    assert "bot.chat.handlers" in graph["bot.chat.dispatch"]
+    assert "bot.chat.daily" in graph["bot.chat.commands"]
     assert "bot.cli.serving" in graph["bot.cli"]
+
+
+def test_type_only_imports_count(tmp_path):
+    source = tmp_path / "m.py"
+    source.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import a.b\n")
+    assert imported("m", source, {"a.b", "m"}) == {"a.b"}
 
 
 def test_no_import_circle_among_the_projects_modules():
@@ -121,6 +116,47 @@ def test_imports_only_go_down():
         if LAYERS[target.split(".")[0]] > LAYERS[name.split(".")[0]]
     ]
     assert upward == []
+
+
+def bot_layer(name: str) -> int:
+    parts = name.split(".")
+    return BOT_LAYERS[parts[1]] if len(parts) > 1 and parts[1] in BOT_LAYERS else 4
+
+
+def test_inside_bot_imports_only_go_down():
+    graph = import_graph()
+    assert set(BOT_LAYERS) == {
+        p.name for p in (ROOT / "bot").iterdir() if p.is_dir() and (p / "__init__.py").exists()
+    }  # every folder has its layer
+    upward = [
+        f"{name} imports {target}"
+        for name, targets in graph.items()
+        if name.startswith("bot.")
+        for target in targets
+        if target.startswith("bot.") and bot_layer(target) > bot_layer(name)
+    ]
+    assert upward == []
+
+
+def test_core_does_not_import_its_handlers():
+    """The handlers use the core's services; the dispatcher above both knows the handlers."""
+    graph = import_graph()
+    below = {"bot.chat.handlers", "bot.chat.commands", "bot.chat.poem_commands",
+             "bot.chat.inline", "bot.chat.daily", "bot.chat.dispatch"}  # fmt: skip
+    assert not graph["bot.chat.core"] & below
+    assert "bot.chat.core" in graph["bot.chat.handlers"]
+
+
+def test_every_bot_folder_says_what_it_holds_and_may_import():
+    for init in sorted((ROOT / "bot").glob("*/__init__.py")):
+        doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))) or ""
+        assert len(doc.splitlines()) >= 2 and "import" in doc, init
+
+
+def test_no_flat_module_is_left_in_bot():
+    """bot/ holds folders only (APScheduler's stored job paths are migrated, not shimmed)."""
+    flat = sorted(p.name for p in (ROOT / "bot").glob("*.py") if p.name != "__init__.py")
+    assert flat == []
 
 
 @pytest.mark.parametrize("package", PACKAGES)

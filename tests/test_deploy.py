@@ -14,7 +14,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from bot.settings import Settings
+from bot.base.settings import Settings
 from tests import REPO_ROOT
 
 pytestmark = pytest.mark.unit

@@ -1,4 +1,5 @@
-"""A fresh clone has everything the README uses: every repository path it names is tracked."""
+"""A fresh clone has everything the README and the docs pages use: every repository path they
+name is tracked."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ ROOT = REPO_ROOT
 PATH = re.compile(r"(?<![\w.~/:-])((?:[\w.-]+/)+[\w.*{},-]*)")
 MODULE = re.compile(r"-m ((?:\w+\.)+\w+)")
 LAYOUT_DIR = re.compile(r"^(\w+)/\s")  # "bot/      cli.py — …" in the layout sketch
+LAYOUT_SUB = re.compile(r"^\s+(\w+)/\s")  # "  chat/   core.py …": a folder of the one above
 PY_FILE = re.compile(r"\b(\w+\.py)\b")
 
 
@@ -34,23 +36,31 @@ def named_paths(readme: str, top_level: set[str]) -> set[str]:
     names = {m.group(1) for m in PATH.finditer("\n".join(code))}
     names = {n for n in names if n.split("/", 1)[0] in top_level}
     names |= {m.group(1).replace(".", "/") + ".py" for m in MODULE.finditer(readme)}
-    directory = None
+    top = directory = None
     for line in readme.splitlines():
         if match := LAYOUT_DIR.match(line):
-            directory = match.group(1)
+            top = directory = match.group(1)
+        elif top and (sub := LAYOUT_SUB.match(line)):
+            directory = f"{top}/{sub.group(1)}"
         elif not line.startswith(" "):
-            directory = None  # a continuation line is indented; anything else ends the list
+            top = directory = None  # a continuation line is indented; anything else ends it
         if directory:
             names |= {f"{directory}/{f}" for f in PY_FILE.findall(line.split("—")[0])}
     return names
 
 
+def front_door() -> str:
+    """The README and the docs pages it links, one text."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    return "\n\n".join(p.read_text(encoding="utf-8") for p in pages)
+
+
 def test_every_repository_path_the_readme_names_is_tracked():
     files = tracked()
     top_level = {name.split("/", 1)[0] for name in files}
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme = front_door()
     names = named_paths(readme, top_level)
-    assert "engine/shipped/heads.txt" in names and "bot/core.py" in names  # the parser works
+    assert "engine/shipped/heads.txt" in names and "bot/chat/core.py" in names  # the parser works
     missing = sorted(
         n for n in names if n.rstrip("/") not in files
         and n.removesuffix(".py") + "/__main__.py" not in files  # `-m` runs a package
@@ -71,7 +81,7 @@ def test_nested_data_directories_are_not_ignored():
 
 def test_the_retrain_gate_and_eval_read_the_shipped_public_heads():
     from bot.cli import PUBLIC_HEADS
-    from bot.retrain_inputs import HEADS_FILE, eval_heads
+    from bot.operations.retrain_inputs import HEADS_FILE, eval_heads
 
     assert PUBLIC_HEADS == HEADS_FILE and HEADS_FILE.is_relative_to(ROOT / "engine" / "shipped")
     heads = eval_heads(30)
@@ -98,7 +108,7 @@ def test_eval_runs_with_its_default_heads_from_any_directory(tmp_path, tiny_mode
 
 
 def test_the_readme_benchmark_says_how_long_each_measurement_ran():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
     bench = readme.split("## Benchmarks")[1].split("### The bot under load")[0]
     (seconds,) = re.findall(r"(\d+) s each", bench)
     source = (ROOT / "tests" / "bench" / "bench_engine.py").read_text(encoding="utf-8")
@@ -121,7 +131,7 @@ def makefile_recipe(target: str) -> list[str]:
 
 
 def test_make_train_runs_every_command_the_readme_says_it_does():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "docs" / "poems.md").read_text(encoding="utf-8")
     block = readme.split("\nmake train")[1].split("```")[0]
     said = re.sub(r"\([^)]*\)|[#=\\]", " ", block)
     said = [" ".join(part.split()) for part in said.split(" then ")]
@@ -129,3 +139,10 @@ def test_make_train_runs_every_command_the_readme_says_it_does():
     recipe = [set(c.split()) for c in makefile_recipe("train")]
     for command in said:
         assert any(set(command.split()) <= run for run in recipe), (command, recipe)
+
+
+def test_the_readme_is_read_in_five_minutes():
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 250
+    for page in ("poems.md", "production.md", "performance.md", "architecture.md"):
+        assert f"docs/{page}" in "\n".join(lines), page  # linked from the front door

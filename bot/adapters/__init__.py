@@ -1,1 +1,2 @@
-"""Thin adapters: a platform event in, a core call, the core's reply out."""
+"""Thin adapters (Telegram, Discord, the console): a platform event in, a dispatcher call,
+its reply out. On top: may import chat/, runtime/ and everything below."""

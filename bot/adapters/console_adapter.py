@@ -13,9 +13,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
-from bot import messages
-from bot.core import Actor, Core
-from bot.replies import Reply
+from bot.base import messages
+from bot.chat.actors import Actor
+from bot.chat.dispatch import Dispatcher
+from bot.chat.replies import Reply
 
 PROMPT = "藏头> "
 BUTTON_HINT = "（按钮：输入方括号里的内容，例如 {example}）"
@@ -40,7 +41,7 @@ def render(reply: Reply) -> str:
     return "\n".join([reply.text, *rows, BUTTON_HINT.format(example=example)])
 
 
-async def handle_line(core: Core, actor: Actor, line: str) -> str:
+async def handle_line(core: Dispatcher, actor: Actor, line: str) -> str:
     """A command, a typed button payload (r:1:5, a:1, c:1, f:0) or plain text (a head)."""
     line = line.strip()
     if not line:
@@ -56,7 +57,7 @@ async def handle_line(core: Core, actor: Actor, line: str) -> str:
     return render(await core.command(actor, line))
 
 
-async def run_commands(core: Core, lines: Iterable[str], out: TextIO = sys.stdout) -> None:
+async def run_commands(core: Dispatcher, lines: Iterable[str], out: TextIO = sys.stdout) -> None:
     actor = console_actor()
     for line in lines:
         print(f"{PROMPT}{line}", file=out)
@@ -84,7 +85,7 @@ def line_editing() -> None:
     atexit.register(save)
 
 
-async def repl(core: Core) -> None:
+async def repl(core: Dispatcher) -> None:
     """Read commands until EOF or /quit."""
     line_editing()
     actor = console_actor()

@@ -9,13 +9,14 @@ import re
 import discord
 from discord import app_commands
 
-from bot import messages
-from bot.commands import Entry, discord_commands
-from bot.core import Actor, Core
-from bot.errors import error_id
-from bot.parsing import PoemOptions
-from bot.replies import Reply
-from bot.settings import Settings
+from bot.base import messages
+from bot.base.errors import error_id
+from bot.base.settings import Settings
+from bot.chat.actors import Actor
+from bot.chat.commands import Entry, discord_commands
+from bot.chat.dispatch import Dispatcher
+from bot.chat.parsing import PoemOptions
+from bot.chat.replies import Reply
 
 log = logging.getLogger(__name__)
 MAX_TEXT = 2000
@@ -47,7 +48,7 @@ class PayloadButton(discord.ui.DynamicItem[discord.ui.Button], template=r"(?P<pa
         return cls(item.label or "", match["payload"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        core: Core = interaction.client.core
+        core: Dispatcher = interaction.client.core
         await interaction.response.defer()  # acknowledge first: a 🔄 poem takes a moment
         answer = await core.callback(actor_of(interaction), self.payload)
         if answer.edit is not None:
@@ -119,7 +120,7 @@ def actor_of(interaction: discord.Interaction) -> Actor:
 class _Cangtou:
     """An app-command tree and restart-safe buttons; the commands are added by `build_bot`."""
 
-    def __init__(self, settings: Settings, core: Core, **options):
+    def __init__(self, settings: Settings, core: Dispatcher, **options):
         # the bot echoes user text (/settings, bad heads): never let it ping @everyone or anyone
         options.setdefault("allowed_mentions", discord.AllowedMentions.none())
         super().__init__(intents=discord.Intents.none() | discord.Intents(guilds=True), **options)
@@ -142,10 +143,10 @@ class CangtouShardedClient(_Cangtou, discord.AutoShardedClient):
     """Several shards in one process (`shard_ids` of `shard_count`), for bots in many guilds."""
 
 
-def build_bot(settings: Settings, core: Core | None = None, **options) -> discord.Client:
+def build_bot(settings: Settings, core: Dispatcher | None = None, **options) -> discord.Client:
     """A discord.py client wired to the core; `await bot.start(token)` runs it."""
     if core is None:
-        from bot.app import build_core
+        from bot.runtime.app import build_core
 
         core = build_core(settings)
     sharded = "shard_ids" in options or (options.get("shard_count") and "shard_id" not in options)
@@ -185,7 +186,7 @@ def build_bot(settings: Settings, core: Core | None = None, **options) -> discor
     return bot
 
 
-def _text_command(core: Core, entry: Entry) -> app_commands.Command:
+def _text_command(core: Dispatcher, entry: Entry) -> app_commands.Command:
     async def run(interaction: discord.Interaction) -> None:
         await interaction.response.defer(thinking=True)
         await send(interaction, await core.command(actor_of(interaction), f"/{entry.name}"))
@@ -193,7 +194,7 @@ def _text_command(core: Core, entry: Entry) -> app_commands.Command:
     return app_commands.Command(name=entry.name, description=entry.discord, callback=run)
 
 
-def _settings_command(core: Core, entry: Entry) -> app_commands.Command:
+def _settings_command(core: Dispatcher, entry: Entry) -> app_commands.Command:
     @app_commands.describe(change="例如：五言、押韵 关、繁、创意 1.0、主题 祝寿；留空查看当前设置")
     async def run(interaction: discord.Interaction, change: str = "") -> None:
         await interaction.response.defer(thinking=True)
@@ -203,7 +204,7 @@ def _settings_command(core: Core, entry: Entry) -> app_commands.Command:
     return app_commands.Command(name=entry.name, description=entry.discord, callback=run)
 
 
-def _subscribe_command(core: Core, entry: Entry) -> app_commands.Command:
+def _subscribe_command(core: Dispatcher, entry: Entry) -> app_commands.Command:
     @app_commands.describe(time="每天几点发（HH:MM，默认 08:00）", form="五言或七言")
     @app_commands.choices(form=FORMS)
     async def run(interaction: discord.Interaction, time: str = "", form: int | None = None):

@@ -17,13 +17,14 @@ from telegram.ext import (
     filters,
 )
 
-from bot import messages
 from bot.adapters.telegram_inline import add_inline_handlers, on_inline_button
-from bot.commands import NAMES, telegram_menu
-from bot.core import Actor, Core
-from bot.errors import error_id
-from bot.replies import Reply
-from bot.settings import Settings
+from bot.base import messages
+from bot.base.errors import error_id
+from bot.base.settings import Settings
+from bot.chat.actors import Actor
+from bot.chat.commands import NAMES, telegram_menu
+from bot.chat.dispatch import Dispatcher
+from bot.chat.replies import Reply
 
 log = logging.getLogger(__name__)
 MAX_TEXT = 4096
@@ -31,12 +32,12 @@ MAX_CAPTION = 1024  # a photo's caption
 MENU = [BotCommand(name, description) for name, description in telegram_menu()]
 
 
-def build_application(settings: Settings, core: Core | None = None) -> Application:
+def build_application(settings: Settings, core: Dispatcher | None = None) -> Application:
     """A PTB Application wired to the core; run it with polling or a webhook (see `run`)."""
     if settings.telegram.token is None:
         raise ValueError("CANGTOU_TELEGRAM__TOKEN is not set")
     if core is None:
-        from bot.app import build_core
+        from bot.runtime.app import build_core
 
         core = build_core(settings)
     base = settings.telegram.base_url.rstrip("/")
@@ -130,7 +131,7 @@ def sender(application: Application):
 
 async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Every command goes to the core as text; its reply comes back with buttons."""
-    core: Core = context.bot_data["core"]
+    core: Dispatcher = context.bot_data["core"]
     message = update.effective_message
     reply = await core.command(actor_of(update, context), message.text or "")
     await send(message, reply)
@@ -138,7 +139,7 @@ async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A private message without a command: the core takes its text as a head."""
-    core: Core = context.bot_data["core"]
+    core: Dispatcher = context.bot_data["core"]
     message = update.effective_message
     await send(message, await core.text(actor_of(update, context), message.text or ""))
 
@@ -149,7 +150,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if query.inline_message_id is not None:  # under a poem posted inline: no chat to see
         await on_inline_button(update, context)
         return
-    core: Core = context.bot_data["core"]
+    core: Dispatcher = context.bot_data["core"]
     try:
         answer = await core.callback(actor_of(update, context), query.data)
     except BaseException:

@@ -1,4 +1,4 @@
-"""Telegram inline mode over bot/inline.py: `@bot 算法进阶` in any chat, the result a user chose,
+"""Telegram inline mode over bot/chat/inline.py: `@bot 算法进阶` in any chat, the result a user chose,
 and the ★ under the poems it posts (those messages have no chat, only an inline message id)."""
 
 from __future__ import annotations
@@ -14,16 +14,16 @@ from telegram import (
 from telegram.error import BadRequest
 from telegram.ext import Application, ChosenInlineResultHandler, ContextTypes, InlineQueryHandler
 
-from bot.actors import Actor
-from bot.core import Core
-from bot.inline import InlinePoems, Offer, inline_actor
-from bot.replies import Reply
+from bot.chat.actors import Actor
+from bot.chat.dispatch import Dispatcher
+from bot.chat.inline import InlinePoems, Offer, inline_actor
+from bot.chat.replies import Reply
 
 MAX_TEXT = 4096
 CACHE_TIME_S = 300  # Telegram's own cache of an answer of stored poems (its default)
 
 
-def add_inline_handlers(application: Application, core: Core) -> None:
+def add_inline_handlers(application: Application, core: Dispatcher) -> None:
     """Inline queries and chosen results (BotFather: /setinline, /setinlinefeedback)."""
     application.bot_data["inline"] = InlinePoems(core)
     application.add_handler(InlineQueryHandler(on_inline_query, block=False))

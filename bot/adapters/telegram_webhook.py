@@ -10,7 +10,7 @@ from aiohttp import web
 from telegram import Update
 from telegram.ext import Application
 
-from bot.settings import Settings
+from bot.base.settings import Settings
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"

@@ -1,6 +1,5 @@
-"""The `acrostic` command line, one module per command group: poem and card (a poem), training
-(corpus, train, eval), quality (cliches), panel (blind panels), plan (the planner), serving (chat, run, retrain, db,
-models)."""
+"""The `acrostic` command line, on top: one module per command group (poem, card, training,
+quality, panel, plan, serving). May import every other folder of bot/."""
 
 from __future__ import annotations
 

@@ -58,7 +58,7 @@ def card(
     ] = False,
 ) -> None:
     """Write an acrostic poem on HEAD and save it as a vertical (竖排) PNG card."""
-    from bot.cards import CardError, FontNotFound, find_font, render_card
+    from bot.cards.render import CardError, FontNotFound, find_font, render_card
 
     if five and seven:
         fail("choose one of --five and --seven")

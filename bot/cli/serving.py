@@ -16,7 +16,7 @@ def _settings():
 
     from pydantic import ValidationError
 
-    from bot.settings import get_settings
+    from bot.base.settings import get_settings
 
     faulthandler.enable()  # a crash in C code (SIGSEGV, SIGBUS) prints where, never silently
     try:
@@ -36,8 +36,8 @@ def chat(
 ) -> None:
     """A local chat with the bot: the same commands as Telegram and Discord, no tokens."""
     from bot.adapters.console_adapter import repl, run_commands
-    from bot.app import build_core, build_runtime
-    from bot.logs import setup_logging
+    from bot.base.logs import setup_logging
+    from bot.runtime.app import build_core, build_runtime
 
     settings = _settings()
     setup_logging("INFO" if verbose else "WARNING", secrets=settings.secret_values())
@@ -61,8 +61,8 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     """Start every adapter whose token is configured (Telegram, Discord) until Ctrl-C."""
-    from bot.logs import setup_logging
-    from bot.runner import BadToken, NoAdapters, serve
+    from bot.base.logs import setup_logging
+    from bot.runtime.runner import BadToken, NoAdapters, serve
 
     settings = _settings()
     level = "DEBUG" if verbose else settings.log_level
@@ -92,7 +92,7 @@ def db_requests(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Show the newest stored poem requests with their ratings (ids in base 36, as in chat)."""
-    from bot.parsing import to_base36
+    from bot.chat.parsing import to_base36
     from bot.store import queries
     from bot.store.session import Database
 
@@ -133,7 +133,7 @@ models_app = typer.Typer(help="Model versions: list, promote, roll back.", no_ar
 
 
 def _registry_and_db():
-    from bot.registry import Registry
+    from bot.serving.registry import Registry
     from bot.store.session import Database, upgrade
 
     settings = _settings()
@@ -151,7 +151,7 @@ def models_list(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Every model version: on disk and in the database, the current one marked."""
-    from bot.admin import versions
+    from bot.operations.admin import versions
 
     _, registry, db = _registry_and_db()
     for item in versions(db, registry):
@@ -171,7 +171,7 @@ def models_list(
 @models_app.command("promote")
 def models_promote(version: Annotated[str, typer.Argument(help="A version from `list`.")]) -> None:
     """Validate VERSION and serve it (running bots follow within a request)."""
-    from bot.admin import AdminError, promote
+    from bot.operations.admin import AdminError, promote
 
     _, registry, db = _registry_and_db()
     try:
@@ -185,7 +185,7 @@ def models_promote(version: Annotated[str, typer.Argument(help="A version from `
 @models_app.command("rollback")
 def models_rollback() -> None:
     """Serve the version that was current before this one."""
-    from bot.admin import AdminError, rollback
+    from bot.operations.admin import AdminError, rollback
 
     _, registry, db = _registry_and_db()
     try:
@@ -200,8 +200,8 @@ def retrain(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = True,
 ) -> None:
     """Retrain now, in the foreground: rated poems in, candidate judged, promoted or not."""
-    from bot.app import build_core, build_runtime
-    from bot.logs import setup_logging
+    from bot.base.logs import setup_logging
+    from bot.runtime.app import build_core, build_runtime
 
     settings = _settings()
     setup_logging("INFO" if verbose else "WARNING", secrets=settings.secret_values())

@@ -1,1 +1,2 @@
-"""Storage: typed models, sessions and small query functions."""
+"""Storage: typed models, sessions and small query functions over SQLite or PostgreSQL.
+May import base/ only."""

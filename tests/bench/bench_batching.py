@@ -23,7 +23,7 @@ import time
 
 import torch
 
-from bot.retrain_inputs import HEADS_FILE
+from bot.operations.retrain_inputs import HEADS_FILE
 from engine import Poet
 from engine.lockstep.search import Lockstep
 from engine.spec import PoemSpec

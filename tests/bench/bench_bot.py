@@ -38,11 +38,11 @@ import time
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from bot.app import build_core
-from bot.core import Actor
-from bot.poets import PoetHolder
-from bot.retrain_inputs import HEADS_FILE
-from bot.settings import Settings
+from bot.base.settings import Settings
+from bot.chat.core import Actor
+from bot.operations.retrain_inputs import HEADS_FILE
+from bot.runtime.app import build_core
+from bot.serving.poets import PoetHolder
 from bot.store.models import PoemRequest, RequestStatus
 from engine import Poet
 from engine.spec import PoemSpec

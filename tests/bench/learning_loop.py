@@ -20,10 +20,10 @@ import random
 import re
 from pathlib import Path
 
-from bot.app import build_core
-from bot.core import Actor
-from bot.parsing import to_base36
-from bot.settings import Settings
+from bot.base.settings import Settings
+from bot.chat.core import Actor
+from bot.chat.parsing import to_base36
+from bot.runtime.app import build_core
 from train.cliches import title_pool
 from train.corpus import read_themed
 

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 
 import torch
 
-from bot.retrain_inputs import HEADS_FILE
+from bot.operations.retrain_inputs import HEADS_FILE
 from engine import Poet
 from engine.lockstep.candidates import Candidates
 from engine.lockstep.finish import Finishing, Passes

@@ -8,9 +8,9 @@ import signal
 
 import pytest
 
-from bot.batched import SearchFailed
-from bot.generation import Busy, Generator
-from bot.poets import PoetHolder
+from bot.serving.batched import SearchFailed
+from bot.serving.generation import Busy, Generator
+from bot.serving.poets import PoetHolder
 from engine.lockstep.search import Lockstep
 from engine.spec import PoemSpec
 

@@ -1,4 +1,4 @@
-"""Poem cards (bot/cards.py): every glyph in the font, a bounded PNG, vermilion head characters
+"""Poem cards (bot/cards/render.py): every glyph in the font, a bounded PNG, vermilion head characters
 where the position puts them, the font lookup order, and `acrostic card`."""
 
 import io
@@ -10,8 +10,9 @@ from fontTools.ttLib import TTFont
 from PIL import Image
 from typer.testing import CliRunner
 
-from bot import card_fonts, cards
-from bot.cards import (
+from bot.cards import fonts as card_fonts
+from bot.cards import render as cards
+from bot.cards.render import (
     CardError,
     FontNotFound,
     MissingGlyph,

@@ -10,11 +10,12 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from bot import commands, messages
-from bot.app import build_core
-from bot.core import Actor
-from bot.parsing import PoemOptions, parse_callback, parse_command, parse_poem_args, to_base36
-from bot.poets import PoetHolder
+from bot.base import messages
+from bot.chat import commands
+from bot.chat.core import Actor
+from bot.chat.parsing import PoemOptions, parse_callback, parse_command, parse_poem_args, to_base36
+from bot.runtime.app import build_core
+from bot.serving.poets import PoetHolder
 from bot.store.models import PoemRequest, Rating
 from tests import REPO_ROOT
 from tests.conftest import bot_settings
@@ -269,7 +270,7 @@ async def test_creativity_out_of_range_says_the_range(core, value):
 
 
 def test_a_relaxed_rule_is_named_in_chinese(poet):
-    from bot.replies import PoemView, render_poem
+    from bot.chat.replies import PoemView, render_poem
     from engine.constraints import RELAX_NAMES
 
     assert set(RELAX_NAMES.values()) <= set(messages.RELAXED_RULES)  # every engine flag

@@ -8,8 +8,8 @@ import signal
 
 import pytest
 
-from bot.generation import Busy, Generator, write
-from bot.poets import PoetHolder
+from bot.serving.generation import Busy, Generator, write
+from bot.serving.poets import PoetHolder
 from engine import Poet
 from engine.spec import PoemSpec
 

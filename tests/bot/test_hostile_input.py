@@ -8,11 +8,11 @@ import logging
 import pytest
 from sqlalchemy import select
 
-from bot import messages
-from bot.app import build_core
-from bot.core import Actor
-from bot.parsing import to_base36
-from bot.poets import PoetHolder
+from bot.base import messages
+from bot.chat.core import Actor
+from bot.chat.parsing import to_base36
+from bot.runtime.app import build_core
+from bot.serving.poets import PoetHolder
 from bot.store.models import PoemRequest, Rating
 from tests.conftest import bot_settings
 

@@ -1,4 +1,4 @@
-"""Inline mode's core side (bot/inline.py): the answer window, and poems written only once."""
+"""Inline mode's core side (bot/chat/inline.py): the answer window, and poems written only once."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import asyncio
 
 from sqlalchemy import func, select
 
-from bot import messages
-from bot.inline import InlinePoems, inline_actor
+from bot.base import messages
+from bot.chat.inline import InlinePoems, inline_actor
 from bot.store.models import PoemRequest
 
 

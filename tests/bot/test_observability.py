@@ -9,12 +9,12 @@ import logging
 import aiohttp
 import pytest
 
-from bot.app import build_core
-from bot.core import Actor
-from bot.logs import JsonFormatter, RequestIdFilter
-from bot.metrics import start_health_server
-from bot.parsing import to_base36
-from bot.poets import PoetHolder
+from bot.base.logs import JsonFormatter, RequestIdFilter
+from bot.base.metrics import start_health_server
+from bot.chat.core import Actor
+from bot.chat.parsing import to_base36
+from bot.runtime.app import build_core
+from bot.serving.poets import PoetHolder
 from tests.conftest import bot_settings
 
 pytestmark = pytest.mark.unit
@@ -87,8 +87,8 @@ async def test_each_request_logs_with_its_own_request_id(core, json_log):
 
 @pytest.fixture
 def text_log():
-    """The bot's own logging set-up (bot.logs.setup_logging) writing to a buffer."""
-    from bot.logs import setup_logging
+    """The bot's own logging set-up (bot.base.logs.setup_logging) writing to a buffer."""
+    from bot.base.logs import setup_logging
 
     root = logging.getLogger()
     saved = root.handlers[:], root.level
@@ -105,7 +105,7 @@ def text_log():
 
 async def test_a_newline_in_a_refused_command_cannot_forge_a_log_line(core, text_log):
     stream = text_log()
-    forged = "2026-11-22 03:00:00,000 WARNING bot.admin [-]: rollback by telegram:99"
+    forged = "2026-11-22 03:00:00,000 WARNING bot.operations.admin [-]: rollback by telegram:99"
     reply = await core.command(ALICE, f"/retrain \x1b[2K\n{forged}")
     assert reply.text.startswith("抱歉")  # refused: Alice is not a bot admin
     lines = stream.getvalue().splitlines()

@@ -9,8 +9,8 @@ import shutil
 import pytest
 from sqlalchemy import select
 
-from bot.actors import Actor
-from bot.parsing import again_payload, parse_poem_args, to_base36
+from bot.chat.actors import Actor
+from bot.chat.parsing import again_payload, parse_poem_args, to_base36
 from bot.store.models import PoemRequest, RequestStatus
 from engine import Poet
 from engine.checkpoint import load_model_dir, resave
@@ -53,8 +53,8 @@ def planned(tmp_path, tiny_model_dir):
 
 @pytest.fixture
 async def planned_core(sqlite_url, planned):
-    from bot.app import build_core
-    from bot.poets import PoetHolder
+    from bot.runtime.app import build_core
+    from bot.serving.poets import PoetHolder
     from tests.conftest import bot_settings
 
     limits = {"user_burst": 100, "chat_burst": 100}

@@ -9,10 +9,10 @@ import shutil
 import pytest
 from sqlalchemy import select
 
-from bot.app import build_core
-from bot.core import Actor
-from bot.poets import PoetHolder
-from bot.registry import Registry
+from bot.chat.core import Actor
+from bot.runtime.app import build_core
+from bot.serving.poets import PoetHolder
+from bot.serving.registry import Registry
 from bot.store.models import PoemRequest
 from engine.checkpoint import load_model_dir, resave
 from tests.bot.cli.test_serving import run

@@ -3,8 +3,8 @@ stored request keeps them, so `/poem <id>` still reproduces the poem."""
 
 import pytest
 
-from bot.core import Actor
-from bot.parsing import to_base36
+from bot.chat.core import Actor
+from bot.chat.parsing import to_base36
 from tests.bot.test_core import requests
 
 pytestmark = pytest.mark.unit

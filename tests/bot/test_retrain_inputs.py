@@ -9,10 +9,10 @@ import shutil
 import pytest
 from sqlalchemy import select
 
-from bot.core import Actor
-from bot.parsing import to_base36
-from bot.registry import Registry
-from bot.retrain_inputs import rated_poems
+from bot.chat.core import Actor
+from bot.chat.parsing import to_base36
+from bot.operations.retrain_inputs import rated_poems
+from bot.serving.registry import Registry
 from bot.store.models import ModelVersion, RetrainRun
 from engine.checkpoint import load_model_dir, resave
 from tests.bot.test_retraining import PERMISSIVE, make_runtime, version_copy
@@ -136,7 +136,7 @@ async def test_a_candidate_without_cliches_is_rejected_and_the_notice_says_so(
 
 
 def test_promotion_refuses_a_directory_that_lacks_a_part(tmp_path, models):
-    from bot.admin import AdminError, promote
+    from bot.operations.admin import AdminError, promote
     from bot.store.session import Database, upgrade
 
     shutil.copytree(models / "tiny-v1", models / "bare")

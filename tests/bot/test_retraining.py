@@ -13,10 +13,10 @@ import pytest
 import torch
 from sqlalchemy import select
 
-from bot.app import build_core, build_runtime
-from bot.core import Actor
-from bot.parsing import to_base36
-from bot.registry import Registry
+from bot.chat.core import Actor
+from bot.chat.parsing import to_base36
+from bot.runtime.app import build_core, build_runtime
+from bot.serving.registry import Registry
 from bot.store.models import ModelVersion, PoemRequest, RetrainRun
 from engine.checkpoint import ModelDirError, load_model_dir, resave, save_model_dir
 from tests.conftest import bot_settings
@@ -114,8 +114,8 @@ def test_the_gate_names_the_metric_that_failed(change, failed):
 
 
 def test_the_admin_notice_names_the_failed_metric():
-    from bot.admin import outcome_text
-    from bot.retraining import RetrainOutcome
+    from bot.operations.admin import outcome_text
+    from bot.operations.retraining import RetrainOutcome
 
     cand = {**GATE, "shared_trigram_rate": 0.119}
     _, reason, metric = decide(GATE, cand, RetrainKnobs())
@@ -237,7 +237,7 @@ async def test_sigkill_in_the_middle_of_retraining(tmp_path, models, corpus_dir)
 # --- hot swap, validation, admin -----------------------------------------------------------------
 @pytest.mark.slow
 async def test_hot_swap_under_concurrent_requests(tmp_path, models, corpus_dir):
-    from bot.admin import promote
+    from bot.operations.admin import promote
 
     settings = loop_settings(tmp_path, models, corpus_dir)
     core = build_core(settings)  # worker processes, following CURRENT
@@ -328,7 +328,7 @@ async def test_admin_retrain_runs_in_the_background_and_reports(tmp_path, models
 
 def test_the_retrain_options_are_declared_once_and_travel_as_json(tmp_path):
     """The bot's retrain settings extend the child's options; the child reads them from JSON."""
-    from bot.settings import RetrainSettings
+    from bot.base.settings import RetrainSettings
     from train.retrain_options import RetrainKnobs, RetrainOptions
 
     assert issubclass(RetrainSettings, RetrainKnobs) and issubclass(RetrainOptions, RetrainKnobs)

@@ -8,8 +8,8 @@ import discord
 import pytest
 from sqlalchemy import create_engine, text
 
-from bot.poets import PoetHolder
-from bot.runner import NoAdapters, serve
+from bot.runtime.runner import NoAdapters, serve
+from bot.serving.poets import PoetHolder
 from tests.conftest import bot_settings
 from tests.fake_discord import FakeDiscord
 from tests.fakes import FakeBotApi
@@ -28,7 +28,7 @@ async def test_serve_runs_telegram_and_discord_together(sqlite_url, poet, monkey
         "DEFAULT_GATEWAY",
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY,
     )
-    monkeypatch.setattr("bot.app.PoetHolder", lambda **_: PoetHolder(poet=poet))
+    monkeypatch.setattr("bot.runtime.app.PoetHolder", lambda **_: PoetHolder(poet=poet))
     settings = bot_settings(
         sqlite_url,
         telegram={"token": api.token, "base_url": api.base_url},

@@ -11,11 +11,11 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from bot import scheduler as schedules
-from bot.almanac import LUNAR_HEADS, head_of_the_day, solar_term, theme_of
-from bot.core import Actor
-from bot.daily import sweep
-from bot.locks import JobLocks
+from bot.chat.core import Actor
+from bot.chat.daily import sweep
+from bot.operations.almanac import LUNAR_HEADS, head_of_the_day, solar_term, theme_of
+from bot.operations.locks import JobLocks
+from bot.runtime import scheduler as schedules
 from bot.store.models import DailyPost, PoemRequest, Subscription
 
 pytestmark = pytest.mark.integration
@@ -135,7 +135,7 @@ async def test_daily_posts_to_three_chats_one_failing_once_a_day(core):
 def needs_a_card_font():
     import os
 
-    from bot.cards import FontNotFound, find_font
+    from bot.cards.render import FontNotFound, find_font
 
     try:
         find_font()
@@ -156,7 +156,7 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 
 async def test_a_daily_post_is_its_card_with_the_text_as_caption(core):
-    from bot.cards import layout
+    from bot.cards.render import layout
 
     needs_a_card_font()
     await subscribe(core, "-8", "08:00", "五言")
@@ -171,7 +171,7 @@ async def test_a_daily_post_is_its_card_with_the_text_as_caption(core):
 
 async def test_festival_posts_keep_each_chats_time_and_form(core):
     """中秋 2026-09-25: the festival is the head and the theme; each chat at its own time."""
-    from bot.cards import layout
+    from bot.cards.render import layout
 
     needs_a_card_font()
     await subscribe(core, "-21", "08:00", "五言")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from bot.settings import DEFAULT_DATABASE_URL, Settings
+from bot.base.settings import DEFAULT_DATABASE_URL, Settings
 
 pytestmark = pytest.mark.unit
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.app import build_core
-from bot.core import Actor
-from bot.poets import PoetHolder
+from bot.chat.core import Actor
+from bot.runtime.app import build_core
+from bot.serving.poets import PoetHolder
 from bot.store.models import PoemRequest
 from tests import REPO_ROOT
 from tests.conftest import bot_settings
@@ -73,8 +73,8 @@ async def test_one_dead_worker_fails_none_of_the_queued_poems(
 def test_a_killed_bot_leaves_no_worker_processes(tiny_model_dir, batching):
     script = textwrap.dedent(f"""
         import asyncio, sys, time
-        from bot.generation import Generator
-        from bot.poets import PoetHolder
+        from bot.serving.generation import Generator
+        from bot.serving.poets import PoetHolder
         from tests.bot.test_worker_faults import worker_pids
 
         async def main():

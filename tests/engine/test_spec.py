@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from bot.actors import Actor
-from bot.parsing import to_base36
+from bot.chat.actors import Actor
+from bot.chat.parsing import to_base36
 from engine import HeadError
 from engine.poet import DEFAULT_SEARCH
 from engine.spec import PoemSpec

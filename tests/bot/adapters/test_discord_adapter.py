@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.adapters import discord_adapter
-from bot.parsing import to_base36
-from bot.replies import Reply
+from bot.chat.parsing import to_base36
+from bot.chat.replies import Reply
 from bot.store.models import PoemRequest, Rating
 from tests.conftest import bot_settings
 from tests.fake_discord import CHANNEL_ID, FakeDiscord
@@ -176,7 +176,7 @@ async def test_card_button_sends_the_card_as_an_attachment(core, fake_discord):
 
     from PIL import Image
 
-    from bot.cards import FontNotFound, find_font, layout
+    from bot.cards.render import FontNotFound, find_font, layout
 
     try:
         find_font()

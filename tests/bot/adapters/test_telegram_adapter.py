@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.adapters import telegram_adapter
-from bot.parsing import to_base36
+from bot.chat.parsing import to_base36
 from bot.store.models import PoemRequest, Rating
 from tests.conftest import bot_settings
 from tests.fakes import FakeBotApi, buttons_of
@@ -290,7 +290,7 @@ def png_size(data: bytes) -> tuple[int, int]:
 def needs_a_card_font():
     import os
 
-    from bot.cards import FontNotFound, find_font
+    from bot.cards.render import FontNotFound, find_font
 
     try:
         find_font()
@@ -301,7 +301,7 @@ def needs_a_card_font():
 
 
 async def test_card_button_sends_the_poem_card_as_a_photo(core, fake_api):
-    from bot.cards import layout
+    from bot.cards.render import layout
 
     needs_a_card_font()
     async with running(core, fake_api):
@@ -337,7 +337,7 @@ async def test_a_forged_or_foreign_card_button_finds_no_poem(core, fake_api, dat
 
 async def test_a_card_is_sent_with_its_text_as_caption_and_rated_there(core, fake_api):
     """A daily post is a photo: its ★ buttons edit the caption, since it has no text."""
-    from bot.replies import Reply
+    from bot.chat.replies import Reply
 
     needs_a_card_font()
     async with running(core, fake_api) as application:
@@ -360,7 +360,7 @@ async def test_a_card_is_sent_with_its_text_as_caption_and_rated_there(core, fak
 
 
 def _actor():
-    from bot.actors import Actor
+    from bot.chat.actors import Actor
 
     return Actor("telegram", "1", "1")
 

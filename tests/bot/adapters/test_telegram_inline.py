@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bot.parsing import to_base36
+from bot.chat.parsing import to_base36
 from bot.store.models import Chat, PoemRequest, Rating
 from tests.bot.adapters.test_telegram_adapter import rows, running
 from tests.conftest import bot_settings
@@ -149,8 +149,8 @@ async def test_inline_buttons_rate_only_poems_written_inline(core, fake_api):
 
 
 async def test_inline_queries_are_rate_limited_like_commands(sqlite_url, poet, fake_api):
-    from bot.app import build_core
-    from bot.poets import PoetHolder
+    from bot.runtime.app import build_core
+    from bot.serving.poets import PoetHolder
 
     limits = {"user_burst": 1, "user_per_minute": 1}
     core = build_core(bot_settings(sqlite_url, limits=limits), PoetHolder(poet=poet))

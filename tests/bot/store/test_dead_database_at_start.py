@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import create_engine, inspect, select
 from sqlalchemy.engine import make_url
 
-from bot import scheduler as schedules
-from bot.app import build_core
-from bot.core import Actor
-from bot.poets import PoetHolder
-from bot.runner import serve
+from bot.chat.core import Actor
+from bot.runtime import scheduler as schedules
+from bot.runtime.app import build_core
+from bot.runtime.runner import serve
+from bot.serving.poets import PoetHolder
 from bot.store.models import PoemRequest
 from bot.store.session import Database, current_revision, normalize_url
 from tests.bot.cli.test_serving import run
@@ -130,7 +130,7 @@ async def test_run_with_a_dead_database_serves_poems_and_starts_the_scheduler_on
     dead_database, poet, monkeypatch
 ):
     bot_url, real_url, revive = dead_database
-    monkeypatch.setattr("bot.app.PoetHolder", lambda **_: PoetHolder(poet=poet))
+    monkeypatch.setattr("bot.runtime.app.PoetHolder", lambda **_: PoetHolder(poet=poet))
     monkeypatch.setattr(schedules, "RETRY_FIRST_S", 0.05)
     monkeypatch.setattr(schedules, "RETRY_LONGEST_S", 0.2)
     api = FakeBotApi()

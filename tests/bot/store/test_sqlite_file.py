@@ -9,10 +9,10 @@ import shutil
 
 import pytest
 
-from bot.app import build_core
-from bot.core import Actor
-from bot.parsing import to_base36
-from bot.poets import PoetHolder
+from bot.chat.core import Actor
+from bot.chat.parsing import to_base36
+from bot.runtime.app import build_core
+from bot.serving.poets import PoetHolder
 from tests.conftest import bot_settings
 
 pytestmark = pytest.mark.integration

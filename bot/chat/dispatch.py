@@ -1,0 +1,86 @@
+"""The dispatcher: chat messages and button presses in, replies out. It knows every handler
+(the command table, the callbacks); the services they use sit below it (bot.chat.core.Core)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from dataclasses import replace
+
+from bot.base import messages
+from bot.base.errors import StoreDown, error_id
+from bot.base.logs import new_request_id
+from bot.chat import commands, handlers
+from bot.chat.actors import Actor, cleaned
+from bot.chat.core import Core
+from bot.chat.parsing import Command, PoemOptions, clean_text, parse_callback, parse_command
+from bot.chat.replies import CallbackAnswer, Reply
+from bot.store.models import RequestStatus
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher(Core):
+    """The core's services with the entry points the adapters call; never raises into a chat."""
+
+    async def command(self, actor: Actor, text: str) -> Reply:
+        """A chat message that starts with '/'. Always returns a reply, never raises."""
+        new_request_id()
+        actor, text = cleaned(actor), clean_text(text)
+        return await self._safely(actor, self._command(actor, text))
+
+    async def text(self, actor: Actor, text: str) -> Reply:
+        """A message without a command (a private chat, the console): its text is the head."""
+        return await self.command(actor, "/acrostic " + text.strip())
+
+    async def acrostic(self, actor: Actor, options: PoemOptions, raw_text: str = "") -> Reply:
+        """A poem request with structured options (Discord's slash command)."""
+        new_request_id()
+        actor, options = cleaned(actor), replace(options, head=clean_text(options.head))
+        raw = clean_text(raw_text or f"/acrostic {options.head}")
+        return await self._safely(actor, self.write(actor, options, raw))
+
+    async def callback(self, actor: Actor, data: str | None) -> CallbackAnswer:
+        """A button press. Forged or stale data gets a polite toast."""
+        new_request_id()
+        actor, data = cleaned(actor), clean_text(data or "")
+        try:
+            callback = parse_callback(data)
+            if callback is None:
+                log.info(
+                    "stale or forged callback error_id=%s data=%r user=%s",
+                    error_id(), (data or "")[:80], actor.user_key,
+                )  # fmt: skip
+                return CallbackAnswer(messages.STALE_BUTTON, alert=True)
+            return await handlers.on_callback(self, actor, callback)
+        except StoreDown:
+            eid = error_id()
+            log.error("database down during callback error_id=%s", eid)
+            return CallbackAnswer(messages.DB_DOWN.format(error_id=eid), alert=True)
+        except Exception:
+            eid = error_id()
+            log.exception("callback failed error_id=%s data=%r", eid, (data or "")[:80])
+            return CallbackAnswer(messages.FAILED.format(error_id=eid), alert=True)
+
+    async def _command(self, actor: Actor, text: str) -> Reply:
+        if len(text) > self.settings.limits.max_message_chars:
+            command = parse_command(text[:64]) or Command("acrostic", "")
+            if command.name == "acrostic":
+                await self.record_failure(actor, text, "too_long", RequestStatus.REJECTED)
+            return Reply(messages.TOO_LONG.format(length=len(text)))
+        command = parse_command(text)
+        if command is None:
+            return Reply(commands.HELP)
+        return await commands.on_command(self, actor, command, text)
+
+    async def _safely(self, actor: Actor, work: Awaitable[Reply]) -> Reply:
+        try:
+            return await work
+        except StoreDown:
+            eid = error_id()
+            log.error("database down error_id=%s user=%s", eid, actor.user_key)
+            return Reply(messages.DB_DOWN.format(error_id=eid), error_id=eid)
+        except Exception:
+            eid = error_id()
+            log.exception("command failed error_id=%s user=%s", eid, actor.user_key)
+            return Reply(messages.FAILED.format(error_id=eid), error_id=eid)

@@ -1,0 +1,154 @@
+"""Parsing chat text into commands and poem options (no I/O, no platform)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from bot.base.ids import to_base36
+
+COMMAND = re.compile(r"^[/／!！]([A-Za-z_]+)(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
+FORMS = {"五言": 5, "五": 5, "5": 5, "七言": 7, "七": 7, "7": 7}
+POSITIONS = {"藏头": "head", "藏尾": "tail"}
+SCRIPTS = {"繁": "traditional", "繁体": "traditional", "简": "simplified", "简体": "simplified"}
+SCRIPTS.update({"繁體": "traditional", "簡": "simplified", "簡體": "simplified"})
+ALIASES = {"cangtou": "acrostic", "藏头": "acrostic"}
+# Labelled options, one rule for all: `主题:祝寿`, `意象:杏花,长安` anywhere in the arguments
+LABELLED = re.compile(
+    r"(?:^|(?<=\s))(主题|主題|theme|意象|keywords?)\s*[:：]\s*(\S*)", re.IGNORECASE
+)
+LABELS = {"主题": "theme", "主題": "theme", "theme": "theme", "意象": "keywords",
+          "keyword": "keywords", "keywords": "keywords"}  # fmt: skip
+KEYWORD_SEPARATORS = re.compile(r"[,，、;；/]+")
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates: no database takes them
+
+
+def clean_text(text: str) -> str:
+    """User text that every database, log and platform can hold: NUL and lone surrogates (which
+    PostgreSQL, SQLite's UTF-8 or an encoder would refuse) become U+FFFD."""
+    return UNSTORABLE.sub("\ufffd", text)
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str  # lower case, aliases resolved
+    args: str  # the rest of the message, stripped
+
+
+def parse_command(text: str) -> Command | None:
+    """'/acrostic@cangtou_bot 算法进阶 五言' → Command('acrostic', '算法进阶 五言')."""
+    match = COMMAND.match(text.strip())
+    if not match:
+        return None
+    name = match.group(1).lower()
+    return Command(ALIASES.get(name, name), (match.group(2) or "").strip())
+
+
+@dataclass(frozen=True)
+class PoemOptions:
+    head: str  # raw: the engine normalises and validates it
+    chars_per_line: int | None = None  # None: the chat's default
+    position: str = "head"
+    script: str | None = None  # None: the chat's default
+    theme: str | None = None  # raw, like the head; None: the chat's default, else the head
+    keywords: tuple[str, ...] = ()  # raw 意象, one a line from the first (engine normalises)
+    problem: str | None = None  # a malformed option: said to the user instead of a poem
+
+
+def labelled_options(args: str) -> tuple[str, dict[str, str], str | None]:
+    """(the arguments without their labelled options, label → raw value, a problem or None).
+    A label given twice is a problem; its value may be empty (the engine says so)."""
+    found: dict[str, str] = {}
+    problem = None
+    for match in LABELLED.finditer(args):
+        name = LABELS[match.group(1).lower()]
+        if name in found and problem is None:
+            problem = f"「{match.group(1)}:」只能给一次 (give {name} once)"
+        found.setdefault(name, match.group(2))
+    return LABELLED.sub(" ", args), found, problem
+
+
+def split_keywords(raw: str | None) -> tuple[str, ...]:
+    """'杏花,长安' (or ，、；/) → ('杏花', '长安'); () for none."""
+    if raw is None:
+        return ()
+    return tuple(w for w in KEYWORD_SEPARATORS.split(raw) if w)
+
+
+def parse_poem_args(args: str) -> PoemOptions:
+    """Option words (五言/七言, 藏头/藏尾, 繁/简) are separate tokens after the head; a lone
+    token is always the head, so `/acrostic 七言` writes a poem on 七 and 言. `主题:祝寿`
+    (or 主题：, theme:) and `意象:杏花,长安` (keywords:) anywhere give the theme and the
+    keywords of the first lines."""
+    args, labelled, problem = labelled_options(args)
+    theme = labelled.get("theme")  # "" when nothing follows: the engine says it is empty
+    keywords = split_keywords(labelled.get("keywords"))
+    if "keywords" in labelled and not keywords and problem is None:
+        problem = "意象为空：请在「意象:」后写上词语，用逗号分开 (no keywords after 意象:)"
+    tokens = args.split()
+    cpl = position = script = None
+    head_tokens = list(tokens)
+    while len(head_tokens) > 1:
+        last = head_tokens[-1]
+        if last in FORMS and cpl is None:
+            cpl = FORMS[last]
+        elif last in POSITIONS and position is None:
+            position = POSITIONS[last]
+        elif last in SCRIPTS and script is None:
+            script = SCRIPTS[last]
+        else:
+            break
+        head_tokens.pop()
+    head = "".join(head_tokens)
+    return PoemOptions(head, cpl, position or "head", script, theme, keywords, problem)
+
+
+CALLBACK = re.compile(r"^(r|a|c):([0-9a-z]{1,10})(?::([1-5]))?$")
+FORGET = re.compile(r"^f:([0-9a-f]{12})$")
+
+
+@dataclass(frozen=True)
+class Callback:
+    kind: str  # "rate", "again", "card", "forget"
+    poem_id: int
+    stars: int | None = None
+    owner: str | None = None  # forget: the tag of the user who asked (see `owner_tag`)
+
+
+def rate_payload(poem_id: int, stars: int) -> str:
+    return f"r:{to_base36(poem_id)}:{stars}"
+
+
+def again_payload(poem_id: int) -> str:
+    return f"a:{to_base36(poem_id)}"
+
+
+def card_payload(poem_id: int) -> str:
+    return f"c:{to_base36(poem_id)}"
+
+
+def owner_tag(user_key: str) -> str:
+    """A short, stable tag of a user ('telegram:42'), ASCII for a button payload."""
+    return hashlib.sha256(user_key.encode()).hexdigest()[:12]
+
+
+def forget_payload(user_key: str) -> str:
+    """The /forgetme confirmation button: it names who asked, so only their press acts."""
+    return f"f:{owner_tag(user_key)}"
+
+
+def parse_callback(data: str | None) -> Callback | None:
+    """Button payloads: 'r:<id>:<1-5>', 'a:<id>', 'c:<id>', 'f:<owner>'; None for anything
+    else (forged)."""
+    if match := FORGET.fullmatch(data or ""):
+        return Callback("forget", 0, owner=match.group(1))
+    match = CALLBACK.fullmatch(data or "")
+    if not match:
+        return None
+    kind, ident, stars = match.groups()
+    if kind == "r" and stars:
+        return Callback("rate", int(ident, 36), int(stars))
+    if kind in ("a", "c") and not stars:
+        return Callback("again" if kind == "a" else "card", int(ident, 36))
+    return None

@@ -1,0 +1,112 @@
+"""What the core answers with (platform-neutral), and how a poem is laid out in a chat."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.base import messages
+from bot.chat.parsing import again_payload, card_payload, rate_payload, to_base36
+from engine.checks import FORMS, footer
+from engine.text import COMMA, PERIOD, to_traditional
+
+POSITIONS = {"head": "藏头", "tail": "藏尾"}
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    payload: str  # ASCII, ≤ 64 bytes (Telegram callback_data, Discord custom_id)
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()  # rows of buttons
+    poem_id: int | None = None
+    error_id: str | None = None
+    model_version: str | None = None
+    card: bytes | None = None  # a PNG poem card: sent as a photo, the text as its caption
+
+
+def rate_limited(scope: str, retry_after: float) -> Reply:
+    """The refusal a request over the user's ("user") or the chat's limit gets."""
+    template = messages.RATE_LIMITED_USER if scope == "user" else messages.RATE_LIMITED_CHAT
+    return Reply(template.format(seconds=int(retry_after)))
+
+
+@dataclass(frozen=True)
+class CallbackAnswer:
+    toast: str  # the short notice a button press gets (Telegram answerCallbackQuery)
+    edit: Reply | None = None  # new content for the message that holds the button
+    reply: Reply | None = None  # a new message (🔄 sends another poem, 🖼 its card)
+    alert: bool = False
+
+
+@dataclass(frozen=True)
+class PoemView:
+    """A stored or fresh poem, as much as a chat reply needs."""
+
+    poem_id: int | None
+    head: str
+    text: str  # with ，。 marks, in the script the chat asked for
+    chars_per_line: int
+    position: str
+    model_version: str
+    checks: dict
+    params: dict = field(default_factory=dict)
+    script: str = "simplified"
+    theme: str | None = None  # what it was asked to be about; None: the head itself
+
+
+def poem_lines(text: str) -> list[str]:
+    """'甲，乙。' → ['甲，', '乙。']."""
+    lines, line = [], ""
+    for ch in text:
+        line += ch
+        if ch in (COMMA, PERIOD):
+            lines.append(line)
+            line = ""
+    return lines + ([line] if line else [])
+
+
+def poem_buttons(poem_id: int) -> tuple[tuple[Button, ...], ...]:
+    stars = tuple(Button(f"★{n}", rate_payload(poem_id, n)) for n in range(1, 6))
+    more = (
+        Button(messages.AGAIN_LABEL, again_payload(poem_id)),
+        Button(messages.CARD_LABEL, card_payload(poem_id)),
+    )
+    return (stars, more)
+
+
+def render_poem(view: PoemView, rating: tuple[float, int] | None = None, note: str = "") -> Reply:
+    """Title, the lines, notes, the compliance footer and the id that reproduces the poem."""
+    position = POSITIONS.get(view.position, "藏中")
+    shown = to_traditional if view.script == "traditional" else str
+    form = FORMS[view.chars_per_line]
+    themed = view.theme and view.theme != view.head  # a festival is its own head and theme
+    title = messages.POEM_TITLE_THEMED if themed else messages.POEM_TITLE
+    theme = shown(view.theme or "")
+    parts = [title.format(head=shown(view.head), position=position, form=form, theme=theme)]
+    parts += poem_lines(view.text)
+    outline = [k for k in view.params.get("outline") or () if k]
+    if outline:  # the plan the poem was written to, in the chat's script
+        parts.append(messages.OUTLINE_LINE.format(keywords=" · ".join(shown(k) for k in outline)))
+    fallbacks = view.params.get("fallbacks") or {}
+    if fallbacks:
+        chars = "、".join(f"「{ch}」" for ch in fallbacks)
+        stand_ins = "、".join(f"「{f['token']}」" for f in fallbacks.values())
+        parts.append(messages.FALLBACK_NOTE.format(chars=chars, stand_ins=stand_ins))
+    if view.params.get("relaxed"):
+        names = [messages.RELAXED_RULES.get(n, n) for n in view.params["relaxed"]]
+        parts.append(messages.RELAXED_NOTE.format(names="、".join(names)))
+    parts.append(footer(view.checks))
+    if rating and rating[1]:
+        parts.append(messages.RATING_LINE.format(mean=rating[0], count=rating[1]))
+    if view.poem_id is not None:
+        parts.append(
+            messages.POEM_ID.format(poem_id=to_base36(view.poem_id), version=view.model_version)
+        )
+    if note:
+        parts.append(note)
+    buttons = poem_buttons(view.poem_id) if view.poem_id is not None else ()
+    return Reply("\n".join(parts), buttons, view.poem_id, model_version=view.model_version)
