@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.checkpoint import LINES, META, WEIGHTS, ModelDirError, read_meta
+from engine.checkpoint import LINES, META, PLAN, WEIGHTS, ModelDirError, read_meta
 from engine.vocab import SEP
 
 
@@ -48,6 +48,12 @@ PARTS: tuple[Part, ...] = (
         f"cliches in {META}: the default search's cliché penalties (measured, or carried over "
         "from the parent and recorded so)",
         _cliches,
+    ),
+    Part(
+        "plan data",
+        f"{PLAN} (+ plan_sha256 in {META}): the planner's lexicon and corpus statistics "
+        "(`acrostic plan build`; a retrain carries the parent's over)",
+        lambda p, m: bool(m.get("plan_sha256")) and (p / PLAN).is_file(),
     ),
 )
 

@@ -87,6 +87,18 @@ def refresh_cliches(opts: RetrainOptions, plan: ClichePlan) -> dict:
     return {"measured": False, "count": len(table.get("ngrams", {})), "carried_over_from": version}
 
 
+def carry_plan_data(opts: RetrainOptions) -> None:
+    """The parent's plan data (plan.json: the lexicon and corpus statistics the planner reads)
+    goes with the candidate unchanged: a retrain changes the weights, not what words mean."""
+    from engine.checkpoint import PLAN, load_model_dir, read_meta, resave
+
+    if not read_meta(opts.base).get("plan_sha256"):
+        return
+    data = json.loads((opts.base / PLAN).read_text(encoding="utf-8"))
+    resave(load_model_dir(opts.out), {"plan_carried_from": read_meta(opts.base).get("version")},
+           plan_data=data)  # fmt: skip
+
+
 class Clock:
     """The whole run's budget: what is left of it, in seconds."""
 
@@ -131,6 +143,7 @@ def retrain(opts: RetrainOptions) -> dict:
         )
     )  # fmt: skip
     trained_s = clock.elapsed()
+    carry_plan_data(opts)
     cliches = refresh_cliches(opts, plan)
     candidate = reader_metrics(opts.out, opts.heads, test_items, rated)
     promote, reason, failed = decide(base, candidate, opts)

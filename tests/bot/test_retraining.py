@@ -133,7 +133,7 @@ def test_reader_metrics_see_a_planted_worse_model(tmp_path, corpus_dir, tiny_mod
         for p in loaded.model.parameters():
             p.add_(torch.randn_like(p) * 2.0)
     save_model_dir(noisy, loaded.model, loaded.vocab, {**loaded.meta, "version": "noisy"},
-                   line_hashes=loaded.line_hashes)  # fmt: skip
+                   line_hashes=loaded.line_hashes, plan_data=loaded.plan_data)  # fmt: skip
     test, rated = read_themed(corpus_dir, "test"), ["春风花月山，水云天江南。"]
     base = reader_metrics(tiny_model_dir, HEADS, test, rated)
     worse = reader_metrics(noisy, HEADS, test, rated)

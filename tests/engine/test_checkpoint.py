@@ -104,7 +104,13 @@ def test_the_shipped_model_is_servable_and_a_partial_directory_is_not(tmp_path):
     from engine.poet import SHIPPED_MODEL
 
     require_servable(SHIPPED_MODEL)  # every part of the one list
-    assert {p.name for p in PARTS} >= {"weights", "line index", "theme framing", "cliches"}
+    assert {p.name for p in PARTS} >= {
+        "weights",
+        "line index",
+        "theme framing",
+        "cliches",
+        "plan data",
+    }
     partial = tmp_path / "partial"
     shutil.copytree(SHIPPED_MODEL, partial)
     (partial / "corpus_lines.safetensors").unlink()

@@ -18,7 +18,7 @@ def test_shipped_model_is_complete_and_small():
     files = {p.name: p.stat().st_size for p in SHIPPED_MODEL.iterdir()}
     from engine.parts import PACKAGE_DATA, require_servable
 
-    model = {"model.safetensors", "model.json", "corpus_lines.safetensors"}
+    model = {"model.safetensors", "model.json", "corpus_lines.safetensors", "plan.json"}
     assert set(files) == model | set(PACKAGE_DATA)  # heads, rhymes, held-out hashes
     require_servable(SHIPPED_MODEL)
     assert sum(files.values()) <= 30 * 2**20

@@ -29,7 +29,7 @@ def test_loss_falls_and_the_model_directory_is_complete(trained, tiny_model_dir)
         "weights_sha256",
     } <= set(meta)
     files = sorted(p.name for p in out.iterdir())
-    assert files == ["corpus_lines.safetensors", "model.json", "model.safetensors"]
+    assert files == ["corpus_lines.safetensors", "model.json", "model.safetensors", "plan.json"]
     assert not list(out.parent.glob(".*.tmp"))  # no scratch directories left behind
 
 

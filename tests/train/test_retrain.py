@@ -80,3 +80,17 @@ def test_nothing_to_learn_trains_nothing(tmp_path, corpus_dir, tiny_model_dir):
     report = retrain(options(tmp_path, tiny_model_dir, corpus_dir, extra_texts=[]))
     assert report["skipped"] and not report["promote"]
     assert not (tmp_path / "candidate").exists()
+
+
+def test_a_retrain_keeps_the_parents_plan_data(tmp_path, corpus_dir, tiny_model_dir):
+    import shutil
+
+    from engine.checkpoint import load_model_dir, resave
+
+    parent = tmp_path / "planned"
+    shutil.copytree(tiny_model_dir, parent)
+    data = {"triggers": {"春风": ["spring"]}, "categories": {"spring": ["月山", "江南"]}}
+    resave(load_model_dir(parent), {}, plan_data=data)
+    retrain(options(tmp_path, parent, corpus_dir, cliche_minutes=0))
+    candidate = load_model_dir(tmp_path / "candidate")
+    assert candidate.plan_data == data and candidate.meta["plan_carried_from"] == "tiny"
