@@ -25,9 +25,12 @@ def webhook_app(application: Application, path: str, secret: str) -> web.Applica
         if not hmac.compare_digest(given, expected):
             log.warning("webhook request without the right secret from %s", request.remote)
             return web.Response(status=403)
-        try:
-            update = Update.de_json(await request.json(), application.bot)
-        except ValueError:
+        try:  # well-formed JSON that is not an update (a list, a string, {}) is a bad request
+            payload = await request.json()
+            if not isinstance(payload, dict) or not isinstance(payload.get("update_id"), int):
+                return web.Response(status=400)
+            update = Update.de_json(payload, application.bot)
+        except (ValueError, TypeError, KeyError, AttributeError):
             return web.Response(status=400)
         await application.update_queue.put(update)
         return web.Response()

@@ -21,9 +21,10 @@ from bot.chat.replies import Reply
 from bot.operations.almanac import head_of_the_day, theme_of
 from bot.store import queries
 from bot.store.models import Chat, DailyPost, Subscription
+from engine.text import normalize_width
 
 log = logging.getLogger(__name__)
-TIME = re.compile(r"^([01]?\d|2[0-3])[:：]([0-5]\d)$")
+TIME = re.compile(r"^([01]?[0-9]|2[0-3])[:：]([0-5][0-9])$", re.ASCII)  # ASCII digits only
 Sender = Callable[[str, Reply], Awaitable[None]]  # (chat id on the platform, reply) → sent
 
 
@@ -31,7 +32,7 @@ def parse_subscribe(args: str, default_time: str) -> tuple[str, int | None] | No
     """'[HH:MM] [五言|七言]' → ('08:00', 7), the form None when not given (the chat's own);
     None if it cannot be read."""
     post_time, cpl = default_time, None
-    for token in args.split():
+    for token in normalize_width(args).split():  # full-width digits fold; ٩ and ௫ do not
         if match := TIME.match(token):
             post_time = f"{int(match.group(1)):02d}:{match.group(2)}"
         elif token in FORMS:

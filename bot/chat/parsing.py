@@ -21,6 +21,7 @@ LABELLED = re.compile(
 LABELS = {"主题": "theme", "主題": "theme", "theme": "theme", "意象": "keywords",
           "keyword": "keywords", "keywords": "keywords"}  # fmt: skip
 KEYWORD_SEPARATORS = re.compile(r"[,，、;；/]+")
+GLUED = re.compile(r"(主题|主題|意象)\s*[:：]")  # a label left inside a word: glued to the head
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates: no database takes them
 
 
@@ -66,7 +67,10 @@ def labelled_options(args: str) -> tuple[str, dict[str, str], str | None]:
         if name in found and problem is None:
             problem = f"「{match.group(1)}:」只能给一次 (give {name} once)"
         found.setdefault(name, match.group(2))
-    return LABELLED.sub(" ", args), found, problem
+    rest = LABELLED.sub(" ", args)
+    if problem is None and (glued := GLUED.search(rest)):
+        problem = f"「{glued.group(1)}:」要和藏头字分开写，前面加空格 (put a space before {glued.group(1)}:)"
+    return rest, found, problem
 
 
 def split_keywords(raw: str | None) -> tuple[str, ...]:

@@ -39,7 +39,9 @@ def make_engine(url: str) -> Engine:
             # no directory (yet) is a database that does not answer: connecting says so
             with contextlib.suppress(OSError):
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 15}, hide_parameters=True
+        )  # a database error's message (and so a logged traceback) never holds user text
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(
@@ -49,6 +51,7 @@ def make_engine(url: str) -> Engine:
         max_overflow=5,
         pool_timeout=5,
         connect_args={"connect_timeout": 5},
+        hide_parameters=True,
     )
 
 

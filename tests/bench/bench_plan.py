@@ -15,7 +15,7 @@ import time
 import torch
 
 from bot.operations.retrain_inputs import HEADS_FILE
-from engine import Poet, PoemSpec
+from engine import PoemSpec, Poet
 from tests import REPO_ROOT
 from tests.bench import machine
 from train.evaluate import read_heads

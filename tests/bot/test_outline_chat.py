@@ -109,3 +109,22 @@ async def test_redraws_draw_other_outlines(planned_core):
         shown = [x for x in answer.reply.text.splitlines() if x.startswith("意象：")]
         outlines.add(shown[0] if shown else "")
     assert len(outlines) > 1
+
+
+@pytest.mark.parametrize("args", ["春风主题:祝寿", "春风 主题:祝寿 主题:生日", "春风意象：月山"])
+async def test_a_theme_marker_in_the_head_or_twice_gets_one_clear_line(core, args):
+    reply = await core.command(ALICE, f"/acrostic {args}")
+    assert reply.poem_id is None and ("分开写" in reply.text or "只能给一次" in reply.text)
+    assert reply.text.splitlines()[1] == ""  # one line, then the usage
+
+
+@pytest.mark.parametrize(
+    ("args", "stored"),
+    [("08:30", "08:30"), ("０８：３０", "08:30"), ("8:05 五言", "08:05"), ("08:0٩", None),
+     ("08:௫0", None), ("24:00", None)],
+)  # fmt: skip
+def test_subscribe_reads_ascii_digits_only(args, stored):
+    from bot.chat.daily import parse_subscribe
+
+    parsed = parse_subscribe(args, "07:00")
+    assert (parsed[0] if parsed else None) == stored

@@ -213,11 +213,16 @@ async def test_webhook_mode_rejects_a_wrong_secret(core, fake_api, unused_tcp_po
             async with http.post(url, json=update, headers=wrong) as response:
                 assert response.status == 403
             headers = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
+            for not_an_update in ([], "x", {}, {"update_id": "1"}, 3):  # with the right secret
+                async with http.post(url, json=not_an_update, headers=headers) as response:
+                    assert response.status == 400, not_an_update
+            async with http.post(url, data=b"{", headers=headers) as response:
+                assert response.status == 400  # not JSON at all
             async with http.post(url, json=update, headers=headers) as response:
                 assert response.status == 200
         (sent,) = await fake_api.wait_for("sendMessage")
         assert "《山》" in sent.params["text"]
-        assert compared == [b"", b"s3crex", b"s3cret"]  # every check in constant time
+        assert compared == [b"", b"s3crex", *[b"s3cret"] * 7]  # every check in constant time
     finally:
         await telegram_adapter.stop(application)
     await asyncio.sleep(0)

@@ -131,3 +131,17 @@ def test_top_poems_and_stats(db):
         stats = queries.chat_stats(s, chat_id)
         assert (stats.poems, stats.failed, stats.users, stats.ratings) == (2, 1, 3, 4)
         assert stats.mean_stars == pytest.approx(4.5)
+
+
+def test_a_database_error_never_carries_the_users_text(database_url):
+    """Issue "Hardening, round 3" item 3: SQL parameters (user text) stay out of error messages,
+    and so out of every logged traceback."""
+    upgrade(database_url)
+    db = Database(database_url)
+    secret = "王小明的秘密诗句"
+    with pytest.raises(IntegrityError) as caught, db.session() as session:
+        session.add(User(platform="telegram", external_id=secret))
+        session.add(User(platform="telegram", external_id=secret))
+        session.flush()
+    assert secret not in str(caught.value) and "hidden" in str(caught.value)
+    db.dispose()
