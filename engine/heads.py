@@ -60,11 +60,17 @@ def normalize_keywords(raw, lines: int) -> tuple[str, ...]:
     return words
 
 
+def _assigned(ch: str) -> bool:
+    return unicodedata.category(ch) == "Lo"
+
+
 def _normalize(raw: str, error: type[HeadError], zh: str, en: str) -> str:
     text = "".join(ch for ch in normalize_width(raw or "") if not _strippable(ch))
     if not text:
         raise error(f"{zh}为空：请给出 1–12 个汉字 ({en} is empty: give 1–12 Chinese characters)")
-    bad = list(dict.fromkeys(ch for ch in text if not is_han(ch)))
+    # an assigned ideograph only: unassigned code points and noncharacters inside the CJK
+    # blocks (U+2FFFF, U+2A6E0) have no glyph, no reading, and no place in a poem
+    bad = list(dict.fromkeys(ch for ch in text if not is_han(ch) or not _assigned(ch)))
     if bad:
         shown = "、".join(repr(ch)[1:-1] if ch.isprintable() else f"U+{ord(ch):04X}" for ch in bad)
         raise error(

@@ -1,5 +1,7 @@
 """Head normalisation and validation."""
 
+import re
+
 import pytest
 
 from engine import HeadError, normalize_head
@@ -59,3 +61,21 @@ def test_fallbacks_prefer_variant_then_pinyin_then_unk():
     assert fb.resolve("風") == ("风", "variant")
     assert fb.resolve("龘") == ("达", "pinyin")  # dá
     assert fb.resolve("𪚥") == ("<unk>", "unk")
+
+
+@pytest.mark.parametrize(
+    ("cp", "valid"),
+    [(0x4E00, True), (0x9FFF, True), (0x3400, True), (0x4DBF, True), (0x20000, True),
+     (0x2A6DF, True), (0xF900, True), (0xFA6E, False), (0xFADA, False), (0x2F800, True),
+     (0x2FA1E, False), (0x2FFFE, False), (0x2FFFF, False)],
+)  # fmt: skip
+def test_only_assigned_ideographs_are_heads(cp, valid):
+    """Block edges whose status is the same in Python 3.11's Unicode (14.0) and later ones:
+    compatibility ideographs are never added again, noncharacters never assigned."""
+    from engine.heads import HeadError, normalize_head
+
+    if valid:
+        assert len(normalize_head(chr(cp))) == 1
+    else:
+        with pytest.raises(HeadError, match=re.escape(f"U+{cp:04X}")):
+            normalize_head("春" + chr(cp))
