@@ -68,15 +68,26 @@ def _pil_font(path: str, index: int, size: int) -> ImageFont.FreeTypeFont:
 
 @lru_cache(maxsize=16)
 def _open_font(path: str, index: int | None, source: str) -> CardFont:
-    """The face at `index`, or a collection's Simplified Chinese face (not its Japanese first)."""
+    """The face at `index`, or a collection's Simplified Chinese face (not its Japanese first);
+    FontNotFound (one line) for a file that is not a font."""
+    from fontTools.ttLib import TTLibError
+
+    try:
+        return _read_font(path, index, source)
+    except (TTLibError, OSError, KeyError, IndexError, ValueError, AssertionError) as e:
+        raise FontNotFound(f"{path} is not a usable font file ({type(e).__name__})") from None
+
+
+def _read_font(path: str, index: int | None, source: str) -> CardFont:
     from fontTools.ttLib import TTCollection, TTFont
 
-    if index is None and path.lower().endswith((".ttc", ".otc")):
-        with TTCollection(path, lazy=True) as collection:
+    with open(path, "rb") as file:  # ours to close, also when fontTools gives up on it
+        if index is None and path.lower().endswith((".ttc", ".otc")):
+            collection = TTCollection(file, lazy=True)
             names = [face["name"].getDebugName(1) or "" for face in collection.fonts]
-        index = next((i for i, n in enumerate(names) if n.endswith(" SC")), 0)
-        return CardFont(Path(path), index, names[index], source)
-    with TTFont(path, fontNumber=index or 0, lazy=True) as font:
+            index = next((i for i, n in enumerate(names) if n.endswith(" SC")), 0)
+            return CardFont(Path(path), index, names[index], source)
+        font = TTFont(file, fontNumber=index or 0, lazy=True)
         name = font["name"].getDebugName(1) or Path(path).stem
     return CardFont(Path(path), index or 0, name, source)
 

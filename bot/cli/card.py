@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -62,6 +63,7 @@ def card(
 
     if five and seven:
         fail("choose one of --five and --seven")
+    writable_or_fail(out)  # before the poem is written: a bad --out costs nothing
     try:
         face = find_font(font)  # before torch and the model load: a missing font fails fast
     except FontNotFound as e:
@@ -87,11 +89,27 @@ def card(
         png = render_card(poem, font=face)
     except (HeadError, ModelDirError, CardError, ValueError) as e:
         fail(str(e))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(png)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(png)
+    except OSError as e:
+        fail(f"--out {out}: cannot write the card ({e.strerror or e})")
     if as_json:
         typer.echo(json.dumps({**poem.to_dict(), "card": str(out)}, ensure_ascii=False))
         return
     for line in poem.display_lines():
         typer.echo(line)
     typer.echo(f"card: wrote {out} ({face.name}, {poem.model_version})")
+
+
+def writable_or_fail(out: Path) -> None:
+    """One line and exit 2 for an --out that cannot take a PNG: empty, a directory, a place
+    whose parent is a file or not writable (/proc/…)."""
+    if not str(out).strip() or str(out) == ".":
+        fail("--out: give a file name for the card, e.g. card.png")
+    if out.is_dir():
+        fail(f"--out {out} is a directory; give a file name, e.g. {out / 'card.png'}")
+    parent = out.parent if str(out.parent) else Path(".")
+    existing = next((p for p in (parent, *parent.parents) if p.exists()), Path("."))
+    if not existing.is_dir() or not os.access(existing, os.W_OK) or str(out).startswith("/proc/"):
+        fail(f"--out {out}: cannot write there")

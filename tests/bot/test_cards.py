@@ -205,3 +205,30 @@ def test_acrostic_card_writes_a_card_with_the_poem_commands_options(
 
     res = CliRunner().invoke(app, ["card", "春风", "--font", str(tmp_path / "x.otf")])
     assert res.exit_code == 2 and "no such font file" in res.output
+
+
+@pytest.mark.parametrize("where", ["dir", "", "/proc/cangtou.png", "file/card.png"])
+def test_acrostic_card_refuses_an_unwritable_out_in_one_line_before_the_poem(
+    where, tiny_model_dir, tmp_path
+):
+    from bot.cli import app
+
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "file").write_text("x")
+    out = where if where in ("", "/proc/cangtou.png") else str(tmp_path / where)
+    args = ["card", "春风", "--out", out, "--model", str(tiny_model_dir)]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output and res.output.count("\n") == 1
+    assert "春" not in res.output  # refused before the poem was written
+
+
+def test_acrostic_card_refuses_a_file_that_is_not_a_font(tmp_path, tiny_model_dir):
+    from bot.cli import app
+
+    fake = tmp_path / "fake.otf"
+    fake.write_bytes(b"not a font at all")
+    args = ["card", "春风", "--font", str(fake), "--model", str(tiny_model_dir)]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2 and "is not a usable font file" in res.output
+    assert "Traceback" not in res.output
