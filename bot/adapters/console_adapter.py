@@ -31,14 +31,26 @@ def render(reply: Reply) -> str:
     """The reply's text, and its buttons as [label payload] that can be typed back; a card is
     saved as a PNG file, and its path said."""
     if reply.card is not None:
-        path = Path(tempfile.gettempdir()) / f"cangtou-{reply.poem_id}.png"
-        path.write_bytes(reply.card)
-        reply = Reply(f"{reply.text}\n{messages.CARD_SAVED.format(path=path)}", reply.buttons)
+        try:
+            saved = messages.CARD_SAVED.format(path=save_card(reply.card, reply.poem_id))
+        except OSError as e:  # an unwritable temporary directory: one line, the chat goes on
+            saved = messages.CARD_NOT_SAVED.format(reason=e.strerror or type(e).__name__)
+        reply = Reply(f"{reply.text}\n{saved}", reply.buttons)
     if not reply.buttons:
         return reply.text
     rows = ["  ".join(f"[{b.label} {b.payload}]" for b in row) for row in reply.buttons]
     example = reply.buttons[0][-1].payload
     return "\n".join([reply.text, *rows, BUTTON_HINT.format(example=example)])
+
+
+def save_card(png: bytes, poem_id) -> Path:
+    """The card in a directory of its own (mkdtemp: private, unpredictable), opened with
+    O_EXCL so that nothing planted there (a symlink) is followed."""
+    path = Path(tempfile.mkdtemp(prefix="cangtou-card-")) / f"cangtou-{poem_id}.png"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "wb") as file:
+        file.write(png)
+    return path
 
 
 async def handle_line(core: Dispatcher, actor: Actor, line: str) -> str:

@@ -54,6 +54,7 @@ NO_SUCH_POEM = "找不到这首诗（可能已被删除）。"
 AGAIN_TOAST = "再来一首……"
 CARD_TOAST = "诗笺来了。"
 CARD_SAVED = "诗笺已存为 {path}"
+CARD_NOT_SAVED = "（诗笺没能保存：{reason}）"
 CARD_UNAVAILABLE = "抱歉，这首诗现在做不成诗笺（错误号 {error_id}）。"
 
 # --- /top /stats /poem ---------------------------------------------------------------------------

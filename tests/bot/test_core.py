@@ -330,3 +330,24 @@ async def test_poem_ids_are_base36_beyond_nine(core):
     assert (await core.command(ALICE, "/poem 46")).text == messages.NO_SUCH_POEM
     answer = await core.callback(ALICE, f"r:{to_base36(46)}:5")
     assert "#1a" in answer.edit.text
+
+
+def test_the_consoles_card_goes_to_a_private_file_and_a_failure_is_one_line(monkeypatch, tmp_path):
+    """Issue 31 item 14: a private directory of its own, never a predictable name, and an
+    unwritable temporary directory is a line in the chat, not a traceback."""
+    import tempfile
+
+    from bot.adapters.console_adapter import render
+    from bot.chat.replies import Reply
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    planted = tmp_path / "cangtou-7.png"
+    planted.symlink_to(tmp_path / "victim")  # the old predictable name, planted
+    shown = render(Reply("诗", poem_id=7, card=b"PNG"))
+    saved = next(p for p in tmp_path.rglob("cangtou-7.png") if p != planted)
+    assert saved.read_bytes() == b"PNG" and not (tmp_path / "victim").exists()
+    assert str(saved) in shown and oct(saved.parent.stat().st_mode)[-3:] == "700"
+    (tmp_path / "not-a-dir").write_text("")  # a temporary directory nobody can write into
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "not-a-dir"))
+    shown = render(Reply("诗", poem_id=8, card=b"PNG"))
+    assert shown.splitlines()[-1].startswith("（诗笺没能保存")
