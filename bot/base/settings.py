@@ -8,12 +8,25 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from train.retrain_options import RetrainKnobs
 
 DEFAULT_DATABASE_URL = "sqlite:///data/cangtou.db"
+
+
+def known_timezone(name: str) -> str:
+    """An IANA timezone this machine knows (checked at start, not when a job first runs)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown timezone {name!r} (an IANA name such as Asia/Shanghai)"
+        ) from None
+    return name
 
 
 class TelegramSettings(BaseModel):
@@ -85,7 +98,7 @@ class RetrainSettings(RetrainKnobs):
 
     enabled: bool = True
     time: str = Field("03:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")  # nightly, in `timezone`
-    timezone: str = "Asia/Shanghai"
+    timezone: Annotated[str, AfterValidator(known_timezone)] = "Asia/Shanghai"
     corpus_dir: Path = Path("data/corpus")  # `acrostic corpus build --out data/corpus`
     min_mean: float = Field(4.0, ge=1, le=5)  # rated poems: mean stars at least this …
     min_raters: int = Field(2, ge=1)  # … from at least this many distinct users
@@ -94,7 +107,7 @@ class RetrainSettings(RetrainKnobs):
 
 
 class DailySettings(BaseModel):
-    timezone: str = "Asia/Shanghai"
+    timezone: Annotated[str, AfterValidator(known_timezone)] = "Asia/Shanghai"
     default_time: str = Field("08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     sweep_seconds: int = Field(60, ge=1)
 

@@ -7,7 +7,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -103,7 +103,11 @@ def due_subscriptions(session, now: dt.datetime) -> list[Due]:
         .order_by(Subscription.id)
     ).all()
     for sub, platform, chat_id in rows:
-        local = now.astimezone(ZoneInfo(sub.timezone))
+        try:
+            local = now.astimezone(ZoneInfo(sub.timezone))
+        except (ZoneInfoNotFoundError, ValueError):  # one bad row never stops the others
+            log.error("subscription %d has an unknown timezone %r: skipped", sub.id, sub.timezone)
+            continue
         if local.strftime("%H:%M") < sub.post_time or sub.last_posted_on == local.date():
             continue
         out.append(Due(sub.id, platform, chat_id, sub.chars_per_line, local.date()))

@@ -274,3 +274,26 @@ def test_lunar_festivals_are_their_own_head_and_theme(day, why):
         assert (head, theme_of(head)) == ("新年吉祥", None)
     else:
         assert head in LUNAR_HEADS and why.startswith(head) and theme_of(head) == head
+
+
+async def test_one_unknown_timezone_never_stops_the_sweep(core):
+    """Issue 31 item 12: a row with a timezone this machine does not know is skipped and
+    logged; every other chat still gets its post."""
+    for chat in ("-1", "-2"):
+        await subscribe(core, chat, "08:00", "五言")
+    with core.db.session() as s:
+        s.scalars(select(Subscription)).first().timezone = "Mars/Olympus_Mons"
+    runtime = Counting(core)
+    with time_machine.travel(at(2026, 12, 22, 8, 0), tick=False):
+        results = await sweep(core, runtime.senders, dt.datetime.now(dt.UTC))
+    assert [r.status for r in results] == ["sent"] and [c for c, _ in runtime.sent] == ["-2"]
+
+
+@pytest.mark.parametrize("section", ["retrain", "daily"])
+def test_an_unknown_timezone_setting_is_refused_at_start(section):
+    from pydantic import ValidationError
+
+    from bot.base.settings import Settings
+
+    with pytest.raises(ValidationError, match="unknown timezone 'Mars/Olympus'"):
+        Settings(_env_file=None, **{section: {"timezone": "Mars/Olympus"}})
