@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import unicodedata
 
-from engine.text import is_han, normalize_width, to_simplified, to_traditional
+from engine.text import escape_invisible, is_han, normalize_width, to_simplified, to_traditional
 from engine.vocab import UNK, Vocab
 
 MAX_HEAD = 12
@@ -72,7 +72,7 @@ def _normalize(raw: str, error: type[HeadError], zh: str, en: str) -> str:
     # blocks (U+2FFFF, U+2A6E0) have no glyph, no reading, and no place in a poem
     bad = list(dict.fromkeys(ch for ch in text if not is_han(ch) or not _assigned(ch)))
     if bad:
-        shown = "、".join(repr(ch)[1:-1] if ch.isprintable() else f"U+{ord(ch):04X}" for ch in bad)
+        shown = "、".join(escape_invisible(ch) for ch in bad)
         raise error(
             f"{zh}只能是汉字，这些不是：{shown} ({en} must be Chinese characters; not: {shown})"
         )

@@ -22,6 +22,18 @@ def is_han(ch: str) -> bool:
     )
 
 
+INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Mn", "Me"})
+
+
+def escape_invisible(text: str) -> str:
+    """User text safe to echo or log: controls, bidi and other format characters, combining
+    marks and variation selectors (nobody can see them, and some reorder what follows) as
+    U+XXXX."""
+    return "".join(
+        f"U+{ord(ch):04X}" if unicodedata.category(ch) in INVISIBLE else ch for ch in text
+    )
+
+
 @functools.cache
 def _converter(config: str) -> opencc.OpenCC:
     return opencc.OpenCC(config)

@@ -32,11 +32,15 @@ class RequestIdFilter(logging.Filter):
 
 
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# bidi and other format characters: they reorder or hide what follows in a terminal or viewer
+FORMAT = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]")
 REDACTED = "«redacted»"
 
 
 def escape_controls(text: str) -> str:
-    """'a\nb' → 'a\\nb': user text cannot start a line that looks like another record."""
+    """'a\nb' → 'a\\nb': user text cannot start a line that looks like another record; a bidi
+    control (U+202E) is written as U+202E."""
+    text = FORMAT.sub(lambda m: f"U+{ord(m.group()):04X}", text)
     return CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 

@@ -22,6 +22,7 @@ from bot.chat.replies import Button, CallbackAnswer, Reply
 from bot.store import queries
 from bot.store.models import User
 from engine.heads import ThemeError, normalize_theme
+from engine.text import escape_invisible
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,9 @@ def settings_usage() -> str:
 
 def parse_setting(args: str) -> dict | str:
     """The columns a /settings argument changes, or the reply saying what is wrong with it."""
-    unreadable = messages.BAD_OPTION.format(detail=args[:40], usage=settings_usage())
+    unreadable = messages.BAD_OPTION.format(
+        detail=escape_invisible(args[:40]), usage=settings_usage()
+    )
     parts = args.split()
     if len(parts) == 1 and parts[0] in FORMS:
         return {"chars_per_line": FORMS[parts[0]]}

@@ -92,3 +92,29 @@ async def test_only_the_asker_can_press_the_forgetme_button(core):
     assert answer.toast == messages.FORGOTTEN.format(requests=1, ratings=0)
     assert [r.head for r in rows(core, PoemRequest)] == ["星"]
     assert (await core.callback(ALICE, "f:0")).toast == messages.STALE_BUTTON  # the old payload
+
+
+@pytest.mark.parametrize("junk", ["\u202eevil", "\u2066x\u2069", "a\x1b[31mred", "\u200b"])
+async def test_invisible_and_bidi_characters_are_echoed_as_code_points(core, junk, caplog):
+    """Issue 31 item 9: /settings echoes what it could not read; nothing invisible reaches the
+    chat or the log raw."""
+    import logging
+
+    from bot.base.logs import SafeRecordFilter
+
+    reply = await core.command(ALICE, f"/settings {junk}")
+    raw = [ch for ch in junk if ch in "\u202e\u2066\u2069\x1b\u200b"]
+    assert not any(ch in reply.text for ch in raw)
+    assert f"U+{ord(raw[0]):04X}" in reply.text
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "refused %s", (junk,), None)
+    SafeRecordFilter().filter(record)
+    assert not any(ch in record.getMessage() for ch in raw)
+
+
+@pytest.mark.parametrize("mark", ["\u0301", "\ufe0f", "\U000e0100"])  # combining, VS16, VS17
+def test_a_head_error_names_invisible_marks_by_code_point(mark):
+    from engine.heads import HeadError, normalize_head
+
+    with pytest.raises(HeadError) as caught:
+        normalize_head("春" + mark)
+    assert mark not in str(caught.value) and f"U+{ord(mark):04X}" in str(caught.value)
