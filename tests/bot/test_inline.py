@@ -50,3 +50,23 @@ async def test_the_same_query_at_once_twice_writes_each_poem_once(core, monkeypa
     assert [o.id for o in first.offers] == [o.id for o in second.offers]
     assert [o.title for o in first.offers] == ["七言藏头", "五言藏头", "五言藏尾"]
     assert stored(core) == 3
+
+
+async def test_inline_poems_follow_the_retrains_rater_rule(core):
+    """Issue 31 item 16: a poem written inline learns only from raters other than its author,
+    at least two of them, like any other (bot.operations.retrain_inputs)."""
+    from bot.chat.parsing import rate_payload
+    from bot.operations.retrain_inputs import rated_poems
+
+    inline = InlinePoems(core, window_s=5)
+    author = inline_actor("telegram", "7", "Li Bai")
+    offers = (await inline.answer(author, "春风")).offers
+    first, second = (int(o.id.partition(".")[2], 36) for o in offers[:2])
+    others = [inline_actor("telegram", str(n)) for n in (8, 9)]
+    for rater in (author, others[0]):  # the author's own ★ and one other: not enough
+        await inline.callback(rater, rate_payload(first, 5))
+    for rater in others:
+        await inline.callback(rater, rate_payload(second, 5))
+    with core.db.session() as session:
+        learned = [i for i, _ in rated_poems(session, min_mean=4.0, min_raters=2)]
+    assert learned == [second]
