@@ -134,6 +134,10 @@ class Settings(BaseSettings):
     model_dir: Path | None = None  # served until a version is promoted (None: the shipped one)
     models_dir: Path = Path("data/models")  # model versions and the CURRENT pointer
     admin_chat: str | None = None  # "telegram:<chat id>": told when a retrain ends
+    # the poem cards' font file ("path#N": face N of a .ttc); checked when `acrostic run`/`chat`
+    # start (bot/cli/serving.py). None: the pip
+    # Noto Serif SC, else the system's Noto CJK (bot.cards.fonts.find_font)
+    card_font: str | None = None
     replica_id: str = Field("", pattern=r"^[a-z0-9_]{0,32}$")  # unique per replica when several
     admins: Annotated[list[str], NoDecode] = []  # "telegram:123,discord:456"
     console_is_admin: bool = True  # the local console user runs admin commands

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot.base import messages
+from bot.base.errors import StoreDown
 from bot.cards.render import CardError, FontNotFound
 from bot.chat.actors import Actor
 from bot.chat.parsing import FORMS, PoemOptions
@@ -135,12 +136,18 @@ async def sweep(core, senders: dict[str, Sender], now: dt.datetime) -> list[Post
 
 
 async def daily_card(core, poem_id: int) -> bytes | None:
-    """The card a daily post shows above its text; without one (no font here) the text alone."""
+    """The card a daily post shows above its text; without one (no font here, a font file that
+    is not one, any failure to draw) the text alone: the post is never lost for its card."""
     try:
-        return await card_of(await core.store(queries.poem_request, poem_id))
+        row = await core.store(queries.poem_request, poem_id)
+        return await card_of(row, core.settings.card_font)
+    except StoreDown:
+        raise
     except (CardError, FontNotFound):
+        log.warning("daily post of #%s goes without its card", poem_id, exc_info=True)
+    except Exception:
         log.exception("daily post of #%s goes without its card", poem_id)
-        return None
+    return None
 
 
 async def post_one(core, senders: dict[str, Sender], item: Due) -> PostResult:

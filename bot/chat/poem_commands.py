@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
 from bot.base import messages
@@ -81,16 +82,16 @@ async def store_rating(core: Core, actor: Actor, row: PoemRequest, stars: int) -
     return CallbackAnswer(toast, edit=edit)
 
 
-async def card_of(row: PoemRequest) -> bytes:
-    """The stored poem's card as PNG bytes, drawn off the event loop (CardError, FontNotFound
-    when it cannot be drawn here)."""
-    return await asyncio.to_thread(render_card, view_of(row))
+async def card_of(row: PoemRequest, font: str | None = None) -> bytes:
+    """The stored poem's card as PNG bytes, drawn off the event loop in the `font` setting
+    (else the font found here); CardError, FontNotFound when it cannot be drawn here."""
+    return await asyncio.to_thread(functools.partial(render_card, view_of(row), font=font))
 
 
-async def send_card(row: PoemRequest) -> CallbackAnswer:
+async def send_card(row: PoemRequest, font: str | None = None) -> CallbackAnswer:
     """🖼: the poem's card as a new message, captioned with the poem's title and id."""
     try:
-        png = await card_of(row)
+        png = await card_of(row, font)
     except (CardError, FontNotFound):  # no CJK font on this host, or a glyph it lacks
         eid = error_id()
         log.exception("no card for poem #%s error_id=%s", to_base36(row.id), eid)

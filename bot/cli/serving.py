@@ -20,11 +20,20 @@ def _settings():
 
     faulthandler.enable()  # a crash in C code (SIGSEGV, SIGBUS) prints where, never silently
     try:
-        return get_settings()
+        settings = get_settings()
     except ValidationError as e:
         errors = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
         typer.echo(f"error: bad settings: {errors}", err=True)
         raise typer.Exit(2) from None
+    if settings.card_font:  # a font that is not one fails here, not at the first card
+        from bot.cards.fonts import FontNotFound, find_font
+
+        try:
+            find_font(settings.card_font)
+        except FontNotFound as e:
+            typer.echo(f"error: bad settings: card_font: {e}", err=True)
+            raise typer.Exit(2) from None
+    return settings
 
 
 def chat(

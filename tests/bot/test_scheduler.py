@@ -297,3 +297,16 @@ def test_an_unknown_timezone_setting_is_refused_at_start(section):
 
     with pytest.raises(ValidationError, match="unknown timezone 'Mars/Olympus'"):
         Settings(_env_file=None, **{section: {"timezone": "Mars/Olympus"}})
+
+
+async def test_a_daily_post_goes_out_as_text_when_the_card_font_is_not_a_font(core, tmp_path):
+    """Issue 31 item 11: a bad card font costs the card, never the post."""
+    fake = tmp_path / "fake.otf"
+    fake.write_bytes(b"not a font")
+    core.settings = core.settings.model_copy(update={"card_font": str(fake)})
+    await subscribe(core, "-1", "08:00", "五言")
+    runtime = Counting(core)
+    with time_machine.travel(at(2026, 12, 22, 8, 0), tick=False):
+        results = await sweep(core, runtime.senders, dt.datetime.now(dt.UTC))
+    assert [r.status for r in results] == ["sent"] and runtime.cards == [None]
+    assert "每日一诗" in runtime.sent[0][1]

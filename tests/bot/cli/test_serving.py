@@ -280,3 +280,14 @@ def test_chat_has_line_editing_and_history(tmp_path, tiny_model_dir):
     assert first.count("《春风》") == 2 and "只能是汉字" not in first, first[-2000:]
     second = session(b"\x1b[A\r")  # a new session remembers the last one
     assert "《春风》" in second, second[-2000:]
+
+
+def test_a_card_font_that_is_not_a_font_stops_the_bot_in_one_line(tmp_path):
+    fake = tmp_path / "fake.otf"
+    fake.write_bytes(b"not a font")
+    res = run("chat", "-c", "/help", env={"CANGTOU_CARD_FONT": str(fake)})
+    assert res.returncode == 2 and res.stderr.count("\n") == 1
+    assert (
+        res.stderr.startswith("error: bad settings: card_font:")
+        and "not a usable font" in res.stderr
+    )
