@@ -20,7 +20,10 @@ from bot.chat.inline import InlinePoems, Offer, inline_actor
 from bot.chat.replies import Reply
 
 MAX_TEXT = 4096
-CACHE_TIME_S = 300  # Telegram's own cache of an answer of stored poems (its default)
+# Every answer is personal (Telegram caches it for the asking user only), and a shared one for
+# 30 s at most: after /forgetme nobody else is offered the forgotten user's poems from
+# Telegram's cache, and the asking user for half a minute at most (issue 31 item 1).
+CACHE_TIME_S = 30
 
 
 def add_inline_handlers(application: Application, core: Dispatcher) -> None:
@@ -59,7 +62,7 @@ async def on_inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await query.answer(
         [article(offer) for offer in answer.offers],
         cache_time=CACHE_TIME_S if answer.shared else 0,
-        is_personal=not answer.shared,
+        is_personal=True,
     )
 
 

@@ -64,6 +64,8 @@ class Core:
             poets, limits.workers, limits.queue_size, limits.processes, limits.batching
         )
         self.metrics = Metrics()
+        # called with a forgotten user's poem ids after /forgetme: every cache drops them
+        self.forget_listeners: list[Callable[[set[int]], None]] = []
 
     async def close(self) -> None:
         await asyncio.to_thread(self.generator.shutdown)

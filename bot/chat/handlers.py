@@ -136,9 +136,14 @@ async def forget(core: Core, actor: Actor) -> CallbackAnswer:
     def delete(session):
         user = session.query(User).filter_by(platform=actor.platform, external_id=actor.user_id)
         row = user.one_or_none()
-        return (0, 0) if row is None else queries.forget_user(session, row.id)
+        if row is None:
+            return 0, 0, set()
+        ids = queries.poem_ids_of(session, row.id)
+        return (*queries.forget_user(session, row.id), ids)
 
-    requests, ratings = await core.store(delete)
+    requests, ratings, poem_ids = await core.store(delete)
+    for forget_poems in core.forget_listeners:  # caches (inline answers) drop them too
+        forget_poems(poem_ids)
     log.info("user %s forgotten: %d requests, %d ratings", actor.user_key, requests, ratings)
     text = messages.FORGOTTEN.format(requests=requests, ratings=ratings)
     return CallbackAnswer(text, edit=Reply(text))

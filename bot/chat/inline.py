@@ -79,10 +79,26 @@ class InlinePoems:
         self.window_s = window_s
         self.cache: OrderedDict[tuple, Reply] = OrderedDict()  # stored poems, newest last
         self.writing: dict[tuple, asyncio.Task[Reply]] = {}  # poems being written, by key
+        core.forget_listeners.append(self.forget)
         self.chosen_total = Counter(
             "cangtou_inline_chosen", "Inline poems posted, by variant", ["variant"],
             registry=core.metrics.registry,
         )  # fmt: skip
+
+    def forget(self, poem_ids: set[int]) -> None:
+        """Drop these poems (a forgotten user's) from the cache."""
+        for key in [k for k, reply in self.cache.items() if reply.poem_id in poem_ids]:
+            del self.cache[key]
+
+    async def _still_stored(self, wanted) -> None:
+        """Drop cached poems whose row is gone: forgotten here or on another replica, whose
+        cache this one cannot see."""
+        cached = {k: self.cache[k].poem_id for _, _, k in wanted if k in self.cache}
+        if cached:
+            alive = await self.core.store(queries.existing_poems, set(cached.values()))
+            for key, poem_id in cached.items():
+                if poem_id not in alive:
+                    self.cache.pop(key, None)
 
     async def answer(self, actor: Actor, query: str) -> Answer:
         """Up to three poems for the query, or one result that explains; never raises."""
@@ -137,6 +153,7 @@ class InlinePoems:
         the rate limits for them all) — whatever is ready within the window. The rest go on
         being written and are cached for the next query."""
         tasks: dict[str, asyncio.Task[Reply]] = {}
+        await self._still_stored(wanted)
         fresh = [(v, o, key) for v, o, key in wanted if key not in self.cache]
         for variant, _, key in fresh:
             if key in self.writing:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
@@ -202,6 +203,18 @@ def chat_stats(session: Session, chat_id: int) -> ChatStats:
         .limit(1)
     )
     return ChatStats(poems or 0, failed or 0, users or 0, ratings, float(mean or 0), top_head)
+
+
+def existing_poems(session: Session, ids: Iterable[int]) -> set[int]:
+    """Which of these poem ids still have their row (a forgotten user's are gone)."""
+    wanted = [i for i in set(ids) if 1 <= i <= MAX_ID]
+    if not wanted:
+        return set()
+    return set(session.scalars(select(PoemRequest.id).where(PoemRequest.id.in_(wanted))))
+
+
+def poem_ids_of(session: Session, user_id: int) -> set[int]:
+    return set(session.scalars(select(PoemRequest.id).where(PoemRequest.user_id == user_id)))
 
 
 def forget_user(session: Session, user_id: int) -> tuple[int, int]:

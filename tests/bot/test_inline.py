@@ -70,3 +70,40 @@ async def test_inline_poems_follow_the_retrains_rater_rule(core):
     with core.db.session() as session:
         learned = [i for i, _ in rated_poems(session, min_mean=4.0, min_raters=2)]
     assert learned == [second]
+
+
+def authors(core, offers) -> set[str]:
+    from bot.store.models import User
+
+    with core.db.session() as session:
+        rows = [session.get(PoemRequest, o.reply.poem_id) for o in offers]
+        return {session.get(User, r.user_id).external_id for r in rows}
+
+
+async def forget(core, actor):
+    ask = await core.command(actor, "/forgetme")
+    return await core.callback(actor, ask.buttons[0][0].payload)
+
+
+async def test_forgetme_drops_the_users_inline_poems_from_the_cache(core):
+    """Issue 31 item 1: after A's /forgetme, B typing the same head is never offered A's
+    (deleted) poems; they are written anew for B."""
+    inline = InlinePoems(core, window_s=5)
+    alice, bob = inline_actor("telegram", "7"), inline_actor("telegram", "8")
+    assert authors(core, (await inline.answer(alice, "春风")).offers) == {"7"}
+    await forget(core, alice)
+    assert not inline.cache  # the listener dropped them at once
+    after = (await inline.answer(bob, "春风")).offers
+    assert len(after) == 3 and authors(core, after) == {"8"}  # written anew, for B
+
+
+async def test_a_poem_forgotten_on_another_replica_is_not_offered_from_this_cache(core):
+    """The cache is per process: before offering a cached poem, its row must still exist."""
+    here = InlinePoems(core, window_s=5)
+    alice, bob = inline_actor("telegram", "7"), inline_actor("telegram", "8")
+    assert authors(core, (await here.answer(alice, "明月")).offers) == {"7"}
+    core.forget_listeners.remove(here.forget)  # `here` is another process: it hears nothing
+    await forget(core, alice)
+    assert here.cache  # still holds them ...
+    offered = (await here.answer(bob, "明月")).offers
+    assert len(offered) == 3 and authors(core, offered) == {"8"}  # ... but offers none

@@ -71,7 +71,7 @@ async def test_an_inline_query_offers_three_poems_and_serves_them_again_from_the
             assert result["id"].endswith("." + to_base36(poem_id))
             assert by_id[poem_id].poem in text.replace("\n", "")
             assert result["description"] == by_id[poem_id].poem
-        assert answer.params["cache_time"] == 300 and answer.params["is_personal"] is False
+        assert answer.params["cache_time"] == 30 and answer.params["is_personal"] is True
         (chat,) = rows(core, Chat)
         assert chat.kind == "inline" and chat.external_id == "inline:7"
 
