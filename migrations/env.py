@@ -48,6 +48,13 @@ def run_online() -> None:
     engine = make_engine(_url())
     try:
         with engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                # SQLite alters a table by copying it and dropping the old one; with foreign keys
+                # enforced, that drop would cascade to every row that refers to it (a batch
+                # migration of chats would delete every poem). Off for the migration (a no-op
+                # inside a transaction, so before it begins), checked after.
+                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                connection.commit()
             context.configure(
                 connection=connection,
                 target_metadata=target_metadata,
@@ -57,6 +64,13 @@ def run_online() -> None:
             )
             with context.begin_transaction():
                 context.run_migrations()
+            if connection.dialect.name == "sqlite":
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(
+                        f"the migration left rows whose keys point nowhere: {broken[:5]}"
+                    )
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
     finally:
         engine.dispose()
 

@@ -102,8 +102,9 @@ class Core:
         def load(session) -> Context:
             user = queries.user(session, actor.platform, actor.user_id, actor.user_name)
             chat = queries.chat(
-                session, actor.platform, actor.chat_id, actor.chat_kind, actor.chat_title
-            )
+                session, actor.platform, actor.chat_id, actor.chat_kind, actor.chat_title,
+                owner_id=user.id,
+            )  # fmt: skip
             prefs = queries.chat_settings(session, chat.id)
             return Context(
                 user.id,

@@ -75,6 +75,11 @@ class Chat(Base):
     kind: Mapped[str] = mapped_column(String(16), default="private")
     title: Mapped[str] = mapped_column(String(256), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # whose chat a private one is (a DM, the inline pseudo-chat): deleting the user deletes it
+    # and its subscriptions. A Discord DM channel's id is not its user's id, so it is recorded.
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     settings: Mapped[ChatSettings | None] = relationship(
         back_populates="chat", cascade="all, delete-orphan", uselist=False
     )

@@ -26,10 +26,19 @@ def user(session: Session, platform: str, external_id: str, name: str = "") -> U
     return row
 
 
+PERSONAL = ("private", "inline")  # chats that belong to one user
+
+
 def chat(
-    session: Session, platform: str, external_id: str, kind: str = "", title: str = ""
+    session: Session,
+    platform: str,
+    external_id: str,
+    kind: str = "",
+    title: str = "",
+    owner_id: int | None = None,
 ) -> Chat:
-    """The chat row for (platform, id), created on first sight."""
+    """The chat row for (platform, id), created on first sight; a private chat records its
+    user (`owner_id`) the first time one is known."""
     row = session.scalar(
         select(Chat).where(Chat.platform == platform, Chat.external_id == external_id)
     )
@@ -37,7 +46,9 @@ def chat(
         row = Chat(platform=platform, external_id=external_id, kind=kind or "private")
         row.title = title[:256]
         session.add(row)
-        session.flush()
+    if owner_id is not None and row.owner_id is None and row.kind in PERSONAL:
+        row.owner_id = owner_id
+    session.flush()
     return row
 
 
@@ -227,6 +238,8 @@ def forget_user(session: Session, user_id: int) -> tuple[int, int]:
         PoemRequest.__table__.update().where(PoemRequest.parent_id.in_(own)).values(parent_id=None)
     )
     requests = session.execute(delete(PoemRequest).where(PoemRequest.user_id == user_id)).rowcount
+    # their private chats (DMs, the inline pseudo-chat) with their settings and subscriptions
+    session.execute(delete(Chat).where(Chat.owner_id == user_id))
     session.execute(delete(User).where(User.id == user_id))  # the name goes too
     return requests, ratings
 

@@ -44,7 +44,7 @@ async def test_a_job_stored_before_the_move_still_runs(tmp_path, monkeypatch):
         SQLAlchemyJobStore(url=url).lookup_job("nightly-retrain")
 
     upgrade(url)
-    assert current_revision(url) == "0004"
+    assert current_revision(url) >= "0004"
     job = SQLAlchemyJobStore(url=url).lookup_job("nightly-retrain")
     assert job.func is schedules.nightly_retrain
     retrainer = Retrainer()

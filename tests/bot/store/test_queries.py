@@ -133,15 +133,46 @@ def test_top_poems_and_stats(db):
         assert stats.mean_stars == pytest.approx(4.5)
 
 
-def test_a_database_error_never_carries_the_users_text(database_url):
+def test_a_database_error_hides_its_sql_parameters(database_url):
     """Issue "Hardening, round 3" item 3: SQL parameters (user text) stay out of error messages,
-    and so out of every logged traceback."""
+    and so out of every logged traceback. (PostgreSQL's own DETAIL names the values of a
+    violated unique key; a poem's text is in no key.)"""
     upgrade(database_url)
     db = Database(database_url)
     secret = "王小明的秘密诗句"
     with pytest.raises(IntegrityError) as caught, db.session() as session:
-        session.add(User(platform="telegram", external_id=secret))
-        session.add(User(platform="telegram", external_id=secret))
+        session.add(PoemRequest(user_id=10**9, chat_id=10**9, raw_text=secret, status="ok"))
         session.flush()
     assert secret not in str(caught.value) and "hidden" in str(caught.value)
+    db.dispose()
+
+
+def test_migration_0005_records_the_owner_of_existing_private_chats(database_url):
+    """A private chat that one user wrote in before 0005 belongs to that user afterwards; a
+    group, or a private chat nobody wrote in, belongs to nobody."""
+    import sqlalchemy as sa
+
+    upgrade(database_url, "0004")
+    engine = sa.create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        for uid in (1, 2):
+            conn.execute(sa.text("INSERT INTO users (id, platform, external_id, name, created_at)"
+                                 " VALUES (:i, 'discord', :e, '', CURRENT_TIMESTAMP)"),
+                         {"i": uid, "e": str(uid)})  # fmt: skip
+        for cid, kind in ((1, "private"), (2, "group"), (3, "private")):
+            conn.execute(sa.text("INSERT INTO chats (id, platform, external_id, kind, title,"
+                                 " created_at) VALUES (:i, 'discord', :e, :k, '',"
+                                 " CURRENT_TIMESTAMP)"), {"i": cid, "e": f"c{cid}", "k": kind})  # fmt: skip
+        for rid, uid, cid in ((1, 1, 1), (2, 1, 2), (3, 2, 2)):
+            conn.execute(sa.text("INSERT INTO poem_requests (id, user_id, chat_id, raw_text,"
+                                 " options, status, created_at) VALUES (:r, :u, :c, 'x', '{}',"
+                                 " 'ok', CURRENT_TIMESTAMP)"), {"r": rid, "u": uid, "c": cid})  # fmt: skip
+    engine.dispose()
+    upgrade(database_url)
+    db = Database(database_url)
+    with db.session() as s:
+        owners = {c.external_id: c.owner_id for c in s.scalars(select(queries.Chat))}
+        kept = len(s.scalars(select(PoemRequest)).all())
+    assert owners == {"c1": 1, "c2": None, "c3": None}
+    assert kept == 3  # SQLite copies the altered table: its old rows' references survive
     db.dispose()
