@@ -87,6 +87,7 @@ SCRIPTS = {"simplified": "简体", "traditional": "繁体"}
 FORGET_CONFIRM = "这会删除你在所有群里的全部请求和评分，不能恢复。确定吗？"
 FORGET_BUTTON = "确认删除"
 FORGOTTEN = "已删除你的 {requests} 条请求和 {ratings} 条评分。"
+FORGOTTEN_MEANWHILE = "你刚刚请我忘记你，这首诗就不留了。"
 
 # --- admin ---------------------------------------------------------------------------------------
 NOT_ADMIN = "抱歉，这个命令只有机器人管理员可以用。"

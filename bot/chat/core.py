@@ -158,6 +158,13 @@ class Core:
             except StoreDown:
                 down_id = error_id()
                 log.error("database down, poem not stored error_id=%s", down_id)
+            except IntegrityError:
+                if await self.store(queries.user_exists, ctx.user_id):
+                    raise
+                # /forgetme came while the poem was being written: it is dropped, quietly,
+                # and nothing of what the user asked is logged
+                log.info("a poem was dropped: its user asked to be forgotten while it was written")
+                return Reply(messages.FORGOTTEN_MEANWHILE)
         note = messages.DB_DOWN_NOTE.format(error_id=down_id) if down_id else ""
         return render_poem(view, note=note)
 

@@ -216,6 +216,10 @@ def chat_stats(session: Session, chat_id: int) -> ChatStats:
     return ChatStats(poems or 0, failed or 0, users or 0, ratings, float(mean or 0), top_head)
 
 
+def user_exists(session: Session, user_id: int) -> bool:
+    return session.get(User, user_id) is not None
+
+
 def existing_poems(session: Session, ids: Iterable[int]) -> set[int]:
     """Which of these poem ids still have their row (a forgotten user's are gone)."""
     wanted = [i for i in set(ids) if 1 <= i <= MAX_ID]

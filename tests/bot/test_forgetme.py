@@ -55,3 +55,26 @@ async def test_a_discord_dm_is_found_by_its_owner_not_its_id(core):
     assert ("discord", "dm-channel-9001") not in chats(core)
     with core.db.session() as session:
         assert session.scalars(select(Subscription)).all() == []
+
+
+async def test_forgetme_while_a_poem_is_written_drops_it_quietly(core, monkeypatch, caplog):
+    """Issue 31 item 3: the poem whose user was forgotten meanwhile is not stored, the user
+    is told in one line, and nothing of their text reaches the log."""
+    import logging
+
+    from bot.store import queries
+
+    save = queries.save_poem
+
+    def forgotten_meanwhile(session, user_id, *args):
+        with core.db.session() as other:  # /forgetme, committed in between
+            queries.forget_user(other, user_id)
+        return save(session, user_id, *args)
+
+    monkeypatch.setattr(queries, "save_poem", forgotten_meanwhile)
+    caplog.set_level(logging.DEBUG)
+    reply = await core.command(DM_TELEGRAM, "/acrostic 秘密花园")
+    assert reply.poem_id is None and reply.text == "你刚刚请我忘记你，这首诗就不留了。"
+    assert "秘密" not in caplog.text and "Traceback" not in caplog.text
+    with core.db.session() as session:
+        assert session.scalar(select(User).where(User.external_id == "42")) is None
