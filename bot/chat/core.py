@@ -20,6 +20,7 @@ from bot.base.errors import StoreDown, error_id
 from bot.base.metrics import Metrics
 from bot.base.settings import Settings
 from bot.chat.actors import DEFAULT_CONTEXT, Actor, Context
+from bot.chat.card_service import Cards
 from bot.chat.limits import RateLimited, RateLimiter
 from bot.chat.parsing import PoemOptions
 from bot.chat.replies import PoemView, Reply, rate_limited, render_poem
@@ -66,8 +67,11 @@ class Core:
         self.metrics = Metrics()
         # called with a forgotten user's poem ids after /forgetme: every cache drops them
         self.forget_listeners: list[Callable[[set[int]], None]] = []
+        self.cards = Cards(self.limiter, settings.card_font)  # drawn in a pool of their own
+        self.forget_listeners.append(self.cards.forget)
 
     async def close(self) -> None:
+        self.cards.shutdown()
         await asyncio.to_thread(self.generator.shutdown)
 
     async def store(self, fn: Callable[..., Any], *args) -> Any:

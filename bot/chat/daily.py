@@ -17,7 +17,7 @@ from bot.base.errors import StoreDown
 from bot.cards.render import CardError, FontNotFound
 from bot.chat.actors import Actor
 from bot.chat.parsing import FORMS, PoemOptions
-from bot.chat.poem_commands import card_of
+from bot.chat.poem_commands import view_of
 from bot.chat.replies import Reply
 from bot.operations.almanac import head_of_the_day, theme_of
 from bot.store import queries
@@ -140,7 +140,7 @@ async def daily_card(core, poem_id: int) -> bytes | None:
     is not one, any failure to draw) the text alone: the post is never lost for its card."""
     try:
         row = await core.store(queries.poem_request, poem_id)
-        return await card_of(row, core.settings.card_font)
+        return await core.cards.png(view_of(row))  # a daily post is not limited
     except StoreDown:
         raise
     except (CardError, FontNotFound):

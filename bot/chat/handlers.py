@@ -211,6 +211,6 @@ async def on_callback(core: Core, actor: Actor, callback: Callback) -> CallbackA
     if callback.kind == "rate":
         return await store_rating(core, actor, row, callback.stars)
     if callback.kind == "card":
-        return await send_card(row, core.settings.card_font)
+        return await send_card(core, actor, row)
     reply = await write_again(core, actor, row, f"🔄 #{to_base36(row.id)}")
     return CallbackAnswer(messages.AGAIN_TOAST, reply=reply)

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
 
 from bot.base import messages
 from bot.base.errors import error_id
 from bot.base.ids import from_base36, to_base36
-from bot.cards.render import CardError, FontNotFound, render_card
+from bot.cards.render import CardError, FontNotFound
 from bot.chat.actors import Actor
+from bot.chat.card_service import CardBusy
 from bot.chat.core import Core
+from bot.chat.limits import RateLimited
 from bot.chat.parsing import PoemOptions
-from bot.chat.replies import CallbackAnswer, PoemView, Reply, render_poem
+from bot.chat.replies import CallbackAnswer, PoemView, Reply, rate_limited, render_poem
 from bot.store import queries
 from bot.store.models import PoemRequest, RequestStatus
 from engine.spec import PoemSpec
@@ -82,16 +82,15 @@ async def store_rating(core: Core, actor: Actor, row: PoemRequest, stars: int) -
     return CallbackAnswer(toast, edit=edit)
 
 
-async def card_of(row: PoemRequest, font: str | None = None) -> bytes:
-    """The stored poem's card as PNG bytes, drawn off the event loop in the `font` setting
-    (else the font found here); CardError, FontNotFound when it cannot be drawn here."""
-    return await asyncio.to_thread(functools.partial(render_card, view_of(row), font=font))
-
-
-async def send_card(row: PoemRequest, font: str | None = None) -> CallbackAnswer:
-    """🖼: the poem's card as a new message, captioned with the poem's title and id."""
+async def send_card(core: Core, actor: Actor, row: PoemRequest) -> CallbackAnswer:
+    """🖼: the poem's card as a new message, captioned with the poem's title and id. A card
+    already drawn is free; a new one takes a token of the user's limits (bot.chat.card_service)."""
     try:
-        png = await card_of(row, font)
+        png = await core.cards.png(view_of(row), actor)
+    except RateLimited as e:
+        return CallbackAnswer(rate_limited(e.scope, e.retry_after).text, alert=True)
+    except CardBusy:
+        return CallbackAnswer(messages.BUSY, alert=True)
     except (CardError, FontNotFound):  # no CJK font on this host, or a glyph it lacks
         eid = error_id()
         log.exception("no card for poem #%s error_id=%s", to_base36(row.id), eid)

@@ -303,7 +303,7 @@ async def test_a_daily_post_goes_out_as_text_when_the_card_font_is_not_a_font(co
     """Issue 31 item 11: a bad card font costs the card, never the post."""
     fake = tmp_path / "fake.otf"
     fake.write_bytes(b"not a font")
-    core.settings = core.settings.model_copy(update={"card_font": str(fake)})
+    core.cards.font = str(fake)  # as CANGTOU_CARD_FONT would set it at start
     await subscribe(core, "-1", "08:00", "五言")
     runtime = Counting(core)
     with time_machine.travel(at(2026, 12, 22, 8, 0), tick=False):
