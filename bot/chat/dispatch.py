@@ -13,7 +13,14 @@ from bot.base.logs import new_request_id
 from bot.chat import commands, handlers
 from bot.chat.actors import Actor, cleaned
 from bot.chat.core import Core
-from bot.chat.parsing import Command, PoemOptions, clean_text, parse_callback, parse_command
+from bot.chat.parsing import (
+    Command,
+    PoemOptions,
+    clean_text,
+    marker_in,
+    parse_callback,
+    parse_command,
+)
 from bot.chat.replies import CallbackAnswer, Reply
 from bot.store.models import RequestStatus
 
@@ -37,6 +44,8 @@ class Dispatcher(Core):
         """A poem request with structured options (Discord's slash command)."""
         new_request_id()
         actor, options = cleaned(actor), replace(options, head=clean_text(options.head))
+        if problem := marker_in(options.head):  # a theme typed into the head option
+            options = replace(options, problem=problem)
         raw = clean_text(raw_text or f"/acrostic {options.head}")
         return await self._safely(actor, self.write(actor, options, raw))
 

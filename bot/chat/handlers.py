@@ -13,6 +13,7 @@ from bot.chat.parsing import (
     SCRIPTS,
     Callback,
     forget_payload,
+    marker_in,
     owner_tag,
     parse_poem_args,
     to_base36,
@@ -119,6 +120,8 @@ def parse_theme(value: str) -> dict | str:
     """`/settings 主题 祝寿` (normalised like a head), or 关 / 无 / off for none."""
     if value.lower() in ("关", "無", "无", "off", "none"):
         return {"theme": None}
+    if problem := marker_in(value):  # /settings 主题 主题:生日
+        return messages.BAD_THEME_SETTING.format(reason=problem)
     try:
         return {"theme": normalize_theme(value)}
     except ThemeError as e:

@@ -73,6 +73,15 @@ def labelled_options(args: str) -> tuple[str, dict[str, str], str | None]:
     return rest, found, problem
 
 
+def marker_in(text: str) -> str | None:
+    """The one line to say when a 主题:/意象: marker sits inside what must be one value (a
+    Discord head option, a /settings theme); None when there is none."""
+    if match := GLUED.search(text) or LABELLED.search(text):
+        label = match.group(1)
+        return f"这里不能写「{label}:」：请分开给出 (no {label}: inside this value)"
+    return None
+
+
 def split_keywords(raw: str | None) -> tuple[str, ...]:
     """'杏花,长安' (or ，、；/) → ('杏花', '长安'); () for none."""
     if raw is None:

@@ -128,3 +128,13 @@ def test_subscribe_reads_ascii_digits_only(args, stored):
 
     parsed = parse_subscribe(args, "07:00")
     assert (parsed[0] if parsed else None) == stored
+
+
+async def test_a_theme_inside_a_single_value_is_one_clear_line(core):
+    """Discord's head option and `/settings 主题 主题:生日` (issue 31 item 8)."""
+    from bot.chat.parsing import PoemOptions
+
+    reply = await core.acrostic(ALICE, PoemOptions("春风主题:祝寿"))
+    assert reply.poem_id is None and reply.text.startswith("这里不能写「主题:」")
+    reply = await core.command(ALICE, "/settings 主题 主题:生日")
+    assert "这里不能写「主题:」" in reply.text and not reply.text.startswith("已保存")
