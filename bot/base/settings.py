@@ -78,6 +78,9 @@ class DiscordSettings(BaseModel):
 class LimitSettings(BaseModel):
     user_per_minute: int = Field(10, ge=1)  # poems per user per minute, bursts of `user_burst`
     user_burst: int = Field(4, ge=1)
+    # requests that write no poem (bad heads, over the limits) each stored as a row up to this
+    # many a user a minute; beyond it they are counted on the user's last stored refusal
+    refusals_per_minute: int = Field(10, ge=1)
     chat_per_minute: int = Field(30, ge=1)
     chat_burst: int = Field(10, ge=1)
     queue_size: int = Field(64, ge=1)  # poems waiting for a worker; beyond it: "busy, try later"

@@ -21,7 +21,7 @@ from bot.base.metrics import Metrics
 from bot.base.settings import Settings
 from bot.chat.actors import DEFAULT_CONTEXT, Actor, Context
 from bot.chat.card_service import Cards
-from bot.chat.limits import RateLimited, RateLimiter
+from bot.chat.limits import RateLimited, RateLimiter, TokenBuckets
 from bot.chat.parsing import PoemOptions
 from bot.chat.replies import PoemView, Reply, rate_limited, render_poem
 from bot.serving.generation import Busy, Generator
@@ -60,6 +60,8 @@ class Core:
         self.poets = poets
         self.admin = admin  # retrain/rollback hooks, wired by the scheduler
         self.limiter = RateLimiter(settings.limits)
+        per_minute = settings.limits.refusals_per_minute
+        self.refusals = TokenBuckets(per_minute, per_minute)  # stored refusals a user a minute
         limits = settings.limits
         self.generator = Generator(
             poets, limits.workers, limits.queue_size, limits.processes, limits.batching
@@ -247,6 +249,10 @@ class Core:
         log.info("request %s code=%s error_id=%s user=%s", status.value, code, eid, actor.user_key)
         self.metrics.requests.labels(status.value).inc()
         try:
+            flood = self.refusals.wait_time(actor.user_key) > 0
+            if flood and await self.store(queries.count_refusal, actor):
+                return  # past the cap: counted on the last stored refusal, not a row of its own
+            self.refusals.take(actor.user_key)
             await self.store(queries.record_failure, actor, raw_text, status, code, eid)
         except StoreDown:
             log.error("database down, failed request not stored error_id=%s", eid)

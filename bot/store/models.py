@@ -109,6 +109,9 @@ class PoemRequest(Base):
     status: Mapped[RequestStatus] = mapped_column(_str_enum(RequestStatus))
     error_code: Mapped[str | None] = mapped_column(String(32))
     error_id: Mapped[str | None] = mapped_column(String(16))
+    # refusals of the same user folded into this one past the per-minute cap (a flood of bad
+    # requests is counted, not stored row by row)
+    repeats: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     used_in_run_id: Mapped[int | None] = mapped_column(
         ForeignKey("retrain_runs.id", ondelete="SET NULL")

@@ -108,6 +108,25 @@ def record_failure(session: Session, actor, raw_text: str, status, code: str, ei
     )
 
 
+def count_refusal(session: Session, actor) -> bool:
+    """Fold one more refusal into this user's newest stored refusal; False if there is none."""
+    owner = session.scalar(
+        select(User).where(User.platform == actor.platform, User.external_id == actor.user_id)
+    )
+    if owner is None:
+        return False
+    last = session.scalar(
+        select(PoemRequest)
+        .where(PoemRequest.user_id == owner.id, PoemRequest.status != RequestStatus.OK)
+        .order_by(PoemRequest.id.desc())
+        .limit(1)
+    )
+    if last is None:
+        return False
+    last.repeats += 1
+    return True
+
+
 def poem_request(session: Session, request_id: int) -> PoemRequest | None:
     """The request with this id; None for an id no row can have (a forged, huge one too)."""
     if not 1 <= request_id <= MAX_ID:

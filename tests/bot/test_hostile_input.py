@@ -118,3 +118,14 @@ def test_a_head_error_names_invisible_marks_by_code_point(mark):
     with pytest.raises(HeadError) as caught:
         normalize_head("春" + mark)
     assert mark not in str(caught.value) and f"U+{ord(mark):04X}" in str(caught.value)
+
+
+async def test_a_flood_of_refused_requests_is_counted_not_stored_row_by_row(core):
+    """Issue 31 item 6: bad heads past the per-minute cap fold into the last stored row."""
+    for n in range(25):
+        reply = await core.command(ALICE, f"/acrostic abc{n}")
+        assert "只能是汉字" in reply.text  # every one still gets its answer
+    with core.db.session() as session:
+        rows = session.scalars(select(PoemRequest)).all()
+    assert len(rows) == 10  # CANGTOU_LIMITS__REFUSALS_PER_MINUTE
+    assert sum(r.repeats for r in rows) == 15 and rows[-1].repeats == 15
