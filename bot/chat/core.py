@@ -62,6 +62,7 @@ class Core:
         self.limiter = RateLimiter(settings.limits)
         per_minute = settings.limits.refusals_per_minute
         self.refusals = TokenBuckets(per_minute, per_minute)  # stored refusals a user a minute
+        self.edits = TokenBuckets(per_minute, per_minute)  # messages a user's ★ edit a minute
         limits = settings.limits
         self.generator = Generator(
             poets, limits.workers, limits.queue_size, limits.processes, limits.batching

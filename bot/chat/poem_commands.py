@@ -78,6 +78,9 @@ async def store_rating(core: Core, actor: Actor, row: PoemRequest, stars: int) -
     core.metrics.ratings.labels(str(stars)).inc()
     template = messages.RERATED if changed else messages.RATED
     toast = template.format(stars="★" * stars, mean=summary.mean, count=summary.count)
+    if core.edits.wait_time(actor.user_key) > 0:  # a flood of ★: stored, but no more edits
+        return CallbackAnswer(toast)
+    core.edits.take(actor.user_key)
     edit = render_poem(view_of(row), rating=(summary.mean, summary.count))
     return CallbackAnswer(toast, edit=edit)
 

@@ -129,3 +129,13 @@ async def test_a_flood_of_refused_requests_is_counted_not_stored_row_by_row(core
         rows = session.scalars(select(PoemRequest)).all()
     assert len(rows) == 10  # CANGTOU_LIMITS__REFUSALS_PER_MINUTE
     assert sum(r.repeats for r in rows) == 15 and rows[-1].repeats == 15
+
+
+async def test_a_flood_of_stars_is_stored_but_edits_the_message_only_so_often(core):
+    """Issue 31 item 6: every ★ is a rating; past the cap a press gets its toast, no edit."""
+    poem = await core.command(ALICE, "/acrostic 春风")
+    answers = [await core.callback(BOB, f"r:{to_base36(poem.poem_id)}:{1 + n % 5}")
+               for n in range(25)]  # fmt: skip
+    assert sum(a.edit is not None for a in answers) == 10 and all(a.toast for a in answers)
+    with core.db.session() as session:
+        assert session.scalar(select(Rating)).stars == 5  # the last press counts
