@@ -5,7 +5,10 @@ is answered at once. Platform-neutral; bot/adapters/telegram_inline.py speaks Te
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import math
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
@@ -16,7 +19,7 @@ from bot.base.errors import StoreDown, error_id
 from bot.base.logs import new_request_id
 from bot.chat.actors import Actor, cleaned
 from bot.chat.core import Core
-from bot.chat.limits import RateLimited
+from bot.chat.limits import TokenBuckets
 from bot.chat.parsing import PoemOptions, clean_text, parse_callback, parse_poem_args, to_base36
 from bot.chat.poem_commands import store_rating
 from bot.chat.replies import POSITIONS, CallbackAnswer, Reply, rate_limited
@@ -31,6 +34,10 @@ INLINE = "inline"  # the kind of the chat inline requests are stored under
 # (result id prefix, form, position): a form of None is the query's own (五言 if it says so)
 VARIANTS = (("h7", 7, "head"), ("h5", 5, "head"), ("t", None, "tail"))
 WINDOW_S = 8.0  # Telegram drops an inline answer that comes ~10 s after the query
+# Telegram sends a query for every letter typed: only one that stayed the user's newest for
+# this long is answered with poems (the superseded ones get an empty answer, write nothing)
+DEBOUNCE_S = 0.6
+INLINE_BURST = 3  # poems: one full answer (七言, 五言, 藏尾); refilled at the user's poem rate
 CACHE_SIZE = 1024
 
 
@@ -74,9 +81,23 @@ def offer(variant: str, options: PoemOptions, reply: Reply, lines: int) -> Offer
 class InlinePoems:
     """The answers to inline queries, the chosen results, and the ★ under posted poems."""
 
-    def __init__(self, core: Core, window_s: float = WINDOW_S):
+    def __init__(
+        self,
+        core: Core,
+        window_s: float = WINDOW_S,
+        debounce_s: float = DEBOUNCE_S,
+        sleep=asyncio.sleep,
+        clock=time.monotonic,
+    ):
         self.core = core
         self.window_s = window_s
+        self.debounce_s, self.sleep = debounce_s, sleep
+        self.latest: dict[str, int] = {}  # user → the ticket of their newest query
+        self.tickets = itertools.count()
+        # inline pays per poem it writes (a cached variant is free), from its own bucket: typing
+        # a head letter by letter never burns the user's /acrostic tokens
+        per_minute = core.settings.limits.user_per_minute * INLINE_BURST
+        self.writes = TokenBuckets(per_minute, INLINE_BURST, clock=clock)
         self.cache: OrderedDict[tuple, Reply] = OrderedDict()  # stored poems, newest last
         self.writing: dict[tuple, asyncio.Task[Reply]] = {}  # poems being written, by key
         core.forget_listeners.append(self.forget)
@@ -104,6 +125,11 @@ class InlinePoems:
         """Up to three poems for the query, or one result that explains; never raises."""
         new_request_id()
         actor, text = cleaned(actor), clean_text(query).strip()
+        ticket = self.latest[actor.user_key] = next(self.tickets)
+        if self.debounce_s:
+            await self.sleep(self.debounce_s)
+            if self.latest.get(actor.user_key) != ticket:  # the user typed on: superseded
+                return Answer((), shared=False)
         try:
             return await self._answer(actor, text)
         except StoreDown:
@@ -159,8 +185,11 @@ class InlinePoems:
             if key in self.writing:
                 tasks[variant] = self.writing[key]
         fresh = [(v, o, key) for v, o, key in fresh if key not in self.writing]
-        refused = await self._take_token(actor, text) if fresh else None
-        for variant, options, key in [] if refused else fresh:
+        affordable = self._charge(actor, len(fresh))
+        refused = None
+        if fresh and not affordable:
+            refused = await self._refuse(actor, text)
+        for variant, options, key in fresh[:affordable]:
             task = asyncio.create_task(self._write(key, actor, options, text))
             self.writing[key] = tasks[variant] = task
         if tasks:
@@ -174,15 +203,20 @@ class InlinePoems:
                 replies.append((variant, options, tasks[variant].result()))
         return replies, refused
 
-    async def _take_token(self, actor: Actor, text: str) -> Reply | None:
-        """One request of the user's and the chat's limits, as a command takes; or the refusal,
-        stored like a command's."""
-        try:
-            self.core.limiter.check(actor.user_key, actor.chat_key)
-        except RateLimited as e:
-            await self.core.record_failure(actor, text, f"limit_{e.scope}", RequestStatus.LIMITED)
-            return rate_limited(e.scope, e.retry_after)
-        return None
+    def _charge(self, actor: Actor, poems: int) -> int:
+        """Take a token for each poem to write, as many as the user's inline bucket holds."""
+        taken = 0
+        while taken < poems and self.writes.wait_time(actor.user_key) == 0:
+            self.writes.take(actor.user_key)
+            taken += 1
+        return taken
+
+    async def _refuse(self, actor: Actor, text: str) -> Reply:
+        """The refusal of a query whose poems the bucket cannot pay for, stored like a
+        command's."""
+        wait = math.ceil(self.writes.wait_time(actor.user_key))
+        await self.core.record_failure(actor, text, "limit_user", RequestStatus.LIMITED)
+        return rate_limited("user", wait)
 
     async def _write(self, key: tuple, actor: Actor, options: PoemOptions, text: str) -> Reply:
         """One variant through the core (stored; unlimited: the answer took its token)."""

@@ -107,3 +107,59 @@ async def test_a_poem_forgotten_on_another_replica_is_not_offered_from_this_cach
     assert here.cache  # still holds them ...
     offered = (await here.answer(bob, "明月")).offers
     assert len(offered) == 3 and authors(core, offered) == {"8"}  # ... but offers none
+
+
+class ManualClock:
+    """An injected clock: sleep() waits until the test moves time past its deadline."""
+
+    def __init__(self):
+        self.now, self.sleepers = 0.0, []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self.sleepers.append((self.now + seconds, done))
+        await done
+
+    async def advance(self, seconds: float) -> None:
+        self.now += seconds
+        for deadline, done in [s for s in self.sleepers if s[0] <= self.now]:
+            self.sleepers.remove((deadline, done))
+            done.set_result(None)
+        for _ in range(20):  # let the woken tasks run up to their next await
+            await asyncio.sleep(0)
+
+
+async def test_typing_a_head_letter_by_letter_answers_only_the_last_query(core):
+    """Issue 31 item 5: queries 0.15 s apart; only the one that stayed newest for the
+    debounce time writes poems, and the user's /acrostic tokens are all still there."""
+    clock = ManualClock()
+    inline = InlinePoems(core, window_s=5, sleep=clock.sleep, clock=clock)
+    actor = inline_actor("telegram", "7")
+    tasks = []
+    for typed in ("春", "春风", "春风得", "春风得意"):
+        tasks.append(asyncio.create_task(inline.answer(actor, typed)))
+        await clock.advance(0.15)
+    await clock.advance(1.0)
+    answers = await asyncio.gather(*tasks)
+    assert [len(a.offers) for a in answers] == [0, 0, 0, 3]
+    assert stored(core) == 3  # one full answer, nothing for the superseded queries
+    from bot.chat.actors import Actor
+
+    for n in range(4):  # the user's poem tokens (burst 4) were never touched
+        me = Actor("telegram", "7", "7", "me")
+        assert (await core.command(me, f"/acrostic {'山水云天'[n]}")).poem_id is not None
+
+
+async def test_inline_pays_per_poem_written_and_a_cached_answer_is_free(core):
+    clock = ManualClock()
+    inline = InlinePoems(core, window_s=5, debounce_s=0, clock=clock)
+    actor = inline_actor("telegram", "7")
+    assert len((await inline.answer(actor, "明月")).offers) == 3  # the bucket's 3 tokens
+    assert len((await inline.answer(actor, "明月")).offers) == 3  # cached: free
+    (refused,) = (await inline.answer(actor, "清风")).offers  # nothing left to write with
+    assert refused.id == "problem" and "秒后再试" in refused.reply.text
+    await clock.advance(60)  # a minute refills one full answer
+    assert len((await inline.answer(actor, "清风")).offers) == 3

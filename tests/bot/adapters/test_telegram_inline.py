@@ -148,7 +148,7 @@ async def test_inline_buttons_rate_only_poems_written_inline(core, fake_api):
         assert not rows(core, Rating) and not fake_api.sent("editMessageText")
 
 
-async def test_inline_queries_are_rate_limited_like_commands(sqlite_url, poet, fake_api):
+async def test_inline_queries_pay_per_poem_from_a_bucket_of_their_own(sqlite_url, poet, fake_api):
     from bot.runtime.app import build_core
     from bot.serving.poets import PoetHolder
 
@@ -156,7 +156,7 @@ async def test_inline_queries_are_rate_limited_like_commands(sqlite_url, poet, f
     core = build_core(bot_settings(sqlite_url, limits=limits), PoetHolder(poet=poet))
     try:
         async with running(core, fake_api):
-            fake_api.inline_query("春风", user_id=7)  # three poems, one request of the limits
+            fake_api.inline_query("春风", user_id=7)  # three poems: the inline bucket's three
             (first,) = await fake_api.wait_for("answerInlineQuery")
             assert len(first.params["results"]) == 3
             fake_api.inline_query("秋月", user_id=7)
@@ -167,9 +167,9 @@ async def test_inline_queries_are_rate_limited_like_commands(sqlite_url, poet, f
             fake_api.inline_query("春风", user_id=7)  # from the cache: costs nothing
             third = (await fake_api.wait_for("answerInlineQuery", 3))[-1]
             assert third.params["results"] == first.params["results"]
-            fake_api.command("/acrostic 明月", user_id=7)  # commands share the user's limit
+            fake_api.command("/acrostic 明月", user_id=7)  # typing inline spent no command token
             (sent,) = await fake_api.wait_for("sendMessage")
-            assert "写得太快啦" in sent.params["text"]
+            assert "《明月》" in sent.params["text"]
     finally:
         await core.close()
         core.db.dispose()
