@@ -127,6 +127,8 @@ def bot_settings(database_url: str, **overrides):
         "console_is_admin": False,
     }
     values.update(overrides)
+    # inline debouncing has its own tests (tests/bot/test_inline.py): elsewhere it only waits
+    values["limits"] = {"inline_debounce_s": 0, **values.get("limits", {})}
     return Settings(_env_file=None, **values)
 
 

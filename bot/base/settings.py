@@ -81,6 +81,7 @@ class LimitSettings(BaseModel):
     # requests that write no poem (bad heads, over the limits) each stored as a row up to this
     # many a user a minute; beyond it they are counted on the user's last stored refusal
     refusals_per_minute: int = Field(10, ge=1)
+    inline_debounce_s: float = Field(0.6, ge=0)  # an inline query answered once it is this old
     chat_per_minute: int = Field(30, ge=1)
     chat_burst: int = Field(10, ge=1)
     queue_size: int = Field(64, ge=1)  # poems waiting for a worker; beyond it: "busy, try later"

@@ -35,8 +35,8 @@ INLINE = "inline"  # the kind of the chat inline requests are stored under
 VARIANTS = (("h7", 7, "head"), ("h5", 5, "head"), ("t", None, "tail"))
 WINDOW_S = 8.0  # Telegram drops an inline answer that comes ~10 s after the query
 # Telegram sends a query for every letter typed: only one that stayed the user's newest for
-# this long is answered with poems (the superseded ones get an empty answer, write nothing)
-DEBOUNCE_S = 0.6
+# CANGTOU_LIMITS__INLINE_DEBOUNCE_S (0.6 s) is answered with poems (the superseded ones get an
+# empty answer and write nothing)
 INLINE_BURST = 3  # poems: one full answer (七言, 五言, 藏尾); refilled at the user's poem rate
 CACHE_SIZE = 1024
 
@@ -85,13 +85,16 @@ class InlinePoems:
         self,
         core: Core,
         window_s: float = WINDOW_S,
-        debounce_s: float = DEBOUNCE_S,
+        debounce_s: float | None = None,
         sleep=asyncio.sleep,
         clock=time.monotonic,
     ):
         self.core = core
         self.window_s = window_s
-        self.debounce_s, self.sleep = debounce_s, sleep
+        self.debounce_s = (
+            core.settings.limits.inline_debounce_s if debounce_s is None else debounce_s
+        )
+        self.sleep = sleep
         self.latest: dict[str, int] = {}  # user → the ticket of their newest query
         self.tickets = itertools.count()
         # inline pays per poem it writes (a cached variant is free), from its own bucket: typing

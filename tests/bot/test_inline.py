@@ -136,7 +136,7 @@ async def test_typing_a_head_letter_by_letter_answers_only_the_last_query(core):
     """Issue 31 item 5: queries 0.15 s apart; only the one that stayed newest for the
     debounce time writes poems, and the user's /acrostic tokens are all still there."""
     clock = ManualClock()
-    inline = InlinePoems(core, window_s=5, sleep=clock.sleep, clock=clock)
+    inline = InlinePoems(core, window_s=5, debounce_s=0.6, sleep=clock.sleep, clock=clock)
     actor = inline_actor("telegram", "7")
     tasks = []
     for typed in ("春", "春风", "春风得", "春风得意"):
