@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench bench-bot corpus train train-v2 train-gpu clean
+.PHONY: demo test test-fast lint bench bench-bot corpus train train-v2 train-gpu train-plan clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +78,18 @@ train-gpu: corpus
 	  --device cuda --tokens-per-batch 65536 --lr 2e-3 --max-minutes $(MINUTES) \
 	  --eval-minutes 2 --seed 1
 	$(BIN)/acrostic cliches --model $(V2) --corpus data/corpus
+
+# The generator that follows a plan (docs/poems.md, "The plan"): the shipped model warm-started
+# with each line's keyword fed before it, then its clichés and plan data. RESUME=--resume
+# continues a stopped run; on a lent GPU: make train-plan DEVICE=cuda PLAN_MINUTES=12.
+PLAN := runs/cangtou-v3
+PLAN_MINUTES ?= 90
+DEVICE ?= cpu
+train-plan: corpus
+	$(BIN)/acrostic train --corpus data/corpus --out $(PLAN) --init-from $(INIT) --keywords \
+	  --device $(DEVICE) --lr 1e-3 --max-minutes $(PLAN_MINUTES) --eval-minutes 10 --seed 4 $(RESUME)
+	$(BIN)/acrostic cliches --model $(PLAN) --corpus data/corpus
+	$(BIN)/acrostic plan build --model $(PLAN) --corpus data/corpus
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

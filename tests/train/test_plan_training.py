@@ -87,3 +87,17 @@ def test_a_lines_keyword_is_its_most_specific_usable_noun():
     assert index.keyword("白云望高楼") == "白云"  # the rarer of two usable nouns
     assert index.keyword("远岫生白云") == "白云"  # 远岫: too rare to be vocabulary
     assert index.keyword("不知何处去") == ""
+
+
+def test_a_keyword_run_warm_starts_and_trains(corpus_dir, tiny_model_dir, tmp_path):
+    """The recipe of `make train-plan`, two steps on the fixture corpus: the warm start gains
+    <kw> and trains with every line's keyword (built from the corpus on first use)."""
+    from train.loop import TrainOptions, train
+
+    opts = TrainOptions(
+        corpus=corpus_dir, out=tmp_path / "plan", init_from=tiny_model_dir, keywords=True,
+        tokens_per_batch=512, dry_run=True, progress=False,
+    )  # fmt: skip
+    summary = train(opts)
+    assert summary["dry_run"] and summary["steps"] == 2 and summary["val_nats_per_char"] > 0
+    assert (corpus_dir / "train.keywords.txt").exists()
