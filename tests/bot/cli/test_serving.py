@@ -282,6 +282,7 @@ def test_chat_has_line_editing_and_history(tmp_path, tiny_model_dir):
     assert "《春风》" in second, second[-2000:]
 
 
+@pytest.mark.slow  # a subprocess
 def test_a_card_font_that_is_not_a_font_stops_the_bot_in_one_line(tmp_path):
     fake = tmp_path / "fake.otf"
     fake.write_bytes(b"not a font")
