@@ -164,8 +164,10 @@ class Settings(BaseSettings):
             value = [part.strip() for part in value.split(",") if part.strip()]
         for item in value:
             platform, _, user = str(item).partition(":")
-            if platform not in ("telegram", "discord", "console") or not user:
-                raise ValueError(f"admin {item!r} must look like telegram:123 or discord:456")
+            if platform not in ("telegram", "discord", "qq", "console") or not user:
+                raise ValueError(
+                    f"admin {item!r} must look like telegram:123, discord:456 or qq:789"
+                )
         return value
 
     @model_validator(mode="before")

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 
 from bot.base.ids import to_base36
 
-COMMAND = re.compile(r"^[/／!！]([A-Za-z_]+)(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
+# a command's name: ASCII letters, or the Chinese aliases (藏头 …), whose characters \w holds
+COMMAND = re.compile(r"^[/／!！]([A-Za-z_]+|[\u4e00-\u9fff]+)(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
 FORMS = {"五言": 5, "五": 5, "5": 5, "七言": 7, "七": 7, "7": 7}
 POSITIONS = {"藏头": "head", "藏尾": "tail"}
 SCRIPTS = {"繁": "traditional", "繁体": "traditional", "简": "simplified", "简体": "simplified"}
 SCRIPTS.update({"繁體": "traditional", "簡": "simplified", "簡體": "simplified"})
-ALIASES = {"cangtou": "acrostic", "藏头": "acrostic"}
+ALIASES = {"cangtou": "acrostic", "藏头": "acrostic", "藏头诗": "acrostic"}
 # Labelled options, one rule for all: `主题:祝寿`, `意象:杏花,长安` anywhere in the arguments
 LABELLED = re.compile(
     r"(?:^|(?<=\s))(主题|主題|theme|意象|keywords?)\s*[:：]\s*(\S*)", re.IGNORECASE

@@ -351,3 +351,15 @@ def test_the_consoles_card_goes_to_a_private_file_and_a_failure_is_one_line(monk
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "not-a-dir"))
     shown = render(Reply("诗", poem_id=8, card=b"PNG"))
     assert shown.splitlines()[-1].startswith("（诗笺没能保存")
+
+
+@pytest.mark.parametrize("text", ["/藏头 春风", "/藏头诗 春风 五言", "／藏头 春风"])
+async def test_the_chinese_aliases_write_a_poem(core, text):
+    """The command parser took ASCII names only, so the 藏头 alias never matched (issue 32)."""
+    reply = await core.command(ALICE, text)
+    assert reply.poem_id is not None and reply.text.startswith("《春风》")
+
+
+def test_qq_admins_are_accepted():
+    settings = bot_settings("sqlite://", admins="qq:10001,telegram:5")
+    assert settings.is_admin("qq", "10001") and not settings.is_admin("qq", "5")
