@@ -45,7 +45,10 @@ def show(
     from engine.poet import Poet
 
     if len(heads) == 1 and heads[0].startswith("@"):
-        lines = Path(heads[0][1:]).read_text(encoding="utf-8").splitlines()
+        try:
+            lines = Path(heads[0][1:]).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            fail(f"{heads[0][1:]}: cannot read the heads ({e.__class__.__name__})")
         heads = [s.strip() for s in lines if s.strip() and not s.startswith("#")]
     try:
         poet = Poet.load(model)

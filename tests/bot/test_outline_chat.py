@@ -138,3 +138,17 @@ async def test_a_theme_inside_a_single_value_is_one_clear_line(core):
     assert reply.poem_id is None and reply.text.startswith("这里不能写「主题:」")
     reply = await core.command(ALICE, "/settings 主题 主题:生日")
     assert "这里不能写「主题:」" in reply.text and not reply.text.startswith("已保存")
+
+
+def test_plan_show_reads_a_heads_file_or_says_in_one_line_why_not(tmp_path, planned):
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    heads = tmp_path / "heads.txt"
+    heads.write_text("# a comment\n春风\n", encoding="utf-8")
+    model = str(planned.loaded.path)
+    shown = CliRunner().invoke(app, ["plan", "show", f"@{heads}", "--model", model])
+    assert shown.exit_code == 0 and shown.stdout.startswith("春风\t") and "·" in shown.stdout
+    missing = CliRunner().invoke(app, ["plan", "show", f"@{tmp_path}/none", "--model", model])
+    assert missing.exit_code == 2 and "cannot read the heads" in missing.output
