@@ -58,7 +58,7 @@ async def main(args) -> None:
     runtime.retrainer = SlowRetrainer(runtime.retrainer, args.name, args.hold)
     sent = []
 
-    async def send(chat_id, reply):
+    async def send(chat_id, reply, via=""):
         sent.append(chat_id)
         print(f"{args.name}: posted to {chat_id}", flush=True)
 

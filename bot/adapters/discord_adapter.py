@@ -89,7 +89,7 @@ async def send(interaction: discord.Interaction, reply: Reply) -> None:
 def sender(client: discord.Client):
     """Posts a reply to a channel by id (daily poems, admin notices)."""
 
-    async def send(channel_id: str, reply: Reply) -> None:
+    async def send(channel_id: str, reply: Reply, via: str = "") -> None:
         channel = client.get_channel(int(channel_id)) or await client.fetch_channel(
             int(channel_id)
         )

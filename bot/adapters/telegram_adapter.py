@@ -118,7 +118,7 @@ async def send(message: Message, reply: Reply) -> Message:
 def sender(application: Application):
     """Posts a reply to a chat by id (daily poems, admin notices)."""
 
-    async def send(chat_id: str, reply: Reply) -> None:
+    async def send(chat_id: str, reply: Reply, via: str = "") -> None:
         bot, markup = application.bot, keyboard(reply)
         if reply.card is not None:
             caption = reply.text[:MAX_CAPTION]

@@ -19,6 +19,7 @@ class Actor:
     chat_kind: str = "private"
     chat_title: str = ""
     chat_admin: Callable[[], Awaitable[bool]] | None = None  # None: a private chat
+    via: str = ""  # the bot account that received it (QQ: one process may serve several)
 
     @property
     def user_key(self) -> str:

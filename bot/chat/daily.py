@@ -26,7 +26,8 @@ from engine.text import normalize_width
 
 log = logging.getLogger(__name__)
 TIME = re.compile(r"^([01]?[0-9]|2[0-3])[:：]([0-5][0-9])$", re.ASCII)  # ASCII digits only
-Sender = Callable[[str, Reply], Awaitable[None]]  # (chat id on the platform, reply) → sent
+# (chat id on the platform, reply, via=the account that received /subscribe or "") → sent
+Sender = Callable[..., Awaitable[None]]
 
 
 def parse_subscribe(args: str, default_time: str) -> tuple[str, int | None] | None:
@@ -61,7 +62,7 @@ async def subscribe(core, actor: Actor, args: str, text: str) -> Reply:
             row = Subscription(chat_id=ctx.chat_id, created_by=ctx.user_id)
             session.add(row)
         row.post_time, row.chars_per_line, row.timezone = post_time, cpl, daily.timezone
-        row.active = True
+        row.active, row.via = True, actor.via or None
 
     await core.store(save)
     form = "五言" if cpl == 5 else "七言"
@@ -92,6 +93,7 @@ class Due:
     chat_id: str
     chars_per_line: int
     day: dt.date
+    via: str = ""  # the account that posts it (QQ); "" for platforms with one
 
 
 def due_subscriptions(session, now: dt.datetime) -> list[Due]:
@@ -111,7 +113,7 @@ def due_subscriptions(session, now: dt.datetime) -> list[Due]:
             continue
         if local.strftime("%H:%M") < sub.post_time or sub.last_posted_on == local.date():
             continue
-        out.append(Due(sub.id, platform, chat_id, sub.chars_per_line, local.date()))
+        out.append(Due(sub.id, platform, chat_id, sub.chars_per_line, local.date(), sub.via or ""))
     return out
 
 
@@ -170,7 +172,7 @@ async def post_one(core, senders: dict[str, Sender], item: Due) -> PostResult:
         sender = senders.get(item.platform)
         if sender is None:
             raise RuntimeError(f"no adapter running for {item.platform}")
-        actor = Actor(item.platform, "daily", item.chat_id, "每日一诗", "channel")
+        actor = Actor(item.platform, "daily", item.chat_id, "每日一诗", "channel", via=item.via)
         options = PoemOptions(head, item.chars_per_line, theme=theme_of(head))
         reply = await core.write(actor, options, f"/daily {head}", limited=False)
         if reply.poem_id is None:
@@ -178,7 +180,9 @@ async def post_one(core, senders: dict[str, Sender], item: Due) -> PostResult:
         title = messages.DAILY_TITLE.format(date=item.day.isoformat(), why=why)
         card = await daily_card(core, reply.poem_id)
         text = f"{title}\n{reply.text}"
-        await sender(item.chat_id, Reply(text, reply.buttons, reply.poem_id, card=card))
+        await sender(
+            item.chat_id, Reply(text, reply.buttons, reply.poem_id, card=card), via=item.via
+        )
     except Exception as e:
         error = f"{type(e).__name__}: {e}"[:500]
         log.warning("daily post to %s:%s failed: %s", item.platform, item.chat_id, error)

@@ -16,12 +16,17 @@ from bot.chat.core import Core
 from bot.chat.parsing import (
     Command,
     PoemOptions,
+    again_payload,
+    card_payload,
     clean_text,
     marker_in,
     parse_callback,
     parse_command,
+    parse_reply_action,
+    rate_payload,
 )
 from bot.chat.replies import CallbackAnswer, Reply
+from bot.store import sent
 from bot.store.models import RequestStatus
 
 log = logging.getLogger(__name__)
@@ -70,6 +75,36 @@ class Dispatcher(Core):
             eid = error_id()
             log.exception("callback failed error_id=%s data=%r", eid, (data or "")[:80])
             return CallbackAnswer(messages.FAILED.format(error_id=eid), alert=True)
+
+    async def reply_to(self, actor: Actor, message_id: str, text: str) -> CallbackAnswer | None:
+        """A reply to a sent message on a platform without buttons (QQ): '5', '★5' or '评分 5'
+        rates the poem the message holds, '再来' writes another, '卡片' draws its card, as the
+        buttons would. None when the text is not one of those or the message holds no poem
+        (conversation, another bot's message): the adapter leaves it to others."""
+        action = parse_reply_action(clean_text(text))
+        if action is None:
+            return None
+        try:
+            poem_id = await self.store(sent.poem_of, actor.platform, actor.via, message_id)
+        except StoreDown:
+            eid = error_id()
+            log.error("database down during a reply error_id=%s", eid)
+            return CallbackAnswer(messages.DB_DOWN.format(error_id=eid), alert=True)
+        if poem_id is None:
+            return None
+        kind, _, stars = action.partition(":")
+        data = rate_payload(poem_id, int(stars)) if stars else {
+            "again": again_payload, "card": card_payload}[kind](poem_id)  # fmt: skip
+        return await self.callback(actor, data)
+
+    async def remember_sent(self, actor: Actor, message_id: str, poem_id: int) -> None:
+        """Record that the message the bot just sent (through `actor.via`) holds this poem.
+        A database that does not answer costs the message its replies, never the message."""
+        try:
+            await self.store(sent.remember, actor.platform, actor.via, str(message_id), poem_id)
+        except Exception:
+            log.warning("could not record message %s of poem #%s", message_id, poem_id,
+                        exc_info=True)  # fmt: skip
 
     async def _command(self, actor: Actor, text: str) -> Reply:
         if len(text) > self.settings.limits.max_message_chars:

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from bot.base.ids import to_base36
+from engine.text import normalize_width
 
 # a command's name: ASCII letters, or the Chinese aliases (藏头 …), whose characters \w holds
 COMMAND = re.compile(r"^[/／!！]([A-Za-z_]+|[\u4e00-\u9fff]+)(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
@@ -116,6 +117,21 @@ def parse_poem_args(args: str) -> PoemOptions:
         head_tokens.pop()
     head = "".join(head_tokens)
     return PoemOptions(head, cpl, position or "head", script, theme, keywords, problem)
+
+
+# A reply to a poem's message on a platform without buttons (QQ): stars, 🔄 or 🖼 as words
+REPLY_STARS = re.compile(r"^(?:评分|打分|rate)?\s*[★⭐]?\s*([1-5])\s*(?:星|分|★)?$", re.IGNORECASE)
+REPLY_WORDS = {"再来": "again", "再来一首": "again", "again": "again", "🔄": "again",
+               "卡片": "card", "诗笺": "card", "card": "card", "🖼": "card"}  # fmt: skip
+
+
+def parse_reply_action(text: str) -> str | None:
+    """'5', '★5', '评分 5' → 'rate:5'; '再来' → 'again'; '卡片' → 'card'; None for anything
+    else (conversation)."""
+    text = normalize_width(text).strip().lower()
+    if match := REPLY_STARS.match(text):
+        return f"rate:{match.group(1)}"
+    return REPLY_WORDS.get(text)
 
 
 CALLBACK = re.compile(r"^(r|a|c):([0-9a-z]{1,10})(?::([1-5]))?$")

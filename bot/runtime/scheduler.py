@@ -21,7 +21,9 @@ SWEEP_JOB = "daily-posts"
 RETRAIN_GRACE_S = 6 * 3600  # a retrain due during a restart still runs within 6 hours
 SWEEP_GRACE_S = 3600
 RETRY_FIRST_S, RETRY_LONGEST_S = 1.0, 60.0  # starting the scheduler while the database is down
+STOP_GRACE_S = 15.0  # at shutdown a daily post under way gets this long to finish and be recorded
 _runtime = None  # the running bot: jobs in a persistent store name functions, not objects
+_sweeps: set[asyncio.Task] = set()  # daily-post sweeps under way (APScheduler would cancel them)
 
 
 async def nightly_retrain() -> None:
@@ -34,10 +36,19 @@ async def nightly_retrain() -> None:
 
 async def daily_posts() -> None:
     """Post every due daily poem."""
-    from bot.chat.daily import sweep
-
     if _runtime is None:
         return
+    task = asyncio.current_task()
+    _sweeps.add(task)
+    try:
+        await _sweep()
+    finally:
+        _sweeps.discard(task)
+
+
+async def _sweep() -> None:
+    from bot.chat.daily import sweep
+
     async with _runtime.locks.hold(SWEEP_JOB) as mine:
         if not mine:
             return  # another replica is sweeping; the UNIQUE claim guards each post anyway
@@ -145,9 +156,13 @@ async def keep_trying(scheduler, runtime, settings) -> None:
 
 
 async def stop(scheduler: AsyncIOScheduler) -> None:
-    """Shut down and let the deferred shutdown happen (AsyncIOScheduler runs it on the loop)."""
+    """Let a daily post under way finish (a poem sent but not recorded would be a post without
+    its row), then shut down: AsyncIOScheduler cancels whatever still runs."""
     global _runtime
     if scheduler.running:
+        scheduler.pause()
+        if _sweeps:
+            await asyncio.wait(set(_sweeps), timeout=STOP_GRACE_S)
         scheduler.shutdown(wait=False)
         for _ in range(3):
             await asyncio.sleep(0)

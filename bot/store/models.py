@@ -173,6 +173,24 @@ class Subscription(Base):
     last_posted_on: Mapped[dt.date | None] = mapped_column(Date)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    via: Mapped[str | None] = mapped_column(String(64))  # the account that posts it (QQ)
+
+
+class SentMessage(Base):
+    """Which sent message holds which poem, on platforms without buttons (QQ): a reply to the
+    message rates or rewrites its poem, after a restart too. Deleted with its poem."""
+
+    __tablename__ = "sent_messages"
+    __table_args__ = (UniqueConstraint("platform", "account", "message_id", name="one_message"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    account: Mapped[str] = mapped_column(String(64), default="")  # the bot account that sent it
+    message_id: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("poem_requests.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class ModelVersion(Base):

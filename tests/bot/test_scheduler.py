@@ -34,17 +34,19 @@ class Counting:
         self.core, self.runs, self.sent, self.fail_chats = core, [], [], set(fail_chats)
         self.cards = []
         self.retrainer = self
-        self.senders = {"telegram": self.send}
+        self.senders = {"telegram": self.send, "qq": self.send}
+        self.vias = []
         self.locks = JobLocks(core.db)
 
     async def run(self, trigger, once_per_night=False):
         self.runs.append((trigger, dt.datetime.now(SHANGHAI)))
 
-    async def send(self, chat_id, reply):
+    async def send(self, chat_id, reply, via=""):
         if chat_id in self.fail_chats:
             raise RuntimeError("Forbidden: bot was kicked from the group chat")
         self.sent.append((chat_id, reply.text))
         self.cards.append(reply.card)
+        self.vias.append(via)
 
 
 async def wait_until(predicate, timeout=5.0):
@@ -130,6 +132,19 @@ async def test_daily_posts_to_three_chats_one_failing_once_a_day(core):
         clock.move_to(at(2026, 12, 23, 8, 1))  # the next day: everyone again
         results = await sweep(core, runtime.senders, dt.datetime.now(dt.UTC))
         assert len(results) == 3 and len(runtime.sent) == 4
+
+
+async def test_a_daily_post_goes_out_through_the_account_that_received_subscribe(core):
+    """QQ: several accounts may be connected; each subscription posts through its own."""
+    for chat, via in (("group:1", "10001"), ("group:2", "10002")):
+        admin = Actor("qq", "1", chat, "群主", "group", via=via)
+        assert (await core.command(admin, "/subscribe 08:00")).text.startswith("已订阅")
+    runtime = Counting(core)
+    with time_machine.travel(at(2026, 12, 22, 8, 0), tick=False):
+        results = await sweep(core, runtime.senders, dt.datetime.now(dt.UTC))
+    assert [r.status for r in results] == ["sent", "sent"]
+    assert sorted(zip((c for c, _ in runtime.sent), runtime.vias, strict=True)) == [
+        ("group:1", "10001"), ("group:2", "10002")]  # fmt: skip
 
 
 def needs_a_card_font():
