@@ -7,12 +7,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-fast lint bench bench-bot corpus train train-v2 train-gpu train-plan clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first and pinned: an unpinned torch pulls gigabytes of CUDA wheels
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,qq]'
 	touch $@
 
 # The console bot (SQLite in data/cangtou.db, the shipped model, no tokens): a poem, a rating,
@@ -24,12 +24,18 @@ demo: $(STAMP)
 	@echo "== a poem card (acrostic card)" && $(BIN)/acrostic card 算法进阶 --out data/card.png
 
 # A throwaway PostgreSQL (when installed, or installable as root) so its tests run too.
+# The QQ plugin's tests run with nonebug's pytest plugin, in a run of their own (tests/qq/conftest.py).
+QQ_TESTS := -p nonebug -o asyncio_default_fixture_loop_scope=session \
+  -o asyncio_default_test_loop_scope=session tests/qq
+
 test: $(STAMP)
 	tests/with_postgres.sh $(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(QQ_TESTS)
 
 # The quick loop: no test marked slow, no PostgreSQL; under a minute.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" $(QQ_TESTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

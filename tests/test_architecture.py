@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("engine", "train", "bot")
 MAX_LINES = 300
 LAYERS = {"engine": 0, "train": 1, "bot": 2}
+# import names that map onto a folder of the tree (pyproject.toml's package-dir, setup.py)
+MAPPED = {"nonebot_plugin_cangtou": "bot.adapters.qq"}
 # inside bot/: a folder imports its own rank or below, never above
 BOT_LAYERS = {"base": 0, "store": 1, "serving": 1, "cards": 1, "operations": 2, "chat": 3,
               "adapters": 4, "cli": 4, "runtime": 4}  # fmt: skip
@@ -50,6 +52,9 @@ def imported(name: str, path: Path, known: set[str]) -> set[str]:
         else:
             continue
         for target in targets:
+            for mapped, folder in MAPPED.items():
+                if target == mapped or target.startswith(mapped + "."):
+                    target = folder + target[len(mapped) :]
             while target and target not in known:
                 target = target.rpartition(".")[0]
             if target and target != name:
@@ -136,6 +141,22 @@ def test_inside_bot_imports_only_go_down():
         if target.startswith("bot.") and bot_layer(target) > bot_layer(name)
     ]
     assert upward == []
+
+
+def test_the_qq_plugin_is_one_package_under_its_import_name():
+    """bot/adapters/qq is the import package nonebot_plugin_cangtou: imported under its folder
+    name too, its matchers would be registered twice. Inside, imports are relative; outside,
+    the plugin is loaded by name (bot.adapters.onebot_server)."""
+    graph = import_graph()
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                assert not node.module.startswith("bot.adapters.qq"), f"{name}: {node.module}"
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith("bot.adapters.qq") for a in node.names), name
+    assert "bot.runtime.services" in graph["bot.adapters.qq.service"]  # relative imports resolve
+    assert "bot.adapters.qq.config" in graph["bot.adapters.qq.service"]
+    assert graph["bot.adapters.qq.matchers"] >= {"bot.adapters.qq.service", "bot.chat.commands"}
 
 
 def test_core_does_not_import_its_handlers():

@@ -86,6 +86,10 @@ SCRIPTS = {"simplified": "简体", "traditional": "繁体"}
 # --- /forgetme -----------------------------------------------------------------------------------
 FORGET_CONFIRM = "这会删除你在所有群里的全部请求和评分，不能恢复。确定吗？"
 FORGET_BUTTON = "确认删除"
+# QQ (OneBot v11) has no buttons: the poem says how to reply to it instead
+QQ_REPLY_HINT = "（回复本条：1–5 打分 · 再来 · 卡片）"
+QQ_FORGET_HINT = "（确认请发送：/forgetme 确认）"
+QQ_NOT_READY = "藏头诗还在启动，请稍后再试。"
 FORGOTTEN = "已删除你的 {requests} 条请求和 {ratings} 条评分。"
 FORGOTTEN_MEANWHILE = "你刚刚请我忘记你，这首诗就不留了。"
 

@@ -75,6 +75,29 @@ class DiscordSettings(BaseModel):
         return self
 
 
+class OneBotSettings(BaseModel):
+    """QQ through OneBot v11 in stand-alone mode (`acrostic run`): NoneBot2 serves the reverse
+    WebSocket (ws://HOST:PORT/onebot/v11/ws) that NapCat, LLOneBot or Lagrange connect to. As a
+    plugin in another NoneBot2 bot, the host's own settings decide all of this."""
+
+    enabled: bool | None = None  # None: on when an access token is set; True without: an error
+    # required: without it anyone who reaches the port speaks as QQ users (admins included)
+    access_token: SecretStr | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _token_required(self) -> OneBotSettings:
+        if self.enabled and self.access_token is None:
+            raise ValueError("onebot is enabled but CANGTOU_ONEBOT__ACCESS_TOKEN is not set")
+        token = self.access_token.get_secret_value() if self.access_token else ""
+        if self.access_token is not None and not re.fullmatch(r"[\x21-\x7e]{16,256}", token):
+            raise ValueError(
+                "CANGTOU_ONEBOT__ACCESS_TOKEN: 16–256 visible ASCII characters, no spaces"
+            )
+        return self
+
+
 class LimitSettings(BaseModel):
     user_per_minute: int = Field(10, ge=1)  # poems per user per minute, bursts of `user_burst`
     user_burst: int = Field(4, ge=1)
@@ -137,7 +160,8 @@ class Settings(BaseSettings):
     auto_migrate: bool = True  # run `alembic upgrade head` when the bot starts
     model_dir: Path | None = None  # served until a version is promoted (None: the shipped one)
     models_dir: Path = Path("data/models")  # model versions and the CURRENT pointer
-    admin_chat: str | None = None  # "telegram:<chat id>": told when a retrain ends
+    admin_chat: str | None = None  # "telegram:<chat id>" (qq:group:<id>): told when a retrain ends
+    scheduler: bool = True  # the scheduled jobs (daily posts, nightly retrain) run in this process
     # the poem cards' font file ("path#N": face N of a .ttc); checked when `acrostic run`/`chat`
     # start (bot/cli/serving.py). None: the pip
     # Noto Serif SC, else the system's Noto CJK (bot.cards.fonts.find_font)
@@ -147,6 +171,7 @@ class Settings(BaseSettings):
     console_is_admin: bool = True  # the local console user runs admin commands
     telegram: TelegramSettings = TelegramSettings()
     discord: DiscordSettings = DiscordSettings()
+    onebot: OneBotSettings = OneBotSettings()
     limits: LimitSettings = LimitSettings()
     retrain: RetrainSettings = RetrainSettings()
     daily: DailySettings = DailySettings()
@@ -187,9 +212,14 @@ class Settings(BaseSettings):
     def discord_on(self) -> bool:
         return self.discord.token is not None and self.discord.enabled is not False
 
+    @property
+    def qq_on(self) -> bool:
+        return self.onebot.access_token is not None and self.onebot.enabled is not False
+
     def secret_values(self) -> list[str]:
         """What the logs must never show (the log filter redacts each)."""
-        secrets = (self.telegram.token, self.telegram.webhook_secret, self.discord.token)
+        secrets = (self.telegram.token, self.telegram.webhook_secret, self.discord.token,
+                   self.onebot.access_token)  # fmt: skip
         return [s.get_secret_value() for s in secrets if s is not None]
 
     def is_admin(self, platform: str, user_id: str) -> bool:

@@ -69,7 +69,7 @@ def chat(
 def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
-    """Start every adapter whose token is configured (Telegram, Discord) until Ctrl-C."""
+    """Start every adapter whose token is configured (Telegram, Discord, QQ) until Ctrl-C."""
     from bot.base.logs import setup_logging
     from bot.runtime.runner import BadToken, NoAdapters, serve
 

@@ -7,29 +7,28 @@ import contextlib
 import logging
 import signal
 
-from bot.base.metrics import start_health_server
 from bot.base.settings import Settings
 from bot.runtime.app import build_runtime
-from bot.runtime.scheduler import build_scheduler, keep_trying, try_start
-from bot.runtime.scheduler import stop as scheduler_stop
+from bot.runtime.services import Services
 
 log = logging.getLogger(__name__)
 
 
 class NoAdapters(Exception):
-    """Neither a Telegram nor a Discord token is configured."""
+    """Neither a Telegram, a Discord nor a QQ (OneBot) token is configured."""
 
 
 class BadToken(Exception):
-    """A platform refused the configured token (the message names the setting, not the token)."""
+    """A platform refused the configured token (the message names the setting, not the token),
+    or an adapter could not start (the OneBot port is taken)."""
 
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Start the configured adapters, run until `stop` is set (or SIGINT/SIGTERM), stop them."""
-    if not settings.telegram_on and not settings.discord_on:
+    if not (settings.telegram_on or settings.discord_on or settings.qq_on):
         raise NoAdapters(
-            "no adapter configured: set CANGTOU_TELEGRAM__TOKEN and/or CANGTOU_DISCORD__TOKEN "
-            "(or try `acrostic chat`, which needs no token)"
+            "no adapter configured: set CANGTOU_TELEGRAM__TOKEN, CANGTOU_DISCORD__TOKEN and/or "
+            "CANGTOU_ONEBOT__ACCESS_TOKEN (or try `acrostic chat`, which needs no token)"
         )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -38,36 +37,25 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             loop.add_signal_handler(sig, stop.set)
     runtime = build_runtime(settings)
     core = runtime.core
-    scheduler = build_scheduler(settings, core.db)
-    scheduling = None
+    services = Services(settings, runtime)
     stoppers = []
     try:
-        if settings.observability.enabled:
-            health = await start_health_server(
-                core, settings.observability.host, settings.observability.port
-            )
-            stoppers.append(health.cleanup)
+        await services.start_health()
         if settings.telegram_on:
             stoppers.append(await _start_telegram(settings, runtime))
         if settings.discord_on:
             stoppers.append(await _start_discord(settings, runtime, stop))
-        await core.generator.warm_up()
-        if not await try_start(scheduler, runtime, settings):
-            # a database that does not answer yet must not keep the bot from serving poems
-            scheduling = asyncio.create_task(keep_trying(scheduler, runtime, settings))
+        if settings.qq_on:
+            stoppers.append(await _start_qq(settings, runtime, stop))
+        await services.start()
         log.info("serving with model %s", core.poets.current.model_version)
         await stop.wait()
     finally:
-        if scheduling is not None:
-            scheduling.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await scheduling
-        await scheduler_stop(scheduler)
+        await services.stop()
         for stopper in reversed(stoppers):
             with contextlib.suppress(Exception):
                 await stopper()
-        await core.close()
-        core.db.dispose()
+        await services.close_core()
 
 
 async def _start_telegram(settings: Settings, runtime):
@@ -108,3 +96,14 @@ async def _start_discord(settings: Settings, runtime, stop: asyncio.Event):
             await asyncio.wait_for(task, 5)
 
     return stopper
+
+
+async def _start_qq(settings: Settings, runtime, stop: asyncio.Event):
+    from bot.adapters import onebot_server
+
+    try:
+        server = await onebot_server.start(settings, runtime, stop)
+    except onebot_server.CannotListen as e:
+        raise BadToken(str(e)) from None
+    log.info("qq adapter (OneBot v11 reverse WebSocket) started on %s", server.url)
+    return server.stop

@@ -107,3 +107,26 @@ def test_webhook_mode_needs_a_well_formed_secret(monkeypatch, secret, message):
         monkeypatch.setenv("CANGTOU_TELEGRAM__WEBHOOK_SECRET", secret)
     with pytest.raises(ValidationError, match=message):
         Settings(_env_file=None)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [({"CANGTOU_ONEBOT__ENABLED": "true"}, "CANGTOU_ONEBOT__ACCESS_TOKEN is not set"),
+     ({"CANGTOU_ONEBOT__ACCESS_TOKEN": "short"}, "16–256 visible ASCII"),
+     ({"CANGTOU_ONEBOT__ACCESS_TOKEN": "with a space in it, long enough"}, "no spaces")],
+)  # fmt: skip
+def test_qq_needs_a_well_formed_access_token(monkeypatch, env, message):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ValidationError, match=message):
+        Settings(_env_file=None)
+
+
+def test_an_access_token_turns_qq_on_and_is_kept_out_of_the_logs(monkeypatch):
+    assert not Settings(_env_file=None).qq_on
+    monkeypatch.setenv("CANGTOU_ONEBOT__ACCESS_TOKEN", "a-good-token-0123456789")
+    settings = Settings(_env_file=None)
+    assert settings.qq_on and (settings.onebot.host, settings.onebot.port) == ("127.0.0.1", 8080)
+    assert "a-good-token-0123456789" in settings.secret_values()
+    monkeypatch.setenv("CANGTOU_ONEBOT__ENABLED", "false")
+    assert not Settings(_env_file=None).qq_on

@@ -1,0 +1,100 @@
+"""The plugin's matchers: commands (`/acrostic …`, `/藏头 …`, `藏头诗 …`), replies to a poem
+(`5`, `★5`, `评分 5`, `再来`, `卡片`) and, at the lowest priority and never blocking, plain text
+in a private chat as a head. Each hands the text to the core and sends back what it answers."""
+
+from __future__ import annotations
+
+import re
+
+from nonebot import on_message
+from nonebot.adapters.onebot.v11 import Bot, Message, MessageEvent, MessageSegment
+from nonebot.matcher import Matcher
+from nonebot.typing import T_State
+
+from bot.base import messages
+from bot.chat.commands import COMMANDS
+from bot.chat.parsing import parse_command, parse_reply_action
+from bot.chat.replies import Reply
+
+from .replies import actor_of, sent_id, to_message
+from .service import SERVICE
+
+# `藏头诗 算法进阶` with no command start: the host's COMMAND_START is its own, not ours
+BARE = re.compile(r"^(藏头诗|藏頭詩)(?=\s|$)")
+STARTS = ("/", "／", "!", "！")
+POEM_COMMANDS = {"acrostic"}  # answered here and nowhere else (the others may be shared names)
+COMMAND_PRIORITY, REPLY_PRIORITY, HEAD_PRIORITY = 10, 10, 99
+
+
+def command_rule(event: MessageEvent, state: T_State) -> bool:
+    """A cangtou command; in a private chat any '/…' (an unknown one gets help)."""
+    text = event.get_plaintext().strip()
+    if BARE.match(text):
+        text = "/" + text
+    command = parse_command(text)
+    if command is None:
+        return False
+    if command.name not in COMMANDS and event.message_type != "private":
+        return False  # another bot's or plugin's command
+    state["cangtou"] = (text, command.name)
+    return True
+
+
+def reply_rule(event: MessageEvent) -> bool:
+    return event.reply is not None and parse_reply_action(event.get_plaintext()) is not None
+
+
+def head_rule(event: MessageEvent) -> bool:
+    text = event.get_plaintext().strip()
+    return event.message_type == "private" and bool(text) and not text.startswith(STARTS)
+
+
+commands = on_message(rule=command_rule, priority=COMMAND_PRIORITY, block=False)
+replies = on_message(rule=reply_rule, priority=REPLY_PRIORITY, block=False)
+heads = on_message(rule=head_rule, priority=HEAD_PRIORITY, block=False)
+
+
+async def deliver(bot: Bot, event: MessageEvent, reply: Reply) -> None:
+    """The reply quoting the request; a poem's message is remembered for replies to it."""
+    result = await bot.send(event, to_message(reply), reply_message=True)
+    if reply.poem_id is not None and (message_id := sent_id(result)):
+        await SERVICE.core.remember_sent(actor_of(bot, event), message_id, reply.poem_id)
+
+
+async def not_ready(bot: Bot, event: MessageEvent) -> bool:
+    if SERVICE.core is not None:
+        return False
+    await bot.send(event, Message(MessageSegment.text(messages.QQ_NOT_READY)), reply_message=True)
+    return True
+
+
+@commands.handle()
+async def on_command(bot: Bot, event: MessageEvent, matcher: Matcher, state: T_State) -> None:
+    text, name = state["cangtou"]
+    if name in POEM_COMMANDS:
+        matcher.stop_propagation()
+    if await not_ready(bot, event):
+        return
+    await deliver(bot, event, await SERVICE.core.command(actor_of(bot, event), text))
+
+
+@replies.handle()
+async def on_reply(bot: Bot, event: MessageEvent, matcher: Matcher) -> None:
+    if SERVICE.core is None:
+        return
+    actor = actor_of(bot, event)
+    answer = await SERVICE.core.reply_to(actor, str(event.reply.message_id), event.get_plaintext())
+    if answer is None:  # not a message of ours that holds a poem: conversation
+        return
+    matcher.stop_propagation()
+    if answer.reply is not None:  # 再来: the new poem; 卡片: the card
+        await deliver(bot, event, answer.reply)
+    else:  # the rating's confirmation, or why not
+        await deliver(bot, event, Reply(answer.toast))
+
+
+@heads.handle()
+async def on_head(bot: Bot, event: MessageEvent) -> None:
+    if await not_ready(bot, event):
+        return
+    await deliver(bot, event, await SERVICE.core.text(actor_of(bot, event), event.get_plaintext()))

@@ -1,0 +1,86 @@
+"""The cangtou runtime the plugin's matchers talk to: in a host bot, one the plugin starts and
+stops with the host's driver; under `acrostic run`, the one `acrostic run` built (`attach`)."""
+
+from __future__ import annotations
+
+import logging
+
+import nonebot
+
+from bot.chat.actors import Actor
+from bot.chat.replies import Reply
+from bot.runtime.app import Runtime, build_runtime
+from bot.runtime.services import Services
+
+from .config import settings_from
+from .replies import sent_id, to_message
+
+log = logging.getLogger(__name__)
+
+
+class Service:
+    def __init__(self) -> None:
+        self.runtime: Runtime | None = None
+        self.services: Services | None = None  # set when this plugin started its own
+
+    @property
+    def core(self):
+        return None if self.runtime is None else self.runtime.core
+
+    def attach(self, runtime: Runtime) -> None:
+        """Serve this runtime's core (stand-alone `acrostic run`): the plugin starts nothing."""
+        self.runtime = runtime
+        runtime.senders["qq"] = qq_sender(runtime.core)
+
+    async def start(self, config: dict) -> None:
+        """Inside a host bot (its driver's startup): the core, its workers and the scheduler,
+        from the CANGTOU_* items of the host's config. Nothing when `acrostic run` attached one."""
+        if self.runtime is not None:
+            return
+        settings = settings_from(config)
+        runtime = build_runtime(settings)
+        self.attach(runtime)
+        self.services = Services(settings, runtime)
+        await self.services.start_health()
+        await self.services.start()
+        log.info("cangtou plugin serving model %s", runtime.core.poets.current.model_version)
+
+    async def stop(self) -> None:
+        """The host's shutdown: stop what `start` started (an attached runtime is not ours)."""
+        if self.services is not None:
+            await self.services.stop()
+            await self.services.close_core()
+            self.services, self.runtime = None, None
+
+
+def account(via: str):
+    """The connected bot account `via` ('' : any connected one)."""
+    bots = nonebot.get_bots()
+    if via:
+        if via not in bots:
+            raise RuntimeError(f"QQ account {via} is not connected")
+        return bots[via]
+    if not bots:
+        raise RuntimeError("no QQ account is connected")
+    return next(iter(bots.values()))
+
+
+def qq_sender(core):
+    """Posts a reply to 'group:<id>' or 'private:<id>' through the account `via` (daily poems,
+    admin notices); a poem's message is remembered so that replies to it rate it."""
+
+    async def send(chat_id: str, reply: Reply, via: str = "") -> None:
+        kind, _, ident = chat_id.partition(":")
+        if kind not in ("group", "private") or not ident.isdigit():
+            raise ValueError(f"not a QQ chat id: {chat_id!r} (group:<id> or private:<id>)")
+        bot = account(via)
+        target = {"group_id" if kind == "group" else "user_id": int(ident)}
+        result = await bot.send_msg(message_type=kind, message=to_message(reply), **target)
+        if reply.poem_id is not None and (message_id := sent_id(result)):
+            actor = Actor("qq", "daily", chat_id, via=str(bot.self_id))
+            await core.remember_sent(actor, message_id, reply.poem_id)
+
+    return send
+
+
+SERVICE = Service()

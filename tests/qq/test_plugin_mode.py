@@ -1,0 +1,59 @@
+"""Inside a host NoneBot2 bot: the plugin takes its settings from the host's config (.env) and
+starts its own runtime at the driver's startup, each part switchable; stops it at shutdown."""
+
+from __future__ import annotations
+
+import pytest
+from nonebot.adapters.onebot.v11 import Bot
+from nonebot.config import Config as NoneBotConfig
+from nonebug import App
+
+from bot.base import messages
+from tests.qq.events import SELF_ID, Sent, group_event
+
+pytestmark = pytest.mark.adapters
+
+
+def test_the_hosts_env_file_maps_onto_cangtous_settings(tmp_path):
+    from nonebot_plugin_cangtou.config import settings_from
+
+    env = tmp_path / ".env"
+    env.write_text("CANGTOU_DATABASE_URL=sqlite:///x.db\nCANGTOU_LIMITS__PROCESSES=false\n"
+                   "CANGTOU_LIMITS__USER_BURST=2\nCANGTOU_ADMINS=qq:1,qq:2\n"
+                   "CANGTOU_SCHEDULER=false\nCANGTOU_AUTO_MIGRATE=false\nSUPERUSERS=[\"1\"]\n",
+                   encoding="utf-8")  # fmt: skip
+    settings = settings_from(NoneBotConfig(_env_file=env).model_dump())
+    assert settings.database_url == "sqlite:///x.db" and settings.admins == ["qq:1", "qq:2"]
+    assert (settings.limits.processes, settings.limits.user_burst) == (False, 2)
+    assert settings.scheduler is False and settings.auto_migrate is False
+    flat = settings_from({"cangtou_limits__workers": 3, "cangtou_limits": {"user_burst": 5}})
+    assert (flat.limits.workers, flat.limits.user_burst) == (3, 5)
+
+
+async def test_the_plugin_starts_and_stops_its_own_runtime(app: App, tmp_path, tiny_model_dir):
+    from nonebot_plugin_cangtou.service import SERVICE
+
+    config = {"cangtou_database_url": f"sqlite:///{tmp_path}/host.db",
+              "cangtou_model_dir": str(tiny_model_dir), "cangtou_limits": {"processes": False},
+              "cangtou_scheduler": False, "cangtou_models_dir": str(tmp_path / "models")}  # fmt: skip
+    assert SERVICE.core is None
+    out = Sent()
+    async with app.test_matcher() as ctx:  # before the runtime is up: said so, nothing lost
+        bot = ctx.create_bot(base=Bot, self_id=SELF_ID)
+        event = group_event("/藏头 春风")
+        ctx.receive_event(bot, event)
+        ctx.should_call_send(event, out, result={"message_id": 1}, reply_message=True)
+    assert out.text == messages.QQ_NOT_READY
+    await SERVICE.start(config)
+    try:
+        assert SERVICE.services.scheduler is None  # CANGTOU_SCHEDULER=false
+        assert SERVICE.core.settings.limits.processes is False
+        async with app.test_matcher() as ctx:
+            bot = ctx.create_bot(base=Bot, self_id=SELF_ID)
+            event = group_event("/藏头 春风")
+            ctx.receive_event(bot, event)
+            ctx.should_call_send(event, out, result={"message_id": 2}, reply_message=True)
+        assert out.text.startswith("《春风》") and messages.QQ_REPLY_HINT in out.text
+    finally:
+        await SERVICE.stop()
+    assert SERVICE.core is None and SERVICE.runtime is None
