@@ -129,12 +129,18 @@ class Planner:
         """One keyword per head character. The user's keywords go first, in order; the rest
         come from the pool, greedily (seed 0) or drawn among the best (a redraw); see _fits.
         A keyword avoids another line's head character where it can. Without grounding in the
-        lexicon (grounded) the planner adds nothing to the user's keywords."""
+        lexicon (grounded) the planner adds only the head's own words (head_words), and none
+        when a theme is given (the head is then a name, not what the poem is about)."""
         rng = random.Random(seed) if seed else None
         own = list(keywords)  # line i's own keyword ('' where the user gave none it can use)
-        if not self.grounded(head, theme):  # nothing but statistics: the user's keywords only
+        if not self.grounded(head, theme):  # no statistics: the head's own words at most
             lines = [*own, *[""] * len(head)][: len(head)]
-            return Outline(tuple(lines), "user" if any(own) else "planner")
+            words = self.head_words(head) if theme is None else []
+            planned = [w if not k and w else "" for k, w in zip(lines, words, strict=False)]
+            lines = [k or w for k, w in zip(lines, [*planned, *[""] * len(head)], strict=False)]
+            given = sum(bool(k) for k in own[: len(head)])
+            source = "user+planner" if given and any(planned) else "user" if given else "planner"
+            return Outline(tuple(lines), source)
         scores = self.pool(head, theme, tuple(k for k in own if k))
         ranked = sorted(scores, key=lambda w: (-scores[w], w))
         chosen: list[str] = []
@@ -157,6 +163,23 @@ class Planner:
         given = sum(bool(k) for k in own)
         source = "planner" if not given else "user" if given >= len(head) else "user+planner"
         return Outline(tuple(chosen), source)
+
+    def head_words(self, head: str) -> list[str]:
+        """Per line, the head's own word that opens it ('' for none): 竹林听雨 → 竹林, '',
+        听雨, ''. A four-character idiom counts as its two halves (细水长流 → 细水, 长流).
+        Words of two characters the model can write, none a function word (如面, 不改)."""
+        out = [""] * len(head)
+        at = 0
+        for word in segment(head):
+            start = head.find(word, at)
+            if start < 0:
+                continue
+            at = start + len(word)
+            parts = [word] if len(word) == 2 else [word[:2], word[2:]] if len(word) == 4 else []
+            for k, part in enumerate(parts):  # two characters: room in any line
+                if part[0] != part[1] and self.writable(part):
+                    out[start + 2 * k] = part
+        return out
 
     @staticmethod
     def _fits(word: str, head: str, chars_per_line: int, used: set[str], chosen) -> bool:

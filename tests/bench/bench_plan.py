@@ -4,7 +4,10 @@ same call without them, on the same model in the same process, one torch thread,
     python -m tests.bench.bench_plan [--model DIR] [--rounds 3]
 
 Prints the medians per poem and their ratio, over the public heads and the held-out names with
-occasions, and how many of the heads got a plan."""
+occasions, and how many of the heads got a plan. Then the batched path (engine.lockstep, as a
+worker process runs it): the same requests all in flight at once, poems/s and CPU ms a poem
+with the plan and without, alternating rounds. A planned poem runs engine.decode's own search
+there (its model steps batched with the others'), not the vectorised search step."""
 
 from __future__ import annotations
 
@@ -60,6 +63,31 @@ def main() -> None:
     print(f"default call without a plan: median {base:.1f} ms CPU, mean {mean_base:.1f}")
     print(f"default call with the plan:  median {plan:.1f} ms CPU, mean {mean_plan:.1f}")
     print(f"ratio: median {plan / base:.2f}x, mean {mean_plan / mean_base:.2f}x")
+    batched(poet, todo, args.rounds)
+
+
+def batched(poet: Poet, todo: list[tuple[str, str | None]], rounds: int) -> None:
+    from engine.lockstep.search import Lockstep
+
+    rates: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    for _ in range(rounds):
+        for outline in (False, True):
+            specs = {i: PoemSpec(h, theme=t, outline=outline) for i, (h, t) in enumerate(todo)}
+            cpu, wall = time.process_time(), time.perf_counter()
+            Lockstep(poet).run(specs)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            rates[outline].append((len(specs) / wall, cpu * 1000 / len(specs)))
+    for outline in (False, True):
+        rate = statistics.median(r for r, _ in rates[outline])
+        ms = statistics.median(m for _, m in rates[outline])
+        label = "with the plan: " if outline else "without a plan:"
+        print(
+            f"batched, {len(todo)} in flight, {label} median {rate:.1f} poems/s, {ms:.1f} ms CPU a poem"
+        )
+    ratio = statistics.median(r for r, _ in rates[False]) / statistics.median(
+        r for r, _ in rates[True]
+    )
+    print(f"batched throughput without / with the plan: {ratio:.2f}x")
 
 
 if __name__ == "__main__":

@@ -72,6 +72,9 @@ def test_keywords_in_a_batch_are_the_keywords_alone(poet):
 
 
 def test_without_keywords_nothing_changes(poet):
-    plain = poet.acrostic(PoemSpec("春风花月", chars_per_line=7))
+    plain = poet.acrostic(PoemSpec("春风花月", chars_per_line=7, outline=False))
     assert "outline" not in plain.params
-    assert poet.acrostic(PoemSpec("春风花月", chars_per_line=7, keywords=())) == plain
+    same = PoemSpec("春风花月", chars_per_line=7, keywords=(), outline=False)
+    assert poet.acrostic(same) == plain
+    planned = poet.acrostic(PoemSpec("春风花月", chars_per_line=7))  # the head's own words
+    assert planned.params["outline"][0] == "春风" and planned.lines[0].startswith("春风")

@@ -9,7 +9,14 @@ from engine.decode import drive
 from engine.lockstep.finish import Passes
 from engine.lockstep.search import Lockstep
 from engine.rerank import plain_pass
-from engine.spec import PoemSpec
+from engine.spec import PoemSpec as _PoemSpec
+
+
+def PoemSpec(*args, **kwargs) -> _PoemSpec:
+    """Poems without a plan: these tests are about the vectorised search step (a planned poem
+    runs engine.decode's own search there, tests/engine/test_lexical.py)."""
+    return _PoemSpec(*args, **{"outline": False, **kwargs})
+
 
 pytestmark = pytest.mark.unit
 

@@ -71,8 +71,22 @@ def test_a_word_no_source_knows_gives_no_keyword_rather_than_noise(planner):
     assert planner.outline("咖啡", 5) == Outline(("", ""), "planner")
 
 
-def test_a_head_the_lexicon_does_not_know_gets_only_the_users_keywords(planner):
+def test_a_head_the_lexicon_does_not_know_gets_its_own_words(planner):
+    """No statistical neighbour (panel 2026-12-06: they cost relevance), but the head's own
+    words open their lines: 竹林听雨 → 竹林 in line 1, 听雨 in line 3."""
     assert "杨柳" in DATA["counts"]  # statistics know it, the lexicon does not
-    assert planner.outline("杨柳", 7) == Outline(("", ""), "planner")
+    assert planner.outline("杨柳", 7) == Outline(("杨柳", ""), "planner")
     assert planner.outline("杨柳", 7, keywords=("春风",)) == Outline(("春风", ""), "user")
     assert planner.outline("杨柳", 7, theme="送别").keywords[0]  # the theme grounds it
+    wide = Planner(DATA, KNOWN | set("竹林听雨细水长流见字如面"))
+    assert wide.outline("竹林听雨", 7) == Outline(("竹林", "", "听雨", ""), "planner")
+    assert wide.outline("细水长流", 7).keywords == ("细水", "", "长流", "")  # an idiom's halves
+    assert wide.outline("见字如面", 7).keywords == ("见字", "", "", "")  # 如: a function word
+    assert wide.outline("竹林听雨", 7, keywords=("", "", "细雨")) == Outline(
+        ("竹林", "", "细雨", ""), "user+planner")  # fmt: skip
+
+
+def test_a_named_head_with_an_unknown_theme_gets_no_words_of_the_name(planner):
+    """With a theme the head is a name (李思雨 主题:…), not what the poem is about."""
+    wide = Planner(DATA, KNOWN | set("竹林听雨"))
+    assert wide.outline("竹林听雨", 7, theme="咖啡") == Outline(("", "", "", ""), "planner")
