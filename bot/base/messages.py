@@ -90,6 +90,7 @@ FORGET_BUTTON = "确认删除"
 QQ_REPLY_HINT = "（回复本条：1–5 打分 · 再来 · 卡片）"
 QQ_FORGET_HINT = "（确认请发送：/forgetme 确认）"
 QQ_NOT_READY = "藏头诗还在启动，请稍后再试。"
+QQ_FAILED = "藏头诗暂时不可用（插件没能启动，管理员请看日志）。"
 FORGOTTEN = "已删除你的 {requests} 条请求和 {ratings} 条评分。"
 FORGOTTEN_MEANWHILE = "你刚刚请我忘记你，这首诗就不留了。"
 

@@ -39,7 +39,10 @@ async def start(core: Core, actor: Actor, args: str, text: str) -> Reply:
     return Reply(START)
 
 
-WRITE_HELP = "/acrostic 或 /cangtou — 写一首（1–12 个汉字，一字一句）\n诗下面的 ★1–★5 给诗打分，🔄 同样的字再来一首"
+WRITE_HELP = (
+    "/acrostic 或 /cangtou — 写一首（1–12 个汉字，一字一句）\n诗下面的 ★1–★5 给诗打分，🔄 同样的字"
+    "再来一首（QQ 没有按钮：回复这首诗 1–5 打分，回复 再来 或 卡片）"
+)
 TABLE = (
     Entry("acrostic", handlers.acrostic, WRITE_HELP, 1, "写一首藏头诗：/acrostic 算法进阶",
           "写一首藏头诗", "poem"),

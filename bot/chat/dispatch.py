@@ -76,11 +76,14 @@ class Dispatcher(Core):
             log.exception("callback failed error_id=%s data=%r", eid, (data or "")[:80])
             return CallbackAnswer(messages.FAILED.format(error_id=eid), alert=True)
 
-    async def reply_to(self, actor: Actor, message_id: str, text: str) -> CallbackAnswer | None:
+    async def reply_to(
+        self, actor: Actor, message_id: str, text: str, quoted_is_ours: bool | None = None
+    ) -> CallbackAnswer | None:
         """A reply to a sent message on a platform without buttons (QQ): '5', '★5' or '评分 5'
         rates the poem the message holds, '再来' writes another, '卡片' draws its card, as the
         buttons would. None when the text is not one of those or the message holds no poem
-        (conversation, another bot's message): the adapter leaves it to others."""
+        (conversation, another bot's message): the adapter leaves it to others. With the
+        database down it says so only when the quoted message is known to be the bot's."""
         action = parse_reply_action(clean_text(text))
         if action is None:
             return None
@@ -89,6 +92,8 @@ class Dispatcher(Core):
         except StoreDown:
             eid = error_id()
             log.error("database down during a reply error_id=%s", eid)
+            if not quoted_is_ours:  # perhaps a member's message: not ours to answer
+                return None
             return CallbackAnswer(messages.DB_DOWN.format(error_id=eid), alert=True)
         if poem_id is None:
             return None

@@ -15,7 +15,8 @@ FORMS = {"五言": 5, "五": 5, "5": 5, "七言": 7, "七": 7, "7": 7}
 POSITIONS = {"藏头": "head", "藏尾": "tail"}
 SCRIPTS = {"繁": "traditional", "繁体": "traditional", "简": "simplified", "简体": "simplified"}
 SCRIPTS.update({"繁體": "traditional", "簡": "simplified", "簡體": "simplified"})
-ALIASES = {"cangtou": "acrostic", "藏头": "acrostic", "藏头诗": "acrostic"}
+ALIASES = {"cangtou": "acrostic", "藏头": "acrostic", "藏头诗": "acrostic", "藏頭": "acrostic",
+           "藏頭詩": "acrostic"}  # fmt: skip
 # Labelled options, one rule for all: `主题:祝寿`, `意象:杏花,长安` anywhere in the arguments
 LABELLED = re.compile(
     r"(?:^|(?<=\s))(主题|主題|theme|意象|keywords?)\s*[:：]\s*(\S*)", re.IGNORECASE

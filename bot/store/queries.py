@@ -94,7 +94,8 @@ def save_poem(
 def record_failure(session: Session, actor, raw_text: str, status, code: str, eid: str) -> None:
     """Store a request that got no poem, under the error id its log line names."""
     owner = user(session, actor.platform, actor.user_id, actor.user_name)
-    where = chat(session, actor.platform, actor.chat_id, actor.chat_kind, actor.chat_title)
+    where = chat(session, actor.platform, actor.chat_id, actor.chat_kind, actor.chat_title,
+                 owner_id=owner.id)  # fmt: skip
     session.add(
         PoemRequest(
             user_id=owner.id,

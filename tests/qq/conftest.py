@@ -42,8 +42,9 @@ async def runtime(sqlite_url, poet):
         sqlite_url, admins=["qq:99"], limits={"user_burst": 3, "user_per_minute": 3}
     )
     runtime = build_runtime(settings, build_core(settings, PoetHolder(poet=poet)))
+    SERVICE.hosted, SERVICE.failed = False, None
     SERVICE.attach(runtime)
     yield runtime
-    SERVICE.runtime = None
+    SERVICE.runtime, SERVICE.hosted = None, False
     await runtime.core.close()
     runtime.core.db.dispose()

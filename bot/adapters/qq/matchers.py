@@ -4,21 +4,24 @@ in a private chat as a head. Each hands the text to the core and sends back what
 
 from __future__ import annotations
 
+import logging
 import re
 
 from nonebot import on_message
-from nonebot.adapters.onebot.v11 import Bot, Message, MessageEvent, MessageSegment
+from nonebot.adapters.onebot.v11 import Bot, MessageEvent
+from nonebot.adapters.onebot.v11.exception import ActionFailed, NetworkError
 from nonebot.matcher import Matcher
 from nonebot.typing import T_State
 
-from bot.base import messages
 from bot.chat.commands import COMMANDS
+from bot.chat.limits import RateLimited
 from bot.chat.parsing import parse_command, parse_reply_action
 from bot.chat.replies import Reply
 
-from .replies import actor_of, sent_id, to_message
+from .replies import actor_of, quoted, sent_id, to_message
 from .service import SERVICE
 
+log = logging.getLogger(__name__)
 # `藏头诗 算法进阶` with no command start: the host's COMMAND_START is its own, not ours
 BARE = re.compile(r"^(藏头诗|藏頭詩)(?=\s|$)")
 STARTS = ("/", "／", "!", "！")
@@ -27,26 +30,41 @@ COMMAND_PRIORITY, REPLY_PRIORITY, HEAD_PRIORITY = 10, 10, 99
 
 
 def command_rule(event: MessageEvent, state: T_State) -> bool:
-    """A cangtou command; in a private chat any '/…' (an unknown one gets help)."""
+    """A cangtou command; under `acrostic run` (no other plugins) any '/…' in a private chat
+    too, so that an unknown one gets help."""
     text = event.get_plaintext().strip()
     if BARE.match(text):
         text = "/" + text
     command = parse_command(text)
     if command is None:
         return False
-    if command.name not in COMMANDS and event.message_type != "private":
+    ours = command.name in COMMANDS
+    if not ours and (event.message_type != "private" or SERVICE.hosted):
         return False  # another bot's or plugin's command
     state["cangtou"] = (text, command.name)
     return True
 
 
-def reply_rule(event: MessageEvent) -> bool:
-    return event.reply is not None and parse_reply_action(event.get_plaintext()) is not None
+def reply_rule(event: MessageEvent, state: T_State) -> bool:
+    """A reply action quoting one of the bot's messages (or one whose sender the OneBot
+    implementation could not say: get_msg failed, and the quoted id is all there is)."""
+    message_id = quoted(event)
+    if message_id is None or parse_reply_action(event.get_plaintext()) is None:
+        return False
+    if event.reply is not None and str(event.reply.sender.user_id) != str(event.self_id):
+        return False  # a reply to a member's message: their conversation
+    state["cangtou_quoted"] = message_id
+    return True
 
 
 def head_rule(event: MessageEvent) -> bool:
     text = event.get_plaintext().strip()
-    return event.message_type == "private" and bool(text) and not text.startswith(STARTS)
+    return (
+        event.message_type == "private"
+        and bool(text)
+        and not text.startswith(STARTS)
+        and not BARE.match(text)
+    )
 
 
 commands = on_message(rule=command_rule, priority=COMMAND_PRIORITY, block=False)
@@ -55,8 +73,13 @@ heads = on_message(rule=head_rule, priority=HEAD_PRIORITY, block=False)
 
 
 async def deliver(bot: Bot, event: MessageEvent, reply: Reply) -> None:
-    """The reply quoting the request; a poem's message is remembered for replies to it."""
-    result = await bot.send(event, to_message(reply), reply_message=True)
+    """The reply quoting the request; a poem's message is remembered for replies to it. A
+    message QQ refuses (a muted bot, risk control) is logged in one line; the poem is stored."""
+    try:
+        result = await bot.send(event, to_message(reply), reply_message=True)
+    except (ActionFailed, NetworkError) as e:
+        log.warning("QQ did not take the reply to message %s: %s", event.message_id, e)
+        return
     if reply.poem_id is not None and (message_id := sent_id(result)):
         await SERVICE.core.remember_sent(actor_of(bot, event), message_id, reply.poem_id)
 
@@ -64,29 +87,39 @@ async def deliver(bot: Bot, event: MessageEvent, reply: Reply) -> None:
 async def not_ready(bot: Bot, event: MessageEvent) -> bool:
     if SERVICE.core is not None:
         return False
-    await bot.send(event, Message(MessageSegment.text(messages.QQ_NOT_READY)), reply_message=True)
+    await deliver(bot, event, Reply(SERVICE.unavailable()))
     return True
 
 
 @commands.handle()
 async def on_command(bot: Bot, event: MessageEvent, matcher: Matcher, state: T_State) -> None:
     text, name = state["cangtou"]
-    if name in POEM_COMMANDS:
-        matcher.stop_propagation()
+    if name in POEM_COMMANDS or event.message_type == "private":
+        matcher.stop_propagation()  # a private `/…` of ours is no head for the catch-all
     if await not_ready(bot, event):
         return
     await deliver(bot, event, await SERVICE.core.command(actor_of(bot, event), text))
 
 
 @replies.handle()
-async def on_reply(bot: Bot, event: MessageEvent, matcher: Matcher) -> None:
+async def on_reply(bot: Bot, event: MessageEvent, matcher: Matcher, state: T_State) -> None:
     if SERVICE.core is None:
         return
-    actor = actor_of(bot, event)
-    answer = await SERVICE.core.reply_to(actor, str(event.reply.message_id), event.get_plaintext())
+    actor, text = actor_of(bot, event), event.get_plaintext()
+    try:  # every answer to a reply is a group message: a flood of them is not
+        SERVICE.replies.check(actor.user_key, actor.chat_key)
+        loud = True
+    except RateLimited:
+        loud = False
+    if not loud and not parse_reply_action(text).startswith("rate"):
+        return  # 再来 and 卡片 past the limit: nothing sent
+    ours = None if event.reply is None else True
+    answer = await SERVICE.core.reply_to(actor, state["cangtou_quoted"], text, ours)
     if answer is None:  # not a message of ours that holds a poem: conversation
         return
     matcher.stop_propagation()
+    if not loud:  # the rating is stored; its confirmation would flood the group
+        return
     if answer.reply is not None:  # 再来: the new poem; 卡片: the card
         await deliver(bot, event, answer.reply)
     else:  # the rating's confirmation, or why not

@@ -25,18 +25,31 @@ def chat_of(event: MessageEvent) -> str:
     return f"private:{event.user_id}"
 
 
+def quoted(event: MessageEvent) -> str | None:
+    """The id of the message this one replies to: the reply segment's, as the client sent it
+    (kept in original_message even when the adapter could not fetch the quoted message)."""
+    for segment in event.original_message:
+        if segment.type == "reply" and segment.data.get("id") is not None:
+            return str(segment.data["id"])
+    return None if event.reply is None else str(event.reply.message_id)
+
+
 def actor_of(bot: Bot, event: MessageEvent) -> Actor:
     group = isinstance(event, GroupMessageEvent)
     role = event.sender.role
+    user_id, name = str(event.user_id), event.sender.card or event.sender.nickname or ""
+    anonymous = getattr(event, "anonymous", None)
+    if anonymous is not None:  # every anonymous member shares one user_id (80000000)
+        user_id, name = f"anonymous:{anonymous.id}", anonymous.name or ""
 
     async def chat_admin() -> bool:
         return role in CHAT_ADMIN_ROLES
 
     return Actor(
         "qq",
-        str(event.user_id),
+        user_id,
         chat_of(event),
-        user_name=event.sender.card or event.sender.nickname or "",
+        user_name=name,
         chat_kind="group" if group else "private",
         chat_admin=chat_admin if group else None,
         via=str(bot.self_id),

@@ -7,7 +7,9 @@ import logging
 
 import nonebot
 
+from bot.base import messages
 from bot.chat.actors import Actor
+from bot.chat.limits import RateLimiter
 from bot.chat.replies import Reply
 from bot.runtime.app import Runtime, build_runtime
 from bot.runtime.services import Services
@@ -22,35 +24,56 @@ class Service:
     def __init__(self) -> None:
         self.runtime: Runtime | None = None
         self.services: Services | None = None  # set when this plugin started its own
+        self.hosted = False  # in another NoneBot2 bot, beside its plugins
+        self.failed: str | None = None  # why the plugin could not start in its host
+        self.replies: RateLimiter | None = None  # answers to replies (each a group message)
 
     @property
     def core(self):
         return None if self.runtime is None else self.runtime.core
 
+    def unavailable(self) -> str:
+        return messages.QQ_FAILED if self.failed else messages.QQ_NOT_READY
+
     def attach(self, runtime: Runtime) -> None:
         """Serve this runtime's core (stand-alone `acrostic run`): the plugin starts nothing."""
         self.runtime = runtime
+        self.replies = RateLimiter(runtime.settings.limits)
         runtime.senders["qq"] = qq_sender(runtime.core)
 
     async def start(self, config: dict) -> None:
         """Inside a host bot (its driver's startup): the core, its workers and the scheduler,
-        from the CANGTOU_* items of the host's config. Nothing when `acrostic run` attached one."""
+        from the CANGTOU_* items of the host's config. Nothing when `acrostic run` attached one.
+        Bad settings or a missing model disable this plugin (one log line), never the host."""
         if self.runtime is not None:
             return
-        settings = settings_from(config)
-        runtime = build_runtime(settings)
-        self.attach(runtime)
-        self.services = Services(settings, runtime)
-        await self.services.start_health()
-        await self.services.start()
+        self.hosted = True
+        try:
+            settings = settings_from(config)
+            runtime = build_runtime(settings)
+            self.attach(runtime)
+            self.services = Services(settings, runtime)
+            await self.services.start_health()
+            await self.services.start()
+        except Exception as e:
+            self.failed = f"{type(e).__name__}: {e}".splitlines()[0][:300]
+            log.error("the cangtou plugin is off: it could not start (%s)", self.failed)
+            await self.stop()
+            return
         log.info("cangtou plugin serving model %s", runtime.core.poets.current.model_version)
 
     async def stop(self) -> None:
         """The host's shutdown: stop what `start` started (an attached runtime is not ours)."""
-        if self.services is not None:
-            await self.services.stop()
-            await self.services.close_core()
-            self.services, self.runtime = None, None
+        if not self.hosted:
+            return
+        services, runtime = self.services, self.runtime
+        self.services, self.runtime = None, None
+        if services is not None:
+            await services.stop()
+        if runtime is not None:
+            core = runtime.core
+            await core.close()
+            core.db.dispose()
 
 
 def account(via: str):
