@@ -146,3 +146,12 @@ def test_the_readme_is_read_in_five_minutes():
     assert len(lines) <= 250
     for page in ("poems.md", "production.md", "performance.md", "architecture.md"):
         assert f"docs/{page}" in "\n".join(lines), page  # linked from the front door
+
+
+def test_the_readme_tells_both_ways_to_run_qq():
+    """Issue 32: a QQ section beside Telegram and Discord, the plugin and the stand-alone way."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### QQ groups") :].split("\n## ", 1)[0]
+    for needed in ('pip install "cangtou[qq]"', 'load_plugin("nonebot_plugin_cangtou")',
+                   "CANGTOU_ONEBOT__ACCESS_TOKEN", "acrostic run", "/onebot/v11/ws"):  # fmt: skip
+        assert needed in section, needed
