@@ -8,6 +8,7 @@ into `plan.json` in the model directory, which engine.outline's planner reads.
   use far more often than others (lift), titles ↔ poem words;
 - character words: for each character, the keywords that contain it, the fallback for a modern
   word (咖啡, 数据) that is in no lexicon: its characters' classical senses.
+Ties are broken by the word, so a build writes the same plan.json every time.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def title_words(titles: list[str], poem_words: list[set[str]], counts) -> dict:
         for word in set(rjieba.cut(title)):
             if len(word) >= 1 and all("\u4e00" <= ch <= "\u9fff" for ch in word):
                 by_word[word].append(i)
-    common = sorted(by_word, key=lambda w: -len(by_word[w]))[:TITLE_WORDS]
+    common = sorted(by_word, key=lambda w: (-len(by_word[w]), w))[:TITLE_WORDS]
     n = max(len(poem_words), 1)
     out = {}
     for word in sorted(common):
@@ -88,7 +89,8 @@ def title_words(titles: list[str], poem_words: list[set[str]], counts) -> dict:
             for v, c in inside.items()
             if c >= 3 and counts[v] >= TITLE_MIN_USES and v != word
         }
-        best = sorted(lift, key=lambda v: -lift[v] * math.log1p(inside[v]))[:TITLE_KEYWORDS]
+        score = {v: lift[v] * math.log1p(inside[v]) for v in lift}
+        best = sorted(lift, key=lambda v: (-score[v], v))[:TITLE_KEYWORDS]  # ties: by word
         if best:
             out[word] = best
     return out
