@@ -57,3 +57,33 @@ async def test_the_plugin_starts_and_stops_its_own_runtime(app: App, tmp_path, t
     finally:
         await SERVICE.stop()
     assert SERVICE.core is None and SERVICE.runtime is None
+
+
+async def test_a_daily_post_goes_through_its_account_or_another_connected_one(app, runtime):
+    """Through the account that received /subscribe; when it is offline, through another
+    connected one rather than surely not at all. The message is remembered per account."""
+    from nonebot_plugin_cangtou.service import qq_sender
+
+    from bot.chat.actors import Actor
+    from bot.chat.replies import Reply
+    from bot.store import sent
+
+    poem = await runtime.core.command(
+        Actor("qq", "1", "group:3001", via="10002"), "/acrostic 春风"
+    )
+    send = qq_sender(runtime.core)
+    cases = ((("10001", "10002"), "10002", 77), (("10001",), "10002", 78))
+    for connected, via, message_id in cases:
+        async with app.test_matcher() as ctx:
+            for self_id in connected:
+                ctx.create_bot(base=Bot, self_id=self_id)
+            ctx.should_call_api(
+                "send_msg",
+                {"message_type": "group", "group_id": 3001, "message": Sent()},
+                result={"message_id": message_id},
+            )
+            await send("group:3001", Reply(poem.text, poem_id=poem.poem_id), via=via)
+    assert await runtime.core.store(sent.poem_of, "qq", "10002", "77") == poem.poem_id
+    assert await runtime.core.store(sent.poem_of, "qq", "10001", "78") == poem.poem_id
+    with pytest.raises(ValueError):
+        await send("group:not-a-number", Reply("x"))

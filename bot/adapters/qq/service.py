@@ -77,15 +77,17 @@ class Service:
 
 
 def account(via: str):
-    """The connected bot account `via` ('' : any connected one)."""
+    """The connected bot account `via`; when it is not connected (or '' is asked), another
+    connected one, which may be in the group too: better than a post that is surely lost."""
     bots = nonebot.get_bots()
-    if via:
-        if via not in bots:
-            raise RuntimeError(f"QQ account {via} is not connected")
+    if via in bots:
         return bots[via]
     if not bots:
-        raise RuntimeError("no QQ account is connected")
-    return next(iter(bots.values()))
+        raise RuntimeError(f"no QQ account is connected (the post's is {via or 'any'})")
+    bot = next(iter(bots.values()))
+    if via:
+        log.warning("QQ account %s is not connected: posting through %s", via, bot.self_id)
+    return bot
 
 
 def qq_sender(core):
