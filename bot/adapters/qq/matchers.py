@@ -51,7 +51,8 @@ def reply_rule(event: MessageEvent, state: T_State) -> bool:
     message_id = quoted(event)
     if message_id is None or parse_reply_action(event.get_plaintext()) is None:
         return False
-    if event.reply is not None and str(event.reply.sender.user_id) != str(event.self_id):
+    sender = None if event.reply is None else event.reply.sender.user_id
+    if sender is not None and str(sender) != str(event.self_id):
         return False  # a reply to a member's message: their conversation
     state["cangtou_quoted"] = message_id
     return True
@@ -113,7 +114,7 @@ async def on_reply(bot: Bot, event: MessageEvent, matcher: Matcher, state: T_Sta
         loud = False
     if not loud and not parse_reply_action(text).startswith("rate"):
         return  # 再来 and 卡片 past the limit: nothing sent
-    ours = None if event.reply is None else True
+    ours = True if event.reply is not None and event.reply.sender.user_id is not None else None
     answer = await SERVICE.core.reply_to(actor, state["cangtou_quoted"], text, ours)
     if answer is None:  # not a message of ours that holds a poem: conversation
         return

@@ -12,6 +12,7 @@ from nonebot.adapters.onebot.v11 import (
 
 from bot.base import messages
 from bot.chat.actors import Actor
+from bot.chat.parsing import parse_callback
 from bot.chat.replies import Reply
 
 MAX_TEXT = 3000  # characters of text in one QQ message
@@ -60,10 +61,10 @@ def to_message(reply: Reply) -> Message:
     """The card as an image segment, then the text. Every text is a text segment: a CQ code or
     a mention in user text that the reply echoes stays text, never a live segment."""
     text = reply.text
-    payloads = {b.payload for row in reply.buttons for b in row}
+    presses = [parse_callback(b.payload) for row in reply.buttons for b in row]
     if reply.poem_id is not None and reply.buttons:
         text += "\n" + messages.QQ_REPLY_HINT  # no buttons in OneBot v11: replies instead
-    elif any(p.startswith("f:") for p in payloads):
+    elif any(p is not None and p.kind == "forget" for p in presses):
         text += "\n" + messages.QQ_FORGET_HINT
     message = Message()
     if reply.card is not None:
