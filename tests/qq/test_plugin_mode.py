@@ -62,7 +62,7 @@ async def test_the_plugin_starts_and_stops_its_own_runtime(app: App, tmp_path, t
 async def test_a_daily_post_goes_through_its_account_or_another_connected_one(app, runtime):
     """Through the account that received /subscribe; when it is offline, through another
     connected one rather than surely not at all. The message is remembered per account."""
-    from nonebot_plugin_cangtou.service import qq_sender
+    from nonebot_plugin_cangtou.service import Recording, qq_sender
 
     from bot.chat.actors import Actor
     from bot.chat.replies import Reply
@@ -71,7 +71,7 @@ async def test_a_daily_post_goes_through_its_account_or_another_connected_one(ap
     poem = await runtime.core.command(
         Actor("qq", "1", "group:3001", via="10002"), "/acrostic 春风"
     )
-    send = qq_sender(runtime.core)
+    send = qq_sender(runtime.core, Recording())
     cases = ((("10001", "10002"), "10002", 77), (("10001",), "10002", 78))
     for connected, via, message_id in cases:
         async with app.test_matcher() as ctx:
@@ -87,3 +87,36 @@ async def test_a_daily_post_goes_through_its_account_or_another_connected_one(ap
     assert await runtime.core.store(sent.poem_of, "qq", "10001", "78") == poem.poem_id
     with pytest.raises(ValueError):
         await send("group:not-a-number", Reply("x"))
+
+
+async def test_a_reply_waits_for_the_poem_message_being_recorded():
+    """A reply can arrive before the row saying which poem the quoted message holds (QQ users
+    answer fast; CI caught it): `settled` returns once every send under way is recorded."""
+    import asyncio
+
+    from nonebot_plugin_cangtou.service import Recording
+
+    recording, order = Recording(), []
+    await asyncio.wait_for(recording.settled(), 1)  # nothing under way: at once
+
+    async def send_and_record():
+        async with recording.sending():
+            await asyncio.sleep(0.2)
+            order.append("recorded")
+
+    async def reply():
+        await asyncio.sleep(0.05)  # arrives while the send is under way
+        await recording.settled()
+        order.append("looked up")
+
+    await asyncio.gather(send_and_record(), reply())
+    assert order == ["recorded", "looked up"]
+
+    async def stuck():
+        async with recording.sending():
+            await asyncio.sleep(30)
+
+    task = asyncio.create_task(stuck())
+    await asyncio.sleep(0.01)
+    await asyncio.wait_for(recording.settled(timeout=0.1), 5)  # a stuck send delays, not blocks
+    task.cancel()

@@ -76,13 +76,14 @@ heads = on_message(rule=head_rule, priority=HEAD_PRIORITY, block=False)
 async def deliver(bot: Bot, event: MessageEvent, reply: Reply) -> None:
     """The reply quoting the request; a poem's message is remembered for replies to it. A
     message QQ refuses (a muted bot, risk control) is logged in one line; the poem is stored."""
-    try:
-        result = await bot.send(event, to_message(reply), reply_message=True)
-    except (ActionFailed, NetworkError) as e:
-        log.warning("QQ did not take the reply to message %s: %s", event.message_id, e)
-        return
-    if reply.poem_id is not None and (message_id := sent_id(result)):
-        await SERVICE.core.remember_sent(actor_of(bot, event), message_id, reply.poem_id)
+    async with SERVICE.recording.sending():
+        try:
+            result = await bot.send(event, to_message(reply), reply_message=True)
+        except (ActionFailed, NetworkError) as e:
+            log.warning("QQ did not take the reply to message %s: %s", event.message_id, e)
+            return
+        if reply.poem_id is not None and (message_id := sent_id(result)):
+            await SERVICE.core.remember_sent(actor_of(bot, event), message_id, reply.poem_id)
 
 
 async def not_ready(bot: Bot, event: MessageEvent) -> bool:
@@ -115,6 +116,7 @@ async def on_reply(bot: Bot, event: MessageEvent, matcher: Matcher, state: T_Sta
     if not loud and not parse_reply_action(text).startswith("rate"):
         return  # 再来 and 卡片 past the limit: nothing sent
     ours = True if event.reply is not None and event.reply.sender.user_id is not None else None
+    await SERVICE.recording.settled()  # the quoted poem's message may be being recorded now
     answer = await SERVICE.core.reply_to(actor, state["cangtou_quoted"], text, ours)
     if answer is None:  # not a message of ours that holds a poem: conversation
         return

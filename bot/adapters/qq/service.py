@@ -3,6 +3,8 @@ stops with the host's driver; under `acrostic run`, the one `acrostic run` built
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 import nonebot
@@ -20,6 +22,29 @@ from .replies import sent_id, to_message
 log = logging.getLogger(__name__)
 
 
+class Recording:
+    """Poem messages being sent and recorded. QQ users reply fast, and a reply can arrive
+    before the row that says which poem its quoted message holds: it waits for them first."""
+
+    def __init__(self) -> None:
+        self._pending: set[asyncio.Future] = set()
+
+    @contextlib.asynccontextmanager
+    async def sending(self):
+        done = asyncio.get_running_loop().create_future()
+        self._pending.add(done)
+        try:
+            yield
+        finally:
+            self._pending.discard(done)
+            done.set_result(None)
+
+    async def settled(self, timeout: float = 10.0) -> None:
+        """Once every message being sent now is recorded (or `timeout` seconds have passed)."""
+        if self._pending:
+            await asyncio.wait(set(self._pending), timeout=timeout)
+
+
 class Service:
     def __init__(self) -> None:
         self.runtime: Runtime | None = None
@@ -27,6 +52,7 @@ class Service:
         self.hosted = False  # in another NoneBot2 bot, beside its plugins
         self.failed: str | None = None  # why the plugin could not start in its host
         self.replies: RateLimiter | None = None  # answers to replies (each a group message)
+        self.recording = Recording()
 
     @property
     def core(self):
@@ -39,7 +65,7 @@ class Service:
         """Serve this runtime's core (stand-alone `acrostic run`): the plugin starts nothing."""
         self.runtime = runtime
         self.replies = RateLimiter(runtime.settings.limits)
-        runtime.senders["qq"] = qq_sender(runtime.core)
+        runtime.senders["qq"] = qq_sender(runtime.core, self.recording)
 
     async def start(self, config: dict) -> None:
         """Inside a host bot (its driver's startup): the core, its workers and the scheduler,
@@ -90,7 +116,7 @@ def account(via: str):
     return bot
 
 
-def qq_sender(core):
+def qq_sender(core, recording: Recording):
     """Posts a reply to 'group:<id>' or 'private:<id>' through the account `via` (daily poems,
     admin notices); a poem's message is remembered so that replies to it rate it."""
 
@@ -100,10 +126,11 @@ def qq_sender(core):
             raise ValueError(f"not a QQ chat id: {chat_id!r} (group:<id> or private:<id>)")
         bot = account(via)
         target = {"group_id" if kind == "group" else "user_id": int(ident)}
-        result = await bot.send_msg(message_type=kind, message=to_message(reply), **target)
-        if reply.poem_id is not None and (message_id := sent_id(result)):
-            actor = Actor("qq", "daily", chat_id, via=str(bot.self_id))
-            await core.remember_sent(actor, message_id, reply.poem_id)
+        async with recording.sending():
+            result = await bot.send_msg(message_type=kind, message=to_message(reply), **target)
+            if reply.poem_id is not None and (message_id := sent_id(result)):
+                actor = Actor("qq", "daily", chat_id, via=str(bot.self_id))
+                await core.remember_sent(actor, message_id, reply.poem_id)
 
     return send
 
