@@ -13,8 +13,11 @@ from bot.cli.common import fail
 from bot.cli.poem_options import (
     Beam,
     Five,
+    Head,
+    Keywords,
     Model,
     Novelty,
+    Outline,
     Position,
     Rhyme,
     Sample,
@@ -25,13 +28,13 @@ from bot.cli.poem_options import (
     Tones,
     TopK,
     TopP,
+    outline_line,
+    request_of,
 )
 
 
 def card(
-    head: Annotated[
-        str, typer.Argument(help="The characters that start the lines, e.g. 算法进阶.")
-    ],
+    words: Head,
     out: Annotated[Path, typer.Option(help="Where to write the PNG card.")] = Path("card.png"),
     font: Annotated[
         str | None,
@@ -45,6 +48,8 @@ def card(
     beam: Beam = None,
     sample: Sample = False,
     theme: Theme = None,
+    keywords: Keywords = None,
+    outline: Outline = True,
     temperature: Temperature = 0.8,
     top_p: TopP = 0.9,
     top_k: TopK = 0,
@@ -63,6 +68,7 @@ def card(
 
     if five and seven:
         fail("choose one of --five and --seven")
+    head, theme, own = request_of(words, theme, keywords)
     writable_or_fail(out)  # before the poem is written: a bad --out costs nothing
     try:
         face = find_font(font)  # before torch and the model load: a missing font fails fast
@@ -80,6 +86,8 @@ def card(
             mode="sample" if sample else "beam" if beam else "diverse",
             beam_size=beam or 8,
             theme=theme,
+            keywords=own,
+            outline=outline,
             rhyme=rhyme,
             tones=None if tones == "off" else tones,
             novelty=novelty,
@@ -99,6 +107,8 @@ def card(
         return
     for line in poem.display_lines():
         typer.echo(line)
+    if plan := outline_line(poem):
+        typer.echo(plan)
     typer.echo(f"card: wrote {out} ({face.name}, {poem.model_version})")
 
 

@@ -11,8 +11,11 @@ from bot.cli.common import fail
 from bot.cli.poem_options import (
     Beam,
     Five,
+    Head,
+    Keywords,
     Model,
     Novelty,
+    Outline,
     Position,
     Rhyme,
     Sample,
@@ -23,18 +26,20 @@ from bot.cli.poem_options import (
     Tones,
     TopK,
     TopP,
+    outline_line,
+    request_of,
 )
 
 
 def poem(
-    head: Annotated[
-        str, typer.Argument(help="The characters that start the lines, e.g. 算法进阶.")
-    ],
+    words: Head,
     five: Five = False,
     seven: Seven = False,
     beam: Beam = None,
     sample: Sample = False,
     theme: Theme = None,
+    keywords: Keywords = None,
+    outline: Outline = True,
     temperature: Temperature = 0.8,
     top_p: TopP = 0.9,
     top_k: TopK = 0,
@@ -53,6 +58,7 @@ def poem(
 
     if five and seven:
         fail("choose one of --five and --seven")
+    head, theme, own = request_of(words, theme, keywords)
     try:
         poet = Poet.load(model)
         kwargs = {"temperature": temperature, "top_p": top_p, "top_k": top_k, "seed": seed}
@@ -62,6 +68,8 @@ def poem(
             mode="sample" if sample else "beam" if beam else "diverse",
             beam_size=beam or 8,
             theme=theme,
+            keywords=own,
+            outline=outline,
             rhyme=rhyme,
             tones=None if tones == "off" else tones,
             novelty=novelty,
@@ -75,6 +83,8 @@ def poem(
         return
     for line in result.display_lines():
         typer.echo(line)
+    if plan := outline_line(result):
+        typer.echo(plan)
     extra = f"seed {result.params['seed']}" if sample else f"beam {beam}" if beam else "diverse"
     extra += f", theme {result.params['theme']}"
     note = ""

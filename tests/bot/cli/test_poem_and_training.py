@@ -23,6 +23,8 @@ def test_poem_prints_one_line_per_head_character(tiny_model_dir):
     res = run("poem", "春风秋雨", "--five", model=tiny_model_dir)
     assert res.returncode == 0, res.stderr
     *lines, footer = res.stdout.splitlines()
+    if lines[-1].startswith("意象："):  # the plan, under the poem
+        lines.pop()
     assert footer.startswith("藏头✓ 五言✓")
     assert [line[0] for line in lines] == list("春风秋雨")
     assert [line[-1] for line in lines] == ["，", "。", "，", "。"]
@@ -124,3 +126,41 @@ def test_eval_and_train_report_bad_input_in_one_line(tiny_model_dir, corpus_dir,
     assert res.returncode == 2 and "h、e、l、o" in res.stderr and "Traceback" not in res.stderr
     res = run("train", "--corpus", str(corpus_dir), "--out", str(tmp_path / "m"), "--amp", "fp8")
     assert res.returncode == 2 and "amp" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.slow
+def test_keywords_and_theme_as_in_chat_or_as_options_and_the_plan_is_shown(tiny_model_dir):
+    """`意象:` and `主题:` after the head take the chat's one rule; --keywords is the same; the
+    plan the poem was written to is printed under it (and is in --json)."""
+    labelled = run("poem", "春风", "意象:月山,江南", "主题:送别", "--five", model=tiny_model_dir)
+    assert labelled.returncode == 0, labelled.stderr
+    *lines, plan, _footer = labelled.stdout.splitlines()
+    assert "月山" in lines[0] and "江南" in lines[1]
+    assert plan == "意象：月山 · 江南"
+    assert "theme 送别" in labelled.stderr
+    option = run("poem", "春风", "--keywords", "月山，江南", "--theme", "送别", "--five", "--json",
+                 model=tiny_model_dir)  # fmt: skip
+    data = json.loads(option.stdout)
+    assert data["params"]["outline"] == ["月山", "江南"] and data["params"]["theme"] == "送别"
+    assert data["text"].replace("，", "\n").replace("。", "\n").split() == lines_text(lines)
+
+
+def lines_text(lines: list[str]) -> list[str]:
+    return [line.rstrip("，。") for line in lines]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        (("春风", "意象:"), "意象为空"),
+        (("春风", "意象:月山", "--keywords", "江南"), "give the keywords once"),
+        (("春风", "主题:秋", "--theme", "春"), "give the theme once"),
+        (("春风主题:秋",), "put a space before 主题:"),
+        (("春风", "意象:月山,江南,山水"), "3 keywords for 2 lines"),
+    ],
+)
+def test_a_malformed_theme_or_keyword_is_one_line(tiny_model_dir, args, said):
+    res = run("poem", *args, model=tiny_model_dir)
+    assert res.returncode == 2 and res.stdout == "", res.stderr
+    assert said in res.stderr and res.stderr.count("\n") == 1
