@@ -4,6 +4,7 @@ promote it only if it measures better — recording every run and every version.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -96,6 +97,9 @@ class Retrainer:
         except Exception as e:
             log.exception("retrain run %d failed", run_id)
             return await self._finish(run_id, "failed", f"failed: {e}", None, {}, "")
+        except asyncio.CancelledError:  # the bot is stopping: the run ends, and says why
+            await asyncio.shield(self._finish(run_id, "failed", STOPPED, None, {}, ""))
+            raise
         finally:
             self.running_run = None
             shutil.rmtree(work, ignore_errors=True)
@@ -135,9 +139,20 @@ class Retrainer:
             )  # fmt: skip
             try:
                 code = await self.process.wait()
+            except asyncio.CancelledError:  # never leave the training process behind
+                await asyncio.shield(self._kill(self.process))
+                raise
             finally:
                 self.process = None
         return code, log_path.read_text("utf-8", errors="replace")[-20_000:]
+
+    @staticmethod
+    async def _kill(process) -> None:
+        """Kill the training process and reap it, before its work folder is removed."""
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
 
     async def _decide(self, run_id, version, staged, base_version, inputs, report, log_text):
         if report.get("skipped"):
@@ -209,6 +224,7 @@ class Retrainer:
 
 
 ABANDONED = "abandoned: the process running it stopped"
+STOPPED = "failed: the bot stopped during the retrain (its training process was killed)"
 SKIPPED = "no new rated poems to learn from"
 
 

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import time
 
 import pytest
 import torch
@@ -214,7 +215,8 @@ async def test_sigkill_in_the_middle_of_retraining(tmp_path, models, corpus_dir)
     try:
         await rated_poem(core)  # something to learn, or the run is skipped
         task = asyncio.create_task(runtime.retrainer.run(trigger="test"))
-        for _ in range(400):  # wait until the child is training and has saved a checkpoint
+        deadline = time.monotonic() + 120  # the child imports torch, measures, then trains
+        while time.monotonic() < deadline:  # until it is training and has saved a checkpoint
             staged = list((models / ".staging").glob("*/model.json"))
             if runtime.retrainer.process is not None and staged:
                 break
@@ -230,6 +232,42 @@ async def test_sigkill_in_the_middle_of_retraining(tmp_path, models, corpus_dir)
         assert reply.poem_id is not None and reply.model_version == "tiny-v1"
         with core.db.session() as s:
             assert s.get(RetrainRun, outcome.run_id).status == "failed"
+    finally:
+        await core.close()
+
+
+@pytest.mark.slow
+async def test_a_bot_that_stops_mid_retrain_kills_its_training_process(
+    tmp_path, models, corpus_dir
+):
+    """A deploy or SIGTERM at 03:00 cancels the retrain: its training process is killed and
+    reaped (it was left running, writing into a staging folder being removed), and the run
+    says why instead of staying 'running'."""
+    from bot.operations.retraining import STOPPED
+
+    runtime = make_runtime(tmp_path, models, corpus_dir, max_minutes=2.0, eval_minutes=0.02)
+    core = runtime.core
+    try:
+        await rated_poem(core)
+        task = asyncio.create_task(runtime.retrainer.run(trigger="test"))
+        deadline = time.monotonic() + 120
+        while runtime.retrainer.process is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        child = runtime.retrainer.process
+        assert child is not None, "the training process never started"
+        await asyncio.sleep(1.0)  # importing torch, or training
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 60)
+        assert child.returncode is not None  # killed and reaped, not orphaned
+        with pytest.raises(ProcessLookupError):
+            os.kill(child.pid, 0)
+        assert not any((models / ".staging").glob("*"))
+        assert runtime.registry.versions() == ["tiny-v1", "tiny-v2"]
+        with core.db.session() as s:
+            run = s.scalar(select(RetrainRun))
+            assert (run.status, run.decision) == ("failed", STOPPED)
+        assert runtime.retrainer.lock.locked() is False  # the next run may start
     finally:
         await core.close()
 
