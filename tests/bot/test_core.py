@@ -80,7 +80,8 @@ def test_parse_callback_reads_the_card_button():
 
 
 async def test_rate_limits_answer_politely_and_are_stored(sqlite_url, poet):
-    core = make_core(sqlite_url, poet, user_burst=2, user_per_minute=1, chat_burst=3)
+    core = make_core(sqlite_url, poet, user_burst=2, user_per_minute=1, chat_burst=3,
+                     chat_per_minute=1)  # a token a minute: no refill while a slow CI writes  # fmt: skip
     try:
         replies = [await core.command(ALICE, "/acrostic 山") for _ in range(3)]
         assert "《山》" in replies[1].text

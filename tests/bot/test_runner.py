@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 
 import discord
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from bot.runtime.runner import NoAdapters, serve
 from bot.serving.poets import PoetHolder
@@ -44,11 +47,15 @@ async def test_serve_runs_telegram_and_discord_together(sqlite_url, poet, monkey
         (discord_reply,) = await gateway.wait_for("POST", f"/webhooks/7000/{token}")
         assert "《天地》" in telegram_reply.params["text"]
         assert "《日月》" in discord_reply.body["content"]
-        engine = create_engine(sqlite_url)  # the scheduler started with the adapters
-        with engine.connect() as connection:
-            jobs = connection.execute(text("SELECT id FROM apscheduler_jobs ORDER BY id"))
-            assert [row[0] for row in jobs] == ["daily-posts", "nightly-retrain"]
+        engine = create_engine(sqlite_url)  # the scheduler starts after the workers' warm-up
+        jobs, deadline = [], time.monotonic() + 60
+        while jobs != ["daily-posts", "nightly-retrain"] and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            with contextlib.suppress(OperationalError), engine.connect() as connection:
+                rows = connection.execute(text("SELECT id FROM apscheduler_jobs ORDER BY id"))
+                jobs = [row[0] for row in rows]
         engine.dispose()
+        assert jobs == ["daily-posts", "nightly-retrain"]
     finally:
         stop.set()
         await asyncio.wait_for(task, 15)

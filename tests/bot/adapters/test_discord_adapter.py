@@ -42,7 +42,7 @@ async def running(core, server: FakeDiscord, **discord_settings):
     client = discord_adapter.build_bot(settings, core, guild_ready_timeout=0.01, **options)
     await client.login("discord-test")
     task = asyncio.create_task(client.connect(reconnect=False))
-    await asyncio.wait_for(client.wait_until_ready(), 10)
+    await asyncio.wait_for(client.wait_until_ready(), 60)  # shards: discord.py waits 5 s each
     try:
         yield client
     finally:
@@ -146,7 +146,7 @@ async def test_bad_head_and_admin_refusal(core, fake_discord):
 async def test_sharded_replica_identifies_its_shards_and_serves(core, fake_discord):
     async with running(core, fake_discord, shard_count=4, shard_ids=[1, 3]) as client:
         assert isinstance(client, discord.AutoShardedClient)
-        for _ in range(100):
+        for _ in range(600):
             if len(fake_discord.identifies) == 2:
                 break
             await asyncio.sleep(0.05)
