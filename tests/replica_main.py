@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import datetime as dt
 import logging
+import time
 
 from bot.base.settings import Settings
 from bot.runtime import scheduler as schedules
@@ -24,6 +25,7 @@ class SlowRetrainer:
 
     def __init__(self, real, name: str, hold: float):
         self.real, self.name, self.hold = real, name, hold
+        self.training = False  # between "training run" and "finished run"
 
     async def run(self, trigger="schedule", once_per_night=False):
         from bot.operations.retraining import claim_tonight
@@ -42,10 +44,12 @@ class SlowRetrainer:
                 session.flush()
                 run_id = run.id
             print(f"{self.name}: training run {run_id}", flush=True)
+            self.training = True
             await asyncio.sleep(self.hold)
             with self.real.db.session() as session:
                 row = session.get(RetrainRun, run_id)
                 row.status, row.decision, row.finished_at = "rejected", self.name, utcnow()
+            self.training = False
             print(f"{self.name}: finished run {run_id}", flush=True)
 
 
@@ -71,6 +75,9 @@ async def main(args) -> None:
     for job_id in (schedules.RETRAIN_JOB, schedules.SWEEP_JOB):
         scheduler.get_job(job_id).modify(next_run_time=now)
     await asyncio.sleep(args.linger)
+    deadline = time.monotonic() + 60  # a loaded machine: let a run that began finish first
+    while runtime.retrainer.training and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
     await schedules.stop(scheduler)
     await core.close()
 
