@@ -19,6 +19,7 @@ Sample = Annotated[bool, typer.Option("--sample", help="Sample instead of search
 Head = Annotated[
     list[str],
     typer.Argument(
+        metavar="HEAD",
         help="The characters that start the lines, e.g. 算法进阶; `主题:生日` and "
         "`意象:杏花,长安` may follow, as in chat."
     ),
