@@ -17,6 +17,7 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass
 
+from engine.heads import KeywordError
 from engine.text import is_han
 
 WEIGHTS = {"user": 10.0, "lexicon": 3.0, "title": 1.5, "itself": 2.0, "neighbour": 0.6,
@@ -68,8 +69,8 @@ class Planner:
         on held-out heads the lexicon's keywords held relevance (+0.1) while keywords drawn
         from corpus statistics alone cost it (−0.5): v2c already writes a classical phrase's
         own imagery, and a statistical neighbour only distracts it."""
-        texts = [t for t in (theme, head) if t]
-        return any(self.triggers.get(w) for t in texts for w in self._topic_words(t))
+        texts = [(t, t is theme) for t in (theme, head) if t]
+        return any(self.triggers.get(w) for t, h in texts for w in self._topic_words(t, h))
 
     def pool(self, head: str, theme: str | None, keywords: tuple[str, ...] = ()) -> dict:
         """keyword → score, from the topic words (the user's keywords, the theme's, the
@@ -89,17 +90,23 @@ class Planner:
         topics = [(theme, 1.0)] if theme else []
         topics.append((head, 0.35 if theme else 1.0))
         for text, factor in topics:
-            for word in self._topic_words(text):
+            for word in self._topic_words(text, halves=text is theme):
                 self._expand(word, factor, add)
         best = sorted(scores, key=lambda w: -scores[w])[:6]
         for word in best:
             add([w for w, _ in self.data.get("neighbours", {}).get(word, [])], WEIGHTS["widen"])
         return dict(scores)
 
-    def _topic_words(self, text: str) -> list[str]:
-        """The whole phrase when it is a trigger (金榜题名), then its words."""
-        words = [text] if text in self.triggers else []
-        return words + [w for w in segment(text) if w not in words]
+    def _topic_words(self, text: str, halves: bool = False) -> list[str]:
+        """The whole phrase when it is a trigger (金榜题名), then its words; with `halves` (a
+        theme) a four-character word the lexicon does not know also as its halves (主题:生日快乐
+        → 生日, 快乐). A head's idioms stay whole: planned from their own words (head_words)."""
+        whole = [text] if text in self.triggers else []
+        words = [w for w in segment(text) if w not in whole]  # a repeated one counts again (岁岁)
+        for word in words if halves else ():
+            if len(word) == 4 and word not in self.triggers:
+                whole += [w for w in (word[:2], word[2:]) if w not in words and w not in whole]
+        return whole + words
 
     def _expand(self, word: str, factor: float, add) -> None:
         found = False
@@ -133,10 +140,14 @@ class Planner:
         when a theme is given (the head is then a name, not what the poem is about)."""
         rng = random.Random(seed) if seed else None
         own = list(keywords)  # line i's own keyword ('' where the user gave none it can use)
+        taken = [k for k in own if k]  # the user's, whichever line: never planned again
         if not self.grounded(head, theme):  # no statistics: the head's own words at most
             lines = [*own, *[""] * len(head)][: len(head)]
             words = self.head_words(head) if theme is None else []
-            planned = [w if not k and w else "" for k, w in zip(lines, words, strict=False)]
+            planned = []
+            for k, w in zip(lines, words, strict=False):  # each word once (生日快乐生日快乐)
+                fresh = not k and w and w not in taken and w not in planned
+                planned.append(w if fresh else "")
             lines = [k or w for k, w in zip(lines, [*planned, *[""] * len(head)], strict=False)]
             given = sum(bool(k) for k in own[: len(head)])
             source = "user+planner" if given and any(planned) else "user" if given else "planner"
@@ -144,14 +155,13 @@ class Planner:
         scores = self.pool(head, theme, tuple(k for k in own if k))
         ranked = sorted(scores, key=lambda w: (-scores[w], w))
         chosen: list[str] = []
-        used: set[str] = set()
+        used: set[str] = set("".join(taken))
         for i, ch in enumerate(head):
             others = set(head) - {ch}
             if i < len(own) and own[i]:
                 chosen.append(own[i])
-                used |= set(own[i])
                 continue
-            fits = [w for w in ranked if self._fits(w, ch, chars_per_line, used, chosen)]
+            fits = [w for w in ranked if self._fits(w, ch, chars_per_line, used, chosen + taken)]
             spare = [w for w in fits if not set(w) & others]  # no other line's head in it
             if not fits:
                 chosen.append("")
@@ -196,11 +206,19 @@ class Planner:
 def draw_outline(planner: Planner | None, vocab, spec) -> Outline | None:
     """The outline a poem is searched with: the user's keywords first, the planner's for the
     other lines (when the model has plan data and spec.outline is on); None: no keywords.
-    A keyword holding a character the model does not know is left out of the line."""
-    own = tuple(w if all(ch in vocab for ch in w) else "" for w in spec.keywords)
+    A keyword holding a character the model cannot write is refused (KeywordError); a theme
+    that is the head itself plans as no theme does."""
+    for word in spec.keywords:
+        if missing := [ch for ch in word if ch not in vocab]:
+            raise KeywordError(
+                f"意象「{word}」里的「{missing[0]}」写不出：请换一个词 "
+                f"(the model cannot write {missing[0]} in {word})"
+            )
+    own = tuple(spec.keywords)
+    theme = None if spec.theme == spec.head else spec.theme
     if planner is not None and spec.outline:
         outline = planner.outline(
-            spec.head, spec.chars_per_line, spec.theme, own, spec.plan_seed
+            spec.head, spec.chars_per_line, theme, own, spec.plan_seed
         )  # fmt: skip
     elif any(own):
         outline = Outline(own + ("",) * (len(spec.head) - len(own)), "user")

@@ -15,6 +15,7 @@ FORMS = {"五言": 5, "五": 5, "5": 5, "七言": 7, "七": 7, "7": 7}
 POSITIONS = {"藏头": "head", "藏尾": "tail"}
 SCRIPTS = {"繁": "traditional", "繁体": "traditional", "简": "simplified", "简体": "simplified"}
 SCRIPTS.update({"繁體": "traditional", "簡": "simplified", "簡體": "simplified"})
+OPTION_WORDS = {*FORMS, *POSITIONS, *SCRIPTS}
 ALIASES = {"cangtou": "acrostic", "藏头": "acrostic", "藏头诗": "acrostic", "藏頭": "acrostic",
            "藏頭詩": "acrostic"}  # fmt: skip
 # Labelled options, one rule for all: `主题:祝寿`, `意象:杏花,长安` anywhere in the arguments
@@ -23,7 +24,11 @@ LABELLED = re.compile(
 )
 LABELS = {"主题": "theme", "主題": "theme", "theme": "theme", "意象": "keywords",
           "keyword": "keywords", "keywords": "keywords"}  # fmt: skip
-KEYWORD_SEPARATORS = re.compile(r"[,，、;；/]+")
+SEPARATORS = ",，、;；/／﹐"
+# a keyword list goes on past a separator and the spaces around it: `意象:杏花, 长安`
+NEXT_AFTER_SEPARATOR = re.compile(r"\s+(?=\S)")
+SEPARATOR_NEXT = re.compile(rf"\s*[{SEPARATORS}][\s{SEPARATORS}]*")
+KEYWORD_SEPARATOR = re.compile(rf"\s*[{SEPARATORS}]\s*")
 GLUED = re.compile(r"(主题|主題|意象)\s*[:：]")  # a label left inside a word: glued to the head
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates: no database takes them
 
@@ -62,18 +67,52 @@ class PoemOptions:
 
 def labelled_options(args: str) -> tuple[str, dict[str, str], str | None]:
     """(the arguments without their labelled options, label → raw value, a problem or None).
-    A label given twice is a problem; its value may be empty (the engine says so)."""
+    A label given twice is a problem; its value may be empty (the engine says so). A keyword
+    list may have spaces around its separators (`意象:杏花, 长安`); words left on both sides
+    of a label are a split head (`金榜题名 意象:杏花 长安`), which is a problem, not a head
+    with the keywords glued on."""
     found: dict[str, str] = {}
     problem = None
+    pieces, at = [], 0
     for match in LABELLED.finditer(args):
+        if match.start() < at:  # inside the keyword list just taken
+            continue
         name = LABELS[match.group(1).lower()]
+        value, end = match.group(2), match.end()
+        if name == "keywords":
+            value, end = _keyword_list(args, value, end)
         if name in found and problem is None:
             problem = f"「{match.group(1)}:」只能给一次 (give {name} once)"
-        found.setdefault(name, match.group(2))
-    rest = LABELLED.sub(" ", args)
+        found.setdefault(name, value)
+        pieces.append(args[at : match.start()])
+        at = end
+    pieces.append(args[at:])
+    rest = " ".join(pieces)
     if problem is None and (glued := GLUED.search(rest)):
         problem = f"「{glued.group(1)}:」要和藏头字分开写，前面加空格 (put a space before {glued.group(1)}:)"
+    if problem is None and found:
+        words = [piece.split() for piece in pieces]
+        split = [i for i, piece in enumerate(words) if any(w not in OPTION_WORDS for w in piece)]
+        if len(split) > 1:
+            problem = (
+                "藏头字要连在一起写，不要被「主题:」「意象:」隔开；意象的词用逗号分开，例如 "
+                "意象:杏花,长安 (write the head in one place; separate keywords with commas)"
+            )
     return rest, found, problem
+
+
+def _keyword_list(args: str, value: str, end: int) -> tuple[str, int]:
+    """A keyword value and where it ends, taken on past separators with spaces around them
+    (never into the next label)."""
+    while True:
+        gap = (NEXT_AFTER_SEPARATOR if value and value[-1] in SEPARATORS else SEPARATOR_NEXT)
+        step = gap.match(args, end)
+        if step is None or LABELLED.match(args, step.end()) or GLUED.match(args, step.end()):
+            return value, end
+        word = re.compile(r"\S*").match(args, step.end())
+        value, end = value + step.group(0) + word.group(0), word.end()
+        if word.group(0) == "" and step.end() == len(args):
+            return value, end
 
 
 def marker_in(text: str) -> str | None:
@@ -86,10 +125,14 @@ def marker_in(text: str) -> str | None:
 
 
 def split_keywords(raw: str | None) -> tuple[str, ...]:
-    """'杏花,长安' (or ，、；/) → ('杏花', '长安'); () for none."""
+    """'杏花,长安' (or ，、；/, spaces around them) → ('杏花', '长安'); an empty place keeps
+    its line free for the planner ('杏花,,长安': line 3 holds 长安); () for none."""
     if raw is None:
         return ()
-    return tuple(w for w in KEYWORD_SEPARATORS.split(raw) if w)
+    words = KEYWORD_SEPARATOR.split(raw.strip())
+    while words and not words[-1]:
+        words.pop()
+    return tuple(words) if any(words) else ()
 
 
 def parse_poem_args(args: str) -> PoemOptions:

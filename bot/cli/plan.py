@@ -42,6 +42,7 @@ def show(
 ) -> None:
     """Print the outline the planner draws for each head."""
     from engine.checkpoint import ModelDirError
+    from bot.chat.parsing import split_keywords
     from engine.poet import Poet
 
     if len(heads) == 1 and heads[0].startswith("@"):
@@ -56,7 +57,7 @@ def show(
         fail(str(e))
     if poet.planner is None:
         fail(f"{poet.model_version} has no plan data; run `acrostic plan build --model DIR`")
-    own = tuple(k.strip() for k in keywords.replace("，", ",").split(",") if k.strip())
+    own = split_keywords(keywords)
     for request in heads:
         head, _, request_theme = request.partition(" ")
         outline = poet.planner.outline(head, chars, theme or request_theme or None, own, seed)

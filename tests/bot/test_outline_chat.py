@@ -152,3 +152,25 @@ def test_plan_show_reads_a_heads_file_or_says_in_one_line_why_not(tmp_path, plan
     assert shown.exit_code == 0 and shown.stdout.startswith("春风\t") and "·" in shown.stdout
     missing = CliRunner().invoke(app, ["plan", "show", f"@{tmp_path}/none", "--model", model])
     assert missing.exit_code == 2 and "cannot read the heads" in missing.output
+
+
+@pytest.mark.parametrize(
+    ("args", "keywords"),
+    [
+        ("金榜题名 意象:杏花, 长安", ("杏花", "长安")),  # a space after the comma
+        ("金榜题名 意象:杏花 ，　长安 五言", ("杏花", "长安")),
+        ("金榜题名 意象:杏花／长安", ("杏花", "长安")),
+        ("金榜题名 意象:杏花,,长安", ("杏花", "", "长安")),  # line 2 left to the planner
+        ("金榜题名 意象:,长安", ("", "长安")),
+        ("金榜题名 意象:杏花, 主题:及第", ("杏花",)),  # never into the next label
+    ],
+)
+def test_a_keyword_list_keeps_its_places_and_spaces(args, keywords):
+    options = parse_poem_args(args)
+    assert (options.head, options.keywords, options.problem) == ("金榜题名", keywords, None)
+
+
+@pytest.mark.parametrize("args", ["金榜题名 意象:杏花 长安", "王小明 主题:生日 快乐"])
+def test_a_head_split_by_a_label_is_a_problem_not_a_longer_head(args):
+    """Probe 2026-12-07: the words after the label became more head characters (six lines)."""
+    assert "藏头字要连在一起写" in parse_poem_args(args).problem

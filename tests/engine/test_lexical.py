@@ -78,3 +78,11 @@ def test_without_keywords_nothing_changes(poet):
     assert poet.acrostic(same) == plain
     planned = poet.acrostic(PoemSpec("春风花月", chars_per_line=7))  # the head's own words
     assert planned.params["outline"][0] == "春风" and planned.lines[0].startswith("春风")
+
+
+def test_a_keyword_the_model_cannot_write_is_refused_by_name(poet):
+    """Probe 2026-12-07: it was dropped without a word, and the planner filled its line."""
+    from engine.heads import KeywordError
+
+    with pytest.raises(KeywordError, match="「龘」写不出"):
+        poet.acrostic(PoemSpec("春风", chars_per_line=5, keywords=("龘山",)))

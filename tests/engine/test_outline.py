@@ -90,3 +90,24 @@ def test_a_named_head_with_an_unknown_theme_gets_no_words_of_the_name(planner):
     """With a theme the head is a name (李思雨 主题:…), not what the poem is about."""
     wide = Planner(DATA, KNOWN | set("竹林听雨"))
     assert wide.outline("竹林听雨", 7, theme="咖啡") == Outline(("", "", "", ""), "planner")
+
+
+def test_a_later_users_keyword_is_never_planned_for_an_earlier_line(planner):
+    """Probe 2026-12-07: ('', '长安') planned 长安 for line 1 too."""
+    outline = planner.outline("金榜题名", 7, keywords=("", "长安"))
+    assert outline.keywords[1] == "长安" and outline.keywords.count("长安") == 1
+    assert not set(outline.keywords[0]) & set("长安")
+
+
+def test_a_theme_of_four_unknown_characters_is_read_by_its_halves(planner):
+    """主题:生日快乐 is one word to the segmenter and no trigger: its halves are (生日)."""
+    outline = planner.outline("王小明", 7, theme="生日快乐")
+    assert all(outline.keywords) and set(outline.keywords) <= set(DATA["categories"]["birthday"])
+
+
+def test_a_repeated_head_plans_each_of_its_words_once():
+    planner = Planner({"triggers": {}, "categories": {}}, set("竹林听雨"))
+    outline = planner.outline("竹林听雨竹林听雨", 7)
+    assert [k for k in outline.keywords if k] == ["竹林", "听雨"]
+    mine = planner.outline("竹林听雨", 7, keywords=("", "竹林"))
+    assert mine.keywords[:3] == ("", "竹林", "听雨")
