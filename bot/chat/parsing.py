@@ -105,7 +105,7 @@ def _keyword_list(args: str, value: str, end: int) -> tuple[str, int]:
     """A keyword value and where it ends, taken on past separators with spaces around them
     (never into the next label)."""
     while True:
-        gap = (NEXT_AFTER_SEPARATOR if value and value[-1] in SEPARATORS else SEPARATOR_NEXT)
+        gap = NEXT_AFTER_SEPARATOR if value and value[-1] in SEPARATORS else SEPARATOR_NEXT
         step = gap.match(args, end)
         if step is None or LABELLED.match(args, step.end()) or GLUED.match(args, step.end()):
             return value, end

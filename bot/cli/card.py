@@ -28,7 +28,7 @@ from bot.cli.poem_options import (
     Tones,
     TopK,
     TopP,
-    outline_line,
+    notes,
     request_of,
 )
 
@@ -107,8 +107,8 @@ def card(
         return
     for line in poem.display_lines():
         typer.echo(line)
-    if plan := outline_line(poem):
-        typer.echo(plan)
+    for note in notes(poem):
+        typer.echo(note)
     typer.echo(f"card: wrote {out} ({face.name}, {poem.model_version})")
 
 

@@ -40,10 +40,14 @@ def show(
     chars: Annotated[int, typer.Option(help="Characters a line.")] = 7,
     seed: Annotated[int, typer.Option(help="0: the default outline; other: a redraw.")] = 0,
 ) -> None:
-    """Print the outline the planner draws for each head."""
-    from engine.checkpoint import ModelDirError
+    """Print the outline the planner draws for each head, as a poem would be searched with
+    it (the head, theme and keywords checked and normalised as `acrostic poem` does)."""
     from bot.chat.parsing import split_keywords
+    from engine.checkpoint import ModelDirError
+    from engine.heads import HeadError
+    from engine.outline import draw_outline
     from engine.poet import Poet
+    from engine.spec import PoemSpec
 
     if len(heads) == 1 and heads[0].startswith("@"):
         try:
@@ -60,6 +64,11 @@ def show(
     own = split_keywords(keywords)
     for request in heads:
         head, _, request_theme = request.partition(" ")
-        outline = poet.planner.outline(head, chars, theme or request_theme or None, own, seed)
-        label = f"{head} 主题:{theme or request_theme}" if (theme or request_theme) else head
-        typer.echo(f"{label}\t{outline.shown()}")
+        try:
+            spec = PoemSpec(head, chars_per_line=chars, theme=theme or request_theme or None,
+                            keywords=own, plan_seed=seed)  # fmt: skip
+            outline = draw_outline(poet.planner, poet.vocab, spec)
+        except (HeadError, ValueError) as e:
+            fail(f"{request}: {e}")
+        label = f"{spec.head} 主题:{spec.theme}" if spec.theme else spec.head
+        typer.echo(f"{label}\t{outline.shown() if outline else ''}")

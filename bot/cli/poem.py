@@ -26,7 +26,7 @@ from bot.cli.poem_options import (
     Tones,
     TopK,
     TopP,
-    outline_line,
+    notes,
     request_of,
 )
 
@@ -83,8 +83,8 @@ def poem(
         return
     for line in result.display_lines():
         typer.echo(line)
-    if plan := outline_line(result):
-        typer.echo(plan)
+    for note in notes(result):
+        typer.echo(note)
     extra = f"seed {result.params['seed']}" if sample else f"beam {beam}" if beam else "diverse"
     extra += f", theme {result.params['theme']}"
     note = ""

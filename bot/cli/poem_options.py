@@ -21,7 +21,7 @@ Head = Annotated[
     typer.Argument(
         metavar="HEAD",
         help="The characters that start the lines, e.g. 算法进阶; `主题:生日` and "
-        "`意象:杏花,长安` may follow, as in chat."
+        "`意象:杏花,长安` may follow, as in chat.",
     ),
 ]
 Keywords = Annotated[
@@ -64,7 +64,15 @@ def request_of(words: list[str], theme: str | None, keywords: str | None):
     return "".join(rest.split()), labelled.get("theme", theme), own
 
 
-def outline_line(poem) -> str | None:
-    """意象：登科 · 杏园 · 长安, the plan the poem was written to; None without one."""
-    keywords = [k for k in poem.params.get("outline") or () if k]
-    return "意象：" + " · ".join(keywords) if keywords else None
+def notes(poem) -> list[str]:
+    """What the chat says under a poem: the plan it was written to (意象：登科 · 杏园 · 长安),
+    and the rules relaxed to finish it (注：为凑成诗句，放宽了意象入诗。)."""
+    from bot.base import messages
+
+    out = []
+    if keywords := [k for k in poem.params.get("outline") or () if k]:
+        out.append(messages.OUTLINE_LINE.format(keywords=" · ".join(keywords)))
+    if relaxed := poem.params.get("relaxed"):
+        names = "、".join(messages.RELAXED_RULES.get(n, n) for n in relaxed)
+        out.append(messages.RELAXED_NOTE.format(names=names))
+    return out

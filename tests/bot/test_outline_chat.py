@@ -152,6 +152,10 @@ def test_plan_show_reads_a_heads_file_or_says_in_one_line_why_not(tmp_path, plan
     assert shown.exit_code == 0 and shown.stdout.startswith("春风\t") and "·" in shown.stdout
     missing = CliRunner().invoke(app, ["plan", "show", f"@{tmp_path}/none", "--model", model])
     assert missing.exit_code == 2 and "cannot read the heads" in missing.output
+    for bad, says in ((["abc"], "藏头只能是汉字"), (["春风", "--keywords", "龘山"], "写不出"),
+                      (["春风", "--chars", "9"], "must be 5")):  # fmt: skip
+        refused = CliRunner().invoke(app, ["plan", "show", *bad, "--model", model])
+        assert refused.exit_code == 2 and says in refused.output  # as `acrostic poem` says
 
 
 @pytest.mark.parametrize(
