@@ -55,6 +55,9 @@ class Rules:
     # the last slots of the first and the even lines: never the same character twice
     end_slots: frozenset[int] = frozenset()
     keywords: tuple[tuple[int, ...], ...] = ()  # per line, the ids of its planned keyword
+    # slots a keyword does not cover where it has room elsewhere in its line: a sampled poem's
+    # rhyme slots (its one path, made to place the keyword last, could not rhyme it)
+    keyword_spared: frozenset[int] = frozenset()
 
     @property
     def starts(self) -> int:
@@ -105,8 +108,9 @@ class Constraints:
         }
         self.member = masks.member_float if masks else None  # (G, V)
         self.keyword_at = keyword_slots(
-            rules.keywords, self.starts, sorted(rules.line_ends), self.forced
-        )  # slot → what the line's keyword asks there
+            rules.keywords, self.starts, sorted(rules.line_ends), self.forced,
+            rules.keyword_spared,
+        )  # slot → what the line's keyword asks there  # fmt: skip
         # slot → (starts,) bool: does this start need 平 here?
         self.tone_at = (
             {slot: torch.tensor([t == PING for t in tones]) for slot, tones in rules.tone_slots}

@@ -36,8 +36,10 @@ def keyword_slots(
     starts: list[int],
     ends: list[int],
     forced: dict[int, int],
+    spared: frozenset[int] = frozenset(),
 ) -> dict[int, KeywordSlot]:
-    """slot → KeywordSlot for every character slot of every line that has a keyword."""
+    """slot → KeywordSlot for every character slot of every line that has a keyword; a
+    keyword covers a `spared` slot only where its line leaves it no other room."""
     out = {}
     for line, ids in enumerate(keywords):
         if not ids or line >= len(starts):
@@ -47,6 +49,7 @@ def keyword_slots(
             s for s in range(first, last - len(ids) + 2)
             if all(forced.get(s + k, ids[k]) == ids[k] for k in range(len(ids)))
         ]  # fmt: skip
+        valid = [s for s in valid if not spared & set(range(s, s + len(ids)))] or valid
         final = max(valid, default=None)
         for slot in range(first, last + 1):
             out[slot] = KeywordSlot(

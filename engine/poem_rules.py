@@ -37,6 +37,7 @@ def poem_constraints(
         repeat_nats=repeat_nats,
         end_slots=end_slots,
         keywords=tuple(keywords),
+        keyword_spared=rhyme_slots if spec.mode == "sample" else frozenset(),
     )
     masks = poet.masks if rhyme_slots or tone_rules else None
     lines = poet.line_index if spec.novelty else None
