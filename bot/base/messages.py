@@ -36,6 +36,7 @@ POEM_TITLE = "《{head}》· {position}{form}"
 POEM_TITLE_THEMED = "《{head}》· 主题 {theme} · {position}{form}"
 POEM_ID = "#{poem_id} · 模型 {version}"
 FALLBACK_NOTE = "注：{chars}不在字表里，构思时以{stand_ins}代替，诗中仍是原字。"
+FALLBACK_NOTE_NO_STAND_IN = "注：{chars}不在字表里，构思时没有相近的字可代，诗中仍是原字。"
 RELAXED_NOTE = "注：为凑成诗句，放宽了{names}。"
 RELAXED_RULES = {  # params.relaxed names (engine.constraints) as a reader says them
     "rhyme": "押韵", "tones": "平仄", "novelty": "不抄古句", "max_repeat": "同字不过两次",

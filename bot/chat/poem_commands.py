@@ -70,11 +70,16 @@ async def rate(core: Core, actor: Actor, args: str, text: str) -> Reply:
 
 async def store_rating(core: Core, actor: Actor, row: PoemRequest, stars: int) -> CallbackAnswer:
     def save(session):
+        if session.get(PoemRequest, row.id) is None:  # forgotten since it was found
+            return None
         user = queries.user(session, actor.platform, actor.user_id, actor.user_name)
         changed = queries.rate(session, row.id, user.id, stars)
         return changed, queries.rating_summary(session, row.id)
 
-    changed, summary = await core.store(save)
+    saved = await core.store(save)
+    if saved is None:
+        return CallbackAnswer(messages.NO_SUCH_POEM, alert=True)
+    changed, summary = saved
     core.metrics.ratings.labels(str(stars)).inc()
     template = messages.RERATED if changed else messages.RATED
     toast = template.format(stars="★" * stars, mean=summary.mean, count=summary.count)

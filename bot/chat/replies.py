@@ -8,6 +8,7 @@ from bot.base import messages
 from bot.chat.parsing import again_payload, card_payload, rate_payload, to_base36
 from engine.checks import FORMS, footer
 from engine.text import COMMA, PERIOD, to_traditional
+from engine.vocab import UNK
 
 POSITIONS = {"head": "藏头", "tail": "藏尾"}
 
@@ -92,10 +93,16 @@ def render_poem(view: PoemView, rating: tuple[float, int] | None = None, note: s
     if outline:  # the plan the poem was written to, in the chat's script
         parts.append(messages.OUTLINE_LINE.format(keywords=" · ".join(shown(k) for k in outline)))
     fallbacks = view.params.get("fallbacks") or {}
-    if fallbacks:
-        chars = "、".join(f"「{ch}」" for ch in fallbacks)
-        stand_ins = "、".join(f"「{f['token']}」" for f in fallbacks.values())
-        parts.append(messages.FALLBACK_NOTE.format(chars=chars, stand_ins=stand_ins))
+    if fallbacks:  # a character the model never saw: what it was conditioned on instead
+        known = {ch: f["token"] for ch, f in fallbacks.items() if f["token"] != UNK}
+        unknown = [ch for ch in fallbacks if ch not in known]
+        if known:
+            parts.append(messages.FALLBACK_NOTE.format(
+                chars="、".join(f"「{ch}」" for ch in known),
+                stand_ins="、".join(f"「{t}」" for t in known.values())))  # fmt: skip
+        if unknown:  # no stand-in: never show the model's <unk> token
+            chars = "、".join(f"「{ch}」" for ch in unknown)
+            parts.append(messages.FALLBACK_NOTE_NO_STAND_IN.format(chars=chars))
     if view.params.get("relaxed"):
         names = [messages.RELAXED_RULES.get(n, n) for n in view.params["relaxed"]]
         parts.append(messages.RELAXED_NOTE.format(names="、".join(names)))

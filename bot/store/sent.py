@@ -12,14 +12,17 @@ MAX_MESSAGE_ID = 64  # characters of a platform's message id that are kept
 
 def remember(session: Session, platform: str, account: str, message_id: str, poem_id: int) -> bool:
     """Record that `message_id` (sent by `account`) holds poem `poem_id`; False when the poem is
-    gone (forgotten while it was being sent) or the message was recorded already."""
+    gone (forgotten while it was being sent). An id the implementation hands out again (its
+    database reset, ids wrapped) now names the new message: what the user sees and replies to."""
     message_id = str(message_id)[:MAX_MESSAGE_ID]
     if session.get(PoemRequest, poem_id) is None:
         return False
     key = (SentMessage.platform == platform, SentMessage.account == account,
            SentMessage.message_id == message_id)  # fmt: skip
-    if session.scalar(select(SentMessage.id).where(*key)) is not None:
-        return False
+    earlier = session.scalar(select(SentMessage).where(*key))
+    if earlier is not None:
+        earlier.request_id = poem_id
+        return True
     session.add(SentMessage(platform=platform, account=account, message_id=message_id,
                             request_id=poem_id))  # fmt: skip
     return True

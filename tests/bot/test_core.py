@@ -224,6 +224,7 @@ async def test_text_rating_defaults_to_the_latest_poem_and_top_orders(core):
 async def test_unknown_head_character_is_kept_and_the_fallback_is_said(core):
     reply = await core.command(ALICE, "/acrostic 𠀀")
     assert reply.text.splitlines()[1].startswith("𠀀") and "不在字表里" in reply.text
+    assert "<unk>" not in reply.text  # probe 2026-12-07: the model's own token was shown
 
 
 @pytest.mark.parametrize(
@@ -364,3 +365,17 @@ async def test_the_chinese_aliases_write_a_poem(core, text):
 def test_qq_admins_are_accepted():
     settings = bot_settings("sqlite://", admins="qq:10001,telegram:5")
     assert settings.is_admin("qq", "10001") and not settings.is_admin("qq", "5")
+
+
+def test_a_character_without_a_stand_in_never_shows_the_models_unk_token():
+    from bot.chat.replies import PoemView, render_poem
+
+    checks = {"acrostic": True, "form": "五言", "rhyme": "一东", "tones": "10/10"}
+    fallbacks = {"咖": {"token": "<unk>", "via": "none"}, "啡": {"token": "飞", "via": "pinyin"}}
+    view = PoemView(7, "咖啡", "咖啡山水中，啡飞明月东。", 5, "head", "v", checks,
+                    {"fallbacks": fallbacks})  # fmt: skip
+    text = render_poem(view).text
+    assert "<unk>" not in text
+    assert (
+        "「啡」不在字表里，构思时以「飞」代替" in text and "「咖」不在字表里，构思时没有" in text
+    )

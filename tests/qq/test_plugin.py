@@ -117,7 +117,7 @@ async def test_cq_codes_in_a_head_stay_text(app, runtime):
 async def test_subscribe_needs_a_group_admin(app, runtime):
     out = await ask(app, group_event("/subscribe 08:00", role="member"))
     assert out.text == messages.SUBSCRIBE_CHAT_ADMIN_ONLY
-    out = await ask(app, group_event("/subscribe 08:00", role="admin", self_id="10002"),
+    out = await ask(app, group_event("/subscribe 08:00", user_id=1002, role="admin", self_id="10002"),
                     self_id="10002")  # fmt: skip
     assert "08:00" in out.text
 

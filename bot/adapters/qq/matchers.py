@@ -8,8 +8,8 @@ import logging
 import re
 
 from nonebot import on_message
-from nonebot.adapters.onebot.v11 import Bot, MessageEvent
-from nonebot.adapters.onebot.v11.exception import ActionFailed, NetworkError
+from nonebot.adapters.onebot.v11 import Bot, GroupMessageEvent, MessageEvent, PrivateMessageEvent
+from nonebot.adapters.onebot.v11.exception import ActionFailed, ApiNotAvailable, NetworkError
 from nonebot.matcher import Matcher
 from nonebot.typing import T_State
 
@@ -29,9 +29,23 @@ POEM_COMMANDS = {"acrostic"}  # answered here and nowhere else (the others may b
 COMMAND_PRIORITY, REPLY_PRIORITY, HEAD_PRIORITY = 10, 10, 99
 
 
+def served(event: MessageEvent) -> bool:
+    """A group or private message from someone else, seen for the first time. A QQ channel
+    (guild) message, an event without its group, the bot's own message reported back (a
+    private chat would loop), and one event delivered twice (or a group message that two of
+    the bot's accounts both receive) are not."""
+    if not isinstance(event, GroupMessageEvent | PrivateMessageEvent):
+        return False
+    if str(event.user_id) == str(event.self_id):
+        return False
+    return SERVICE.first_time(event)
+
+
 def command_rule(event: MessageEvent, state: T_State) -> bool:
     """A cangtou command; under `acrostic run` (no other plugins) any '/…' in a private chat
     too, so that an unknown one gets help."""
+    if not served(event):
+        return False
     text = event.get_plaintext().strip()
     if BARE.match(text):
         text = "/" + text
@@ -51,6 +65,8 @@ def reply_rule(event: MessageEvent, state: T_State) -> bool:
     message_id = quoted(event)
     if message_id is None or parse_reply_action(event.get_plaintext()) is None:
         return False
+    if not served(event):
+        return False
     sender = None if event.reply is None else event.reply.sender.user_id
     if sender is not None and str(sender) != str(event.self_id):
         return False  # a reply to a member's message: their conversation
@@ -59,6 +75,10 @@ def reply_rule(event: MessageEvent, state: T_State) -> bool:
 
 
 def head_rule(event: MessageEvent) -> bool:
+    """Plain text in a private chat, under `acrostic run` only: in a host bot a private
+    message is the host's conversation (its other plugins answer it)."""
+    if SERVICE.hosted or not served(event):
+        return False
     text = event.get_plaintext().strip()
     return (
         event.message_type == "private"
@@ -79,7 +99,7 @@ async def deliver(bot: Bot, event: MessageEvent, reply: Reply) -> None:
     async with SERVICE.recording.sending():
         try:
             result = await bot.send(event, to_message(reply), reply_message=True)
-        except (ActionFailed, NetworkError) as e:
+        except (ActionFailed, NetworkError, ApiNotAvailable) as e:
             log.warning("QQ did not take the reply to message %s: %s", event.message_id, e)
             return
         if reply.poem_id is not None and (message_id := sent_id(result)):
@@ -113,9 +133,11 @@ async def on_reply(bot: Bot, event: MessageEvent, matcher: Matcher, state: T_Sta
         loud = True
     except RateLimited:
         loud = False
+    ours = True if event.reply is not None and event.reply.sender.user_id is not None else None
+    if ours:  # a reply action to the bot's own message is never a head or another's command
+        matcher.stop_propagation()
     if not loud and not parse_reply_action(text).startswith("rate"):
         return  # 再来 and 卡片 past the limit: nothing sent
-    ours = True if event.reply is not None and event.reply.sender.user_id is not None else None
     await SERVICE.recording.settled()  # the quoted poem's message may be being recorded now
     answer = await SERVICE.core.reply_to(actor, state["cangtou_quoted"], text, ours)
     if answer is None:  # not a message of ours that holds a poem: conversation

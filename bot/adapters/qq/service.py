@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import OrderedDict
 
 import nonebot
 
@@ -45,6 +47,37 @@ class Recording:
             await asyncio.wait(set(self._pending), timeout=timeout)
 
 
+class Seen:
+    """Events already taken, for a while: one event delivered twice, or one group message that
+    two of the bot's accounts both receive, is answered once. The event object itself is kept,
+    so the rules of several matchers looking at one event all see it as the first."""
+
+    def __init__(self, seconds: float = 120.0, size: int = 4096):
+        self.seconds, self.size = seconds, size
+        self._taken: OrderedDict[tuple, tuple[object, float]] = OrderedDict()
+
+    def first_time(self, event) -> bool:
+        now = time.monotonic()
+        while self._taken and (
+            len(self._taken) > self.size
+            or next(iter(self._taken.values()))[1] < now - self.seconds
+        ):
+            self._taken.popitem(last=False)
+        mine = ("message", str(event.self_id), str(event.message_id))
+        keys = [mine]
+        if getattr(event, "group_id", None) is not None:  # the same message, another account
+            keys.append(("group", event.group_id, event.user_id, event.time, event.raw_message))
+        for key in keys:
+            if key not in self._taken or self._taken[key][0] is event:
+                continue
+            earlier = self._taken[key][0]
+            if key is mine or str(earlier.self_id) != str(event.self_id):
+                return False  # (one account's messages alike in one second are each answered)
+        for key in keys:
+            self._taken.setdefault(key, (event, now))
+        return True
+
+
 class Service:
     def __init__(self) -> None:
         self.runtime: Runtime | None = None
@@ -53,6 +86,10 @@ class Service:
         self.failed: str | None = None  # why the plugin could not start in its host
         self.replies: RateLimiter | None = None  # answers to replies (each a group message)
         self.recording = Recording()
+        self.seen = Seen()
+
+    def first_time(self, event) -> bool:
+        return self.seen.first_time(event)
 
     @property
     def core(self):
