@@ -27,12 +27,15 @@ class Reply:
     error_id: str | None = None
     model_version: str | None = None
     card: bytes | None = None  # a PNG poem card: sent as a photo, the text as its caption
+    # a refusal for being over a limit: (scope "user" or "chat", seconds until it refills);
+    # a platform where every answer is a group message says it once a window (QQ)
+    limited: tuple[str, float] | None = None
 
 
 def rate_limited(scope: str, retry_after: float) -> Reply:
     """The refusal a request over the user's ("user") or the chat's limit gets."""
     template = messages.RATE_LIMITED_USER if scope == "user" else messages.RATE_LIMITED_CHAT
-    return Reply(template.format(seconds=int(retry_after)))
+    return Reply(template.format(seconds=int(retry_after)), limited=(scope, retry_after))
 
 
 @dataclass(frozen=True)

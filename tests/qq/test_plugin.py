@@ -9,7 +9,7 @@ from nonebug import App
 
 from bot.base import messages
 from bot.store import queries, sent
-from bot.store.models import Subscription
+from bot.store.models import PoemRequest, Subscription
 from tests.qq.events import SELF_ID, Sent, group_event, private_event, reply_to
 
 pytestmark = pytest.mark.adapters
@@ -138,3 +138,12 @@ async def test_over_the_rate_limit_a_user_is_told_to_wait(app, runtime):
     texts = [(await ask(app, group_event(f"/acrostic 春{ch}"))).text for ch in "风月花雨"]
     assert all(messages.QQ_REPLY_HINT in t for t in texts[:3])
     assert "秒" in texts[3] and messages.QQ_REPLY_HINT not in texts[3]
+    # said once a window: a flood of refusals would be a flood of group messages
+    await silent(app, group_event("/acrostic 春雪"))
+    await silent(app, group_event("/acrostic 春水"))
+
+    def statuses(session):
+        return [(r.raw_text, r.status.value) for r in session.query(PoemRequest).order_by("id")]
+
+    assert (await runtime.core.store(statuses))[-2:] == [
+        ("/acrostic 春雪", "limited"), ("/acrostic 春水", "limited")]  # fmt: skip

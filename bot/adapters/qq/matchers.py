@@ -94,6 +94,16 @@ heads = on_message(rule=head_rule, priority=HEAD_PRIORITY, block=False)
 
 
 async def deliver(bot: Bot, event: MessageEvent, reply: Reply) -> None:
+    if reply.limited is not None and not SERVICE.notices.first(
+        actor_of(bot, event), *reply.limited
+    ):
+        log.info("over the %s limit again: not said again (message %s)", reply.limited[0],
+                 event.message_id)  # fmt: skip
+        return
+    await send(bot, event, reply)
+
+
+async def send(bot: Bot, event: MessageEvent, reply: Reply) -> None:
     """The reply quoting the request; a poem's message is remembered for replies to it. A
     message QQ refuses (a muted bot, risk control) is logged in one line; the poem is stored."""
     async with SERVICE.recording.sending():
