@@ -77,6 +77,7 @@ async def test_the_record_goes_with_the_poem_on_forgetme(core):
 async def test_a_message_is_remembered_once_and_only_for_a_poem_that_exists(core):
     poem_id = await poem_in_a_message(core)
     with core.db.session() as session:
-        assert not sent.remember(session, "qq", "10001", "m1", poem_id)  # already
+        assert sent.remember(session, "qq", "10001", "m1", poem_id)  # again: one row
         assert not sent.remember(session, "qq", "10001", "m9", 10**6)  # no such poem
         assert sent.poem_of(session, "qq", "10001", "m1") == poem_id
+        assert session.scalar(select(func.count()).select_from(SentMessage)) == 1
