@@ -10,18 +10,22 @@ import json
 import logging
 import re
 import secrets
+import time
 from collections.abc import Iterable
 from typing import TextIO
 from urllib.parse import quote
 
 QUIET = ("httpx", "httpcore", "apscheduler", "telegram.ext.Updater", "discord.gateway", "alembic")
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+# when the request this task is handling arrived (time.monotonic); 0: no request
+request_arrived: contextvars.ContextVar[float] = contextvars.ContextVar("arrived", default=0.0)
 
 
 def new_request_id() -> str:
     """A fresh id for the request this task is handling (logged on every line it causes)."""
     rid = secrets.token_hex(6)
     request_id.set(rid)
+    request_arrived.set(time.monotonic())
     return rid
 
 

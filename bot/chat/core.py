@@ -17,6 +17,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot.base import messages
 from bot.base.errors import StoreDown, error_id
+from bot.base.logs import request_arrived
 from bot.base.metrics import Metrics
 from bot.base.settings import Settings
 from bot.chat.actors import DEFAULT_CONTEXT, Actor, Context
@@ -50,6 +51,9 @@ class Written:
     down_id: str | None  # the database was down when the request came: nothing is stored
 
 
+FORGOTTEN_FOR = 600.0  # seconds a /forgetme is remembered for the requests still under way
+
+
 class Core:
     """What handlers use: write (parse → limit → store → generate off the loop → store),
     generate, store, context, record_failure; settings, limiter, metrics, poets, admin."""
@@ -72,6 +76,17 @@ class Core:
         self.forget_listeners: list[Callable[[set[int]], None]] = []
         self.cards = Cards(self.limiter, settings.card_font)  # drawn in a pool of their own
         self.forget_listeners.append(self.cards.forget)
+        self.forgotten: dict[str, float] = {}  # user key → when /forgetme took them (monotonic)
+
+    def forgot(self, user_key: str) -> None:
+        """/forgetme took this user: what their requests still under way would store is not."""
+        now = time.monotonic()
+        self.forgotten = {k: t for k, t in self.forgotten.items() if t > now - FORGOTTEN_FOR}
+        self.forgotten[user_key] = now
+
+    def forgotten_meanwhile(self, actor: Actor) -> bool:
+        """Whether this user was forgotten after the request being handled arrived."""
+        return self.forgotten.get(actor.user_key, -1.0) >= request_arrived.get()
 
     async def close(self) -> None:
         self.cards.shutdown()
@@ -150,6 +165,10 @@ class Core:
         )
         if isinstance(written, Reply):
             return written
+        if self.forgotten_meanwhile(actor):  # /forgetme came while the poem was being written
+            log.info("a poem was dropped: its user asked to be forgotten while it was written")
+            await self.store(queries.forget_again, actor.platform, actor.user_id)
+            return Reply(messages.FORGOTTEN_MEANWHILE)
         spec, poem, ctx, down_id = written.spec, written.poem, written.ctx, written.down_id
         view = PoemView(
             None, spec.head, poem.text, spec.chars_per_line, spec.position, poem.model_version,
@@ -249,6 +268,8 @@ class Core:
 
         log.info("request %s code=%s error_id=%s user=%s", status.value, code, eid, actor.user_key)
         self.metrics.requests.labels(status.value).inc()
+        if self.forgotten_meanwhile(actor):  # it came before /forgetme: nothing of it is kept
+            return
         try:
             flood = self.refusals.wait_time(actor.user_key) > 0
             if flood and await self.store(queries.count_refusal, actor):

@@ -144,6 +144,7 @@ async def forget(core: Core, actor: Actor) -> CallbackAnswer:
         ids = queries.poem_ids_of(session, row.id)
         return (*queries.forget_user(session, row.id), ids)
 
+    core.forgot(actor.user_key)  # first: a request of theirs still under way stores nothing
     requests, ratings, poem_ids = await core.store(delete)
     for forget_poems in core.forget_listeners:  # caches (inline answers) drop them too
         forget_poems(poem_ids)

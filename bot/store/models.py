@@ -56,7 +56,10 @@ def _str_enum(cls: type[enum.Enum]) -> Enum:
 
 class User(Base):
     __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("platform", "external_id", name="platform_user"),)
+    __table_args__ = (
+        UniqueConstraint("platform", "external_id", name="platform_user"),
+        {"sqlite_autoincrement": True},  # a forgotten user's id is never handed out again
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform: Mapped[str] = mapped_column(String(16))
@@ -67,7 +70,10 @@ class User(Base):
 
 class Chat(Base):
     __tablename__ = "chats"
-    __table_args__ = (UniqueConstraint("platform", "external_id", name="platform_chat"),)
+    __table_args__ = (
+        UniqueConstraint("platform", "external_id", name="platform_chat"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform: Mapped[str] = mapped_column(String(16))
@@ -89,6 +95,7 @@ class PoemRequest(Base):
     """Every /acrostic (and 🔄) that reached the core, answered or not."""
 
     __tablename__ = "poem_requests"
+    __table_args__ = ({"sqlite_autoincrement": True},)  # nor a deleted poem's (card, id)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

@@ -268,6 +268,15 @@ def forget_user(session: Session, user_id: int) -> tuple[int, int]:
     return requests, ratings
 
 
+def forget_again(session: Session, platform: str, external_id: str) -> None:
+    """A request that came before /forgetme re-created the user's row while it ran (their
+    name with it): remove it again, with whatever hangs on it."""
+    user = session.scalar(select(User).where(User.platform == platform,
+                                             User.external_id == external_id))  # fmt: skip
+    if user is not None:
+        forget_user(session, user.id)
+
+
 def recent_phrases(session: Session, chat_id: int, poems: int) -> tuple[str, ...]:
     """The character 3-grams of this chat's last `poems` poems (simplified, line by line)."""
     rows = session.scalars(

@@ -78,3 +78,35 @@ async def test_forgetme_while_a_poem_is_written_drops_it_quietly(core, monkeypat
     assert "秘密" not in caplog.text and "Traceback" not in caplog.text
     with core.db.session() as session:
         assert session.scalar(select(User).where(User.external_id == "42")) is None
+
+
+async def test_requests_under_way_store_nothing_after_forgetme(core, monkeypatch):
+    """Probe 2026-12-07: requests sent just before /forgetme and handled after it re-created
+    the user (with their name) and stored their poems under the old user id, which SQLite
+    had handed out again. Every request that arrived before the forget now keeps nothing."""
+    import asyncio
+
+    generate = core.generate
+
+    async def slow(*args, **kwargs):  # the poem is still being written when /forgetme comes
+        await asyncio.sleep(0.3)
+        return await generate(*args, **kwargs)
+
+    await core.command(DM_TELEGRAM, "/acrostic 春风")  # the user exists
+    monkeypatch.setattr(core, "generate", slow)
+    under_way = asyncio.create_task(core.command(DM_TELEGRAM, "/acrostic 秘密"))
+    await asyncio.sleep(0.05)
+    await forget(core, DM_TELEGRAM)
+    assert (await under_way).text == "你刚刚请我忘记你，这首诗就不留了。"
+    from bot.base.logs import new_request_id
+
+    new_request_id()  # a refusal recorded for a request that arrived before the forget …
+    core.forgot(DM_TELEGRAM.user_key)
+    from bot.store.models import RequestStatus
+
+    await core.record_failure(DM_TELEGRAM, "/acrostic 秘", "limit_user", RequestStatus.LIMITED)
+    with core.db.session() as session:  # … is not kept either: no user row, no request
+        assert session.scalar(select(User).where(User.external_id == "42")) is None
+    monkeypatch.undo()
+    later = await core.command(DM_TELEGRAM, "/acrostic 明月")  # a new request: served, stored
+    assert later.poem_id is not None

@@ -176,3 +176,33 @@ def test_migration_0005_records_the_owner_of_existing_private_chats(database_url
     assert owners == {"c1": 1, "c2": None, "c3": None}
     assert kept == 3  # SQLite copies the altered table: its old rows' references survive
     db.dispose()
+
+
+def test_a_deleted_rows_id_is_never_handed_out_again(database_url, tmp_path):
+    """Probe 2026-12-07: SQLite gave a forgotten user's last poem id to the next poem, whose
+    🖼 then showed the old poem's cached card. The migration keeps every row and its links."""
+    config = alembic_config(database_url)
+    command.upgrade(config, "0007")
+    db = Database(database_url)
+    with db.session() as s:
+        user = queries.user(s, "telegram", "1", "Li Bai")
+        chat = queries.chat(s, "telegram", "-5", "group")
+        first = poem(s, user, chat)
+        queries.rate(s, first.id, user.id, 5)
+        ids = (user.id, chat.id, first.id)
+    db.dispose()
+    upgrade(database_url)  # 0008: the tables are copied where SQLite needs it
+    command.check(config)
+    db = Database(database_url)
+    try:
+        with db.session() as s:
+            assert queries.rating_summary(s, ids[2]).count == 1  # nothing cascaded away
+            assert s.get(PoemRequest, ids[2]).user_id == ids[0]
+            s.delete(s.get(User, ids[0]))  # the user, their poems and ratings (cascade)
+        with db.session() as s:
+            assert s.get(PoemRequest, ids[2]) is None
+            user = queries.user(s, "telegram", "1", "Li Bai")
+            chat = queries.chat(s, "telegram", "-5", "group")
+            assert user.id > ids[0] and poem(s, user, chat).id > ids[2]
+    finally:
+        db.dispose()
