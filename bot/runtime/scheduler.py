@@ -21,6 +21,7 @@ SWEEP_JOB = "daily-posts"
 RETRAIN_GRACE_S = 6 * 3600  # a retrain due during a restart still runs within 6 hours
 SWEEP_GRACE_S = 3600
 RETRY_FIRST_S, RETRY_LONGEST_S = 1.0, 60.0  # starting the scheduler while the database is down
+STORE_RETRY_S = 15.0  # a job store that failed (database locked, gone) is tried again after this
 STOP_GRACE_S = 15.0  # at shutdown a daily post under way gets this long to finish and be recorded
 _runtime = None  # the running bot: jobs in a persistent store name functions, not objects
 _sweeps: set[asyncio.Task] = set()  # daily-post sweeps under way (APScheduler would cancel them)
@@ -76,6 +77,23 @@ class _CheckedEngine:
         pass
 
 
+class ResilientScheduler(AsyncIOScheduler):
+    """APScheduler's AsyncIOScheduler, but a job store that fails while due jobs are processed
+    (a locked or vanished database) costs one wake-up, not the scheduler. APScheduler 3 lets
+    that exception out of its wake-up callback, which then never re-arms its timer: every
+    later daily post and retrain was silently gone until a restart."""
+
+    store_retry_s = STORE_RETRY_S
+
+    def _process_jobs(self):
+        try:
+            return super()._process_jobs()
+        except Exception as e:
+            log.warning("the scheduler's job store failed (%s: %s); trying again in %.0f s",
+                        type(e).__name__, str(e).splitlines()[0][:200], self.store_retry_s)  # fmt: skip
+            return self.store_retry_s
+
+
 def build_scheduler(settings, db=None) -> AsyncIOScheduler:
     """The scheduler, its job store on `db`'s engine (or else an engine of its own)."""
     # APScheduler 3 must not share a job store between processes: each replica has its own
@@ -85,7 +103,7 @@ def build_scheduler(settings, db=None) -> AsyncIOScheduler:
         store = SQLAlchemyJobStore(url=normalize_url(settings.database_url), tablename=table)
     else:
         store = SQLAlchemyJobStore(engine=_CheckedEngine(db), tablename=table)
-    return AsyncIOScheduler(
+    return ResilientScheduler(
         jobstores={"default": store},
         timezone=ZoneInfo(settings.retrain.timezone),
         job_defaults={"coalesce": True, "max_instances": 1},

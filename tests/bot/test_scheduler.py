@@ -325,3 +325,37 @@ async def test_a_daily_post_goes_out_as_text_when_the_card_font_is_not_a_font(co
         results = await sweep(core, runtime.senders, dt.datetime.now(dt.UTC))
     assert [r.status for r in results] == ["sent"] and runtime.cards == [None]
     assert "每日一诗" in runtime.sent[0][1]
+
+
+async def test_a_job_store_that_fails_once_costs_one_wake_up_not_the_scheduler():
+    """Probe 2026-12-07: the database locked for a while (a backup, the sqlite3 shell) made
+    the job store raise inside APScheduler's wake-up, which never re-armed its timer: no daily
+    post or retrain ran again until a restart."""
+    from apscheduler.jobstores.memory import MemoryJobStore
+    from sqlalchemy.exc import OperationalError
+
+    class LockedOnce(MemoryJobStore):
+        failed = False
+
+        def update_job(self, job):
+            if not LockedOnce.failed:
+                LockedOnce.failed = True
+                raise OperationalError("UPDATE apscheduler_jobs", {}, "database is locked")
+            super().update_job(job)
+
+    runs = []
+
+    async def tick():
+        runs.append(1)
+
+    scheduler = schedules.ResilientScheduler(jobstores={"default": LockedOnce()})
+    scheduler.store_retry_s = 0.2
+    scheduler.add_job(tick, "interval", seconds=0.1)
+    scheduler.start()
+    try:
+        deadline = asyncio.get_running_loop().time() + 30
+        while len(runs) < 4 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        scheduler.shutdown(wait=False)
+    assert LockedOnce.failed and len(runs) >= 4  # it went on after the failure
