@@ -263,7 +263,7 @@ class Poet:
         checks["position"] = POSITION_NAMES.get(params["position"], "藏中")
         poem = Poem(head, lines, text, self.model_version, decoded.score, params, checks)
         if spec.script == "traditional":
-            poem = dataclasses.replace(poem, text=to_traditional(poem.text))
+            poem = dataclasses.replace(poem, text=_traditional(text, head, cpl, at))
         return poem
 
     @torch.no_grad()
@@ -278,6 +278,17 @@ class Poet:
         ids = torch.tensor([self.vocab.encode_poem(poem, theme)])
         h, _ = self.model(ids[:, :-1])
         return float(self.model.nll(h[:, start:], ids[:, start + 1 :])) / (len(poem) + 1)
+
+
+def _traditional(text: str, head: str, cpl: int, at: int) -> str:
+    """The poem in traditional characters, its head characters as the head converts (the
+    title's): a phrase converts as a whole, and 征雁 → 徵雁 would change the head 征 (长征)."""
+    shown, heads = list(to_traditional(text)), to_traditional(head)
+    if len(shown) != len(text) or len(heads) != len(head):
+        return "".join(shown)
+    for i, ch in enumerate(heads):
+        shown[i * (cpl + 1) + at] = ch
+    return "".join(shown)
 
 
 def _weights(search) -> SearchWeights:

@@ -150,3 +150,19 @@ def test_nats_per_char_matches_the_training_framing(poet):
     assert poet.nats_per_char("春風花月山，水雲天江南。秋雨夜來人，歸何處長門。") == pytest.approx(
         value
     )
+
+
+def test_traditional_text_keeps_each_head_character_as_the_head_converts():
+    """Probe 2026-12-07: 万里长征 in 繁 titled 《萬里長征》 had a line 4 beginning 徵 (征雁 →
+    徵雁 as a phrase) and a line 2 beginning 裏, yet said 藏头✓."""
+    from engine.poet import _traditional
+    from engine.text import to_traditional
+
+    text = "万里山河，里中明月。长风破浪，征雁无声。"
+    shown = _traditional(text, "万里长征", 4, 0)
+    assert [line[0] for line in shown.replace("。", "，").split("，")[:4]] == list(
+        to_traditional("万里长征")
+    )
+    assert shown[1:].startswith("里山河") and "無聲" in shown  # the rest converts as before
+    tail = _traditional("山河万里，明月中里。", "万里", 4, 3)  # 藏尾: the head ends each line
+    assert tail[3] == to_traditional("万里")[0] and tail[8] == "里"
