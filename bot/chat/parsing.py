@@ -10,7 +10,10 @@ from bot.base.ids import to_base36
 from engine.text import normalize_width
 
 # a command's name: ASCII letters, or the Chinese aliases (藏头 …), whose characters \w holds
-COMMAND = re.compile(r"^[/／!！]([A-Za-z_]+|[\u4e00-\u9fff]+)(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
+COMMAND = re.compile(
+    r"^[/／!！]([A-Za-z_]+|[\u4e00-\u9fff]+)(?:@\w+)?(?:\s+(.*)|(?=[\u4e00-\u9fff])(.*))?$",
+    re.DOTALL,
+)
 FORMS = {"五言": 5, "五": 5, "5": 5, "七言": 7, "七": 7, "7": 7}
 POSITIONS = {"藏头": "head", "藏尾": "tail"}
 SCRIPTS = {"繁": "traditional", "繁体": "traditional", "简": "simplified", "简体": "simplified"}
@@ -50,8 +53,16 @@ def parse_command(text: str) -> Command | None:
     match = COMMAND.match(text.strip())
     if not match:
         return None
-    name = match.group(1).lower()
-    return Command(ALIASES.get(name, name), (match.group(2) or "").strip())
+    name, args = match.group(1).lower(), match.group(2) or match.group(3) or ""
+    if name not in ALIASES and (alias := _glued_alias(name)):  # /藏头春风: the head glued on
+        name, args = alias, name[len(alias) :] + (" " + args if args else "")
+    return Command(ALIASES.get(name, name), args.strip())
+
+
+def _glued_alias(name: str) -> str | None:
+    """The longest Chinese alias `name` begins with (藏头诗 before 藏头), if any."""
+    found = [a for a in ALIASES if not a.isascii() and name.startswith(a) and len(name) > len(a)]
+    return max(found, key=len, default=None)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,10 @@ def make_core(url, poet, **limits):
         ("/cangtou 春风", "acrostic", "春风"),
         ("／HELP", "help", ""),
         ("hello", None, None),
+        ("/藏头春风", "acrostic", "春风"),  # the head glued to the command (probe 2026-12-07)
+        ("/藏头诗春风 五言", "acrostic", "春风 五言"),
+        ("/acrostic春风", "acrostic", "春风"),
+        ("/天气北京", "天气北京", ""),  # not ours: left as it is
     ],
 )
 def test_parse_command(text, name, args):

@@ -97,26 +97,27 @@ async def test_a_reply_waits_for_the_poem_message_being_recorded():
     from nonebot_plugin_cangtou.service import Recording
 
     recording, order = Recording(), []
-    await asyncio.wait_for(recording.settled(), 1)  # nothing under way: at once
+    await asyncio.wait_for(recording.settled("group:1"), 1)  # nothing under way: at once
 
     async def send_and_record():
-        async with recording.sending():
+        async with recording.sending("group:1"):
             await asyncio.sleep(0.2)
             order.append("recorded")
 
     async def reply():
         await asyncio.sleep(0.05)  # arrives while the send is under way
-        await recording.settled()
+        await recording.settled("group:1")
         order.append("looked up")
 
     await asyncio.gather(send_and_record(), reply())
     assert order == ["recorded", "looked up"]
 
     async def stuck():
-        async with recording.sending():
+        async with recording.sending("group:1"):
             await asyncio.sleep(30)
 
     task = asyncio.create_task(stuck())
     await asyncio.sleep(0.01)
-    await asyncio.wait_for(recording.settled(timeout=0.1), 5)  # a stuck send delays, not blocks
+    await asyncio.wait_for(recording.settled("group:2"), 0.05)  # another chat: never waits
+    await asyncio.wait_for(recording.settled("group:1", timeout=0.1), 5)  # delays, not blocks
     task.cancel()

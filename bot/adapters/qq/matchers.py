@@ -18,7 +18,7 @@ from bot.chat.limits import RateLimited
 from bot.chat.parsing import parse_command, parse_reply_action
 from bot.chat.replies import Reply
 
-from .replies import actor_of, quoted, sent_id, to_message
+from .replies import actor_of, chat_of, quoted, sent_id, to_message
 from .service import SERVICE
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ async def deliver(bot: Bot, event: MessageEvent, reply: Reply) -> None:
 async def send(bot: Bot, event: MessageEvent, reply: Reply) -> None:
     """The reply quoting the request; a poem's message is remembered for replies to it. A
     message QQ refuses (a muted bot, risk control) is logged in one line; the poem is stored."""
-    async with SERVICE.recording.sending():
+    async with SERVICE.recording.sending(chat_of(event)):
         try:
             result = await bot.send(event, to_message(reply), reply_message=True)
         except (ActionFailed, NetworkError, ApiNotAvailable) as e:
@@ -148,7 +148,9 @@ async def on_reply(bot: Bot, event: MessageEvent, matcher: Matcher, state: T_Sta
         matcher.stop_propagation()
     if not loud and not parse_reply_action(text).startswith("rate"):
         return  # 再来 and 卡片 past the limit: nothing sent
-    await SERVICE.recording.settled()  # the quoted poem's message may be being recorded now
+    await SERVICE.recording.settled(
+        chat_of(event)
+    )  # the quoted poem's message may be being recorded now
     answer = await SERVICE.core.reply_to(actor, state["cangtou_quoted"], text, ours)
     if answer is None:  # not a message of ours that holds a poem: conversation
         return

@@ -25,26 +25,30 @@ log = logging.getLogger(__name__)
 
 
 class Recording:
-    """Poem messages being sent and recorded. QQ users reply fast, and a reply can arrive
-    before the row that says which poem its quoted message holds: it waits for them first."""
+    """Poem messages being sent and recorded, per chat. QQ users reply fast, and a reply can
+    arrive before the row that says which poem its quoted message holds: it waits for the
+    sends to its own chat first (a send hung in another chat never delays it)."""
 
     def __init__(self) -> None:
-        self._pending: set[asyncio.Future] = set()
+        self._pending: dict[str, set[asyncio.Future]] = {}
 
     @contextlib.asynccontextmanager
-    async def sending(self):
+    async def sending(self, chat: str):
         done = asyncio.get_running_loop().create_future()
-        self._pending.add(done)
+        self._pending.setdefault(chat, set()).add(done)
         try:
             yield
         finally:
-            self._pending.discard(done)
+            pending = self._pending.get(chat, set())
+            pending.discard(done)
+            if not pending:
+                self._pending.pop(chat, None)
             done.set_result(None)
 
-    async def settled(self, timeout: float = 10.0) -> None:
-        """Once every message being sent now is recorded (or `timeout` seconds have passed)."""
-        if self._pending:
-            await asyncio.wait(set(self._pending), timeout=timeout)
+    async def settled(self, chat: str, timeout: float = 10.0) -> None:
+        """Once every message being sent to `chat` now is recorded (or `timeout` s passed)."""
+        if pending := self._pending.get(chat):
+            await asyncio.wait(set(pending), timeout=timeout)
 
 
 class Seen:
@@ -186,7 +190,7 @@ def qq_sender(core, recording: Recording):
             raise ValueError(f"not a QQ chat id: {chat_id!r} (group:<id> or private:<id>)")
         bot = account(via)
         target = {"group_id" if kind == "group" else "user_id": int(ident)}
-        async with recording.sending():
+        async with recording.sending(chat_id):
             result = await bot.send_msg(message_type=kind, message=to_message(reply), **target)
             if reply.poem_id is not None and (message_id := sent_id(result)):
                 actor = Actor("qq", "daily", chat_id, via=str(bot.self_id))
