@@ -8,8 +8,9 @@ tones first, then rhyme, then the repeat limit — and the flag says so.
 
 A planned keyword (engine.lexical) comes after all of those: it narrows what they allow, and a
 hypothesis it empties drops out while another of the poem can still place the keyword; only
-when none can is it relaxed for the line ("keyword"). So relaxation drops tones, rhyme and the
-repeat limit before the keyword, and the keyword before the formula rules give way.
+when none can is it relaxed for the line ("keyword"). The other rules are never loosened to make
+room for it: where they leave its line no place for the keyword (a character used twice already,
+a rhyme it cannot take), the keyword is what gives way, before any of them or the formula rules.
 """
 
 from __future__ import annotations

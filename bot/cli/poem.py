@@ -58,6 +58,10 @@ def poem(
 
     if five and seven:
         fail("choose one of --five and --seven")
+    if tones not in ("strict", "loose", "off"):
+        fail(f"--tones {tones}: one of strict, loose or off")
+    if beam is not None and beam < 1:
+        fail(f"--beam {beam}: a beam is 1 to 64 wide (leave it out for the default search)")
     head, theme, own = request_of(words, theme, keywords)
     try:
         poet = Poet.load(model)

@@ -106,6 +106,9 @@ def test_prosody_options_and_footer(tiny_model_dir):
     assert plain.returncode == 0 and "藏头✓ 七言✓" in plain.stdout
     bad = run("poem", "春风", "--tones", "wild", model=tiny_model_dir)
     assert bad.returncode == 2 and "tones" in bad.stderr and "Traceback" not in bad.stderr
+    assert "None" not in bad.stderr and "off" in bad.stderr  # the option's own words
+    zero = run("poem", "春风", "--beam", "0", model=tiny_model_dir)  # it ran the default search
+    assert zero.returncode == 2 and "--beam 0" in zero.stderr
 
 
 @pytest.mark.slow
