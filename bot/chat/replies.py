@@ -82,6 +82,22 @@ def poem_buttons(poem_id: int) -> tuple[tuple[Button, ...], ...]:
     return (stars, more)
 
 
+def relaxed_note(params: dict, lines: list[str], shown=str) -> str:
+    """注：为凑成诗句，放宽了押韵、意象入诗（杏花村未入诗）。 — the rules a poem had to relax,
+    naming each planned keyword its line does not hold."""
+    names = []
+    for name in params.get("relaxed") or ():
+        said = messages.RELAXED_RULES.get(name, name)
+        if name == "keyword":
+            plan = params.get("outline") or ()
+            missing = [shown(k) for k, line in zip(plan, lines, strict=False)
+                       if k and shown(k) not in line]  # fmt: skip
+            if missing:
+                said += messages.KEYWORDS_LEFT_OUT.format(keywords="、".join(missing))
+        names.append(said)
+    return messages.RELAXED_NOTE.format(names="、".join(names))
+
+
 def render_poem(view: PoemView, rating: tuple[float, int] | None = None, note: str = "") -> Reply:
     """Title, the lines, notes, the compliance footer and the id that reproduces the poem."""
     position = POSITIONS.get(view.position, "藏中")
@@ -107,8 +123,8 @@ def render_poem(view: PoemView, rating: tuple[float, int] | None = None, note: s
             chars = "、".join(f"「{ch}」" for ch in unknown)
             parts.append(messages.FALLBACK_NOTE_NO_STAND_IN.format(chars=chars))
     if view.params.get("relaxed"):
-        names = [messages.RELAXED_RULES.get(n, n) for n in view.params["relaxed"]]
-        parts.append(messages.RELAXED_NOTE.format(names="、".join(names)))
+        lines = [line.rstrip("，。") for line in poem_lines(view.text)]
+        parts.append(relaxed_note(view.params, lines, shown))
     parts.append(footer(view.checks))
     if rating and rating[1]:
         parts.append(messages.RATING_LINE.format(mean=rating[0], count=rating[1]))

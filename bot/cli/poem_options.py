@@ -68,11 +68,11 @@ def notes(poem) -> list[str]:
     """What the chat says under a poem: the plan it was written to (意象：登科 · 杏园 · 长安),
     and the rules relaxed to finish it (注：为凑成诗句，放宽了意象入诗。)."""
     from bot.base import messages
+    from bot.chat.replies import relaxed_note
 
     out = []
     if keywords := [k for k in poem.params.get("outline") or () if k]:
         out.append(messages.OUTLINE_LINE.format(keywords=" · ".join(keywords)))
-    if relaxed := poem.params.get("relaxed"):
-        names = "、".join(messages.RELAXED_RULES.get(n, n) for n in relaxed)
-        out.append(messages.RELAXED_NOTE.format(names=names))
+    if poem.params.get("relaxed"):
+        out.append(relaxed_note(poem.params, poem.lines))
     return out

@@ -383,3 +383,11 @@ def test_a_character_without_a_stand_in_never_shows_the_models_unk_token():
     assert (
         "「啡」不在字表里，构思时以「飞」代替" in text and "「咖」不在字表里，构思时没有" in text
     )
+
+
+def test_the_relaxation_note_names_each_keyword_left_out():
+    from bot.chat.replies import relaxed_note
+
+    params = {"relaxed": ["rhyme", "keyword"], "outline": ["杏花", "长安", "", "雁塔"]}
+    lines = ["金马门前杏花落", "榜下长安醉未还", "题诗一字登科第", "名姓当年塔上看"]
+    assert relaxed_note(params, lines) == "注：为凑成诗句，放宽了押韵、意象入诗（雁塔未入诗）。"
