@@ -8,9 +8,8 @@ tones first, then rhyme, then the repeat limit — and the flag says so.
 
 A planned keyword (engine.lexical) comes after all of those: it narrows what they allow, and a
 hypothesis it empties drops out while another of the poem can still place the keyword; only
-when none can is it relaxed for the line ("keyword"). The other rules are never loosened to make
-room for it: where they leave its line no place for the keyword (a character used twice already,
-a rhyme it cannot take), the keyword is what gives way, before any of them or the formula rules.
+when none can is it relaxed for the line ("keyword"). No other rule is loosened to make room
+for it: where they leave no place for it (a rhyme it cannot take), the keyword gives way first.
 """
 
 from __future__ import annotations
@@ -108,10 +107,8 @@ class Constraints:
             s: [self.forced[r] for r in rhymes if r > s and r in self.forced] for s in rhymes
         }
         self.member = masks.member_float if masks else None  # (G, V)
-        self.keyword_at = keyword_slots(
-            rules.keywords, self.starts, sorted(rules.line_ends), self.forced,
-            rules.keyword_spared,
-        )  # slot → what the line's keyword asks there  # fmt: skip
+        ends, spared = sorted(rules.line_ends), rules.keyword_spared
+        self.keyword_at = keyword_slots(rules.keywords, self.starts, ends, self.forced, spared)
         # slot → (starts,) bool: does this start need 平 here?
         self.tone_at = (
             {slot: torch.tensor([t == PING for t in tones]) for slot, tones in rules.tone_slots}

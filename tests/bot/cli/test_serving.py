@@ -60,7 +60,7 @@ def test_bad_settings_are_one_clear_line(tmp_path):
 def test_db_upgrade_and_the_alembic_cli_agree(tmp_path):
     env = {"CANGTOU_DATABASE_URL": f"sqlite:///{tmp_path}/a.db"}
     res = run("db", "upgrade", env=env)
-    assert res.returncode == 0 and "database at revision 0007" in res.stdout, res.stderr
+    assert res.returncode == 0 and "database at revision 0008" in res.stdout, res.stderr
     alembic = (sys.executable, "-m", "alembic")
     check = run("check", env=env, program=alembic)  # [tool.alembic] in pyproject.toml
     assert check.returncode == 0, check.stderr
