@@ -42,6 +42,7 @@ RELAXED_RULES = {  # params.relaxed names (engine.constraints) as a reader says 
     "rhyme": "押韵", "tones": "平仄", "novelty": "不抄古句", "max_repeat": "同字不过两次",
     "formula": "不用套话", "keyword": "意象入诗",
 }  # fmt: skip
+RATE_REPLY_HINT = "评分是 1 到 5 颗星：回复 5、★★★ 或 评分 4。"
 KEYWORDS_LEFT_OUT = "（{keywords}未入诗）"
 RATING_LINE = "评分 {mean:.1f}★（{count} 人）"
 AGAIN_LABEL = "🔄 再来一首"

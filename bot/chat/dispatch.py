@@ -98,6 +98,8 @@ class Dispatcher(Core):
         if poem_id is None:
             return None
         kind, _, stars = action.partition(":")
+        if stars == "?":  # 0, 6, 3.5 …: a rating, but off the scale
+            return CallbackAnswer(messages.RATE_REPLY_HINT)
         data = rate_payload(poem_id, int(stars)) if stars else {
             "again": again_payload, "card": card_payload}[kind](poem_id)  # fmt: skip
         return await self.callback(actor, data)

@@ -180,12 +180,28 @@ REPLY_WORDS = {"再来": "again", "再来一首": "again", "again": "again", "�
                "卡片": "card", "诗笺": "card", "card": "card", "🖼": "card"}  # fmt: skip
 
 
+REPLY_STAR_RUN = re.compile(r"^(?:评分|打分|rate)?\s*([★⭐]{1,5})$")
+REPLY_WORDED = re.compile(r"^(?:评分|打分)?\s*([一二两三四五①②③④⑤])\s*(?:颗|个)?\s*(?:星|分|★)?$")
+WORDED = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "①": 1, "②": 2, "③": 3,
+          "④": 4, "⑤": 5}  # fmt: skip
+# a rating that is no rating: 0, 6, -1, 3.5, ★★★★★★ (told how to rate, when it quotes a poem)
+REPLY_OFF_SCALE = re.compile(
+    r"^(?:评分|打分|rate)?\s*(?:[★⭐]?\s*[-+]?\d{1,2}(?:\.\d+)?\s*(?:星|分|★)?|[★⭐]{6,})$"
+)
+
+
 def parse_reply_action(text: str) -> str | None:
-    """'5', '★5', '评分 5' → 'rate:5'; '再来' → 'again'; '卡片' → 'card'; None for anything
-    else (conversation)."""
+    """'5', '★5', '评分 5', '★★★', '五星', '⑤' → 'rate:N'; a number off the 1–5 scale →
+    'rate:?'; '再来' → 'again'; '卡片' → 'card'; None for anything else (conversation)."""
     text = normalize_width(text).strip().lower()
     if match := REPLY_STARS.match(text):
         return f"rate:{match.group(1)}"
+    if match := REPLY_STAR_RUN.match(text):
+        return f"rate:{len(match.group(1))}"
+    if match := REPLY_WORDED.match(text):
+        return f"rate:{WORDED[match.group(1)]}"
+    if REPLY_OFF_SCALE.match(text):
+        return "rate:?"
     return REPLY_WORDS.get(text)
 
 

@@ -17,6 +17,7 @@ from bot.chat.replies import CallbackAnswer, PoemView, Reply, rate_limited, rend
 from bot.store import queries
 from bot.store.models import PoemRequest, RequestStatus
 from engine.spec import PoemSpec
+from engine.text import normalize_width
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,8 @@ def visible(row: PoemRequest | None, ctx) -> bool:
 
 
 async def rate(core: Core, actor: Actor, args: str, text: str) -> Reply:
-    """/rate [id] <1-5>"""
-    parts = args.split()
+    """/rate [id] <1-5> (full-width digits too: ５)"""
+    parts = normalize_width(args).split()
     if not 1 <= len(parts) <= 2 or parts[-1] not in {"1", "2", "3", "4", "5"}:
         return Reply(messages.RATE_USAGE)
     row = await find_poem(core, actor, parts[0] if len(parts) == 2 else None)

@@ -218,6 +218,7 @@ async def test_text_rating_defaults_to_the_latest_poem_and_top_orders(core):
     assert "★★" in (await core.command(ALICE, "/rate 2")).text
     await core.command(ALICE, "/acrostic 乙")
     assert "★★★★★" in (await core.command(BOB, "/rate 2 5")).text
+    assert "★★★★★" in (await core.command(BOB, "/rate ２ ５")).text  # full-width, as typed
     assert (await core.command(ALICE, "/rate 9 9")).text == messages.RATE_USAGE
     top = (await core.command(BOB, "/top")).text.splitlines()
     assert top[1].startswith("1. 《乙》5.0★") and top[3].startswith("2. 《甲》2.0★")

@@ -24,8 +24,10 @@ ELSEWHERE = Actor("qq", "1003", "group:3001", "小刚", "group", via="10001")
     ("text", "action"),
     [("5", "rate:5"), ("★4", "rate:4"), ("⭐ 3", "rate:3"), ("评分 2", "rate:2"),
      ("打分1", "rate:1"), ("５", "rate:5"), ("5星", "rate:5"), ("再来", "again"),
-     ("再来一首", "again"), ("卡片", "card"), (" 诗笺 ", "card"), ("6", None), ("0", None),
-     ("55", None), ("好诗", None), ("", None), ("评分", None)],
+     ("再来一首", "again"), ("卡片", "card"), (" 诗笺 ", "card"), ("好诗", None), ("", None),
+     ("评分", None), ("★★★", "rate:3"), ("⭐⭐", "rate:2"), ("五星", "rate:5"),
+     ("两颗星", "rate:2"), ("⑤", "rate:5"), ("6", "rate:?"), ("0", "rate:?"), ("55", "rate:?"),
+     ("3.5", "rate:?"), ("★★★★★★", "rate:?"), ("666", None), ("五星好评", None)],
 )  # fmt: skip
 def test_what_a_reply_to_a_poem_may_say(text, action):
     assert parse_reply_action(text) == action
@@ -48,6 +50,13 @@ async def test_a_reply_rates_rewrites_and_draws_the_card(core):
     assert again.reply.poem_id not in (None, poem_id) and "春" in again.reply.text
     card = await core.reply_to(FRIEND, "m1", "卡片")
     assert card.reply.card[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+async def test_a_rating_off_the_scale_is_told_how_to_rate(core):
+    """Probe 2026-12-07: 0, 6 or 3.5 in reply to a poem got no answer at all."""
+    await poem_in_a_message(core)
+    assert (await core.reply_to(FRIEND, "m1", "6")).toast == messages.RATE_REPLY_HINT
+    assert await core.reply_to(FRIEND, "m2", "6") is None  # not a poem's message: conversation
 
 
 async def test_conversation_and_other_messages_are_not_ours(core):
