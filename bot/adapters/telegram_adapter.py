@@ -132,16 +132,19 @@ def sender(application: Application):
 async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Every command goes to the core as text; its reply comes back with buttons."""
     core: Dispatcher = context.bot_data["core"]
-    message = update.effective_message
-    reply = await core.command(actor_of(update, context), message.text or "")
-    await send(message, reply)
+    message, actor = update.effective_message, actor_of(update, context)
+    reply = await core.command(actor, message.text or "")
+    if core.says(actor, reply):  # 'over the limit' once a window, not once a message
+        await send(message, reply)
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A private message without a command: the core takes its text as a head."""
     core: Dispatcher = context.bot_data["core"]
-    message = update.effective_message
-    await send(message, await core.text(actor_of(update, context), message.text or ""))
+    message, actor = update.effective_message, actor_of(update, context)
+    reply = await core.text(actor, message.text or "")
+    if core.says(actor, reply):
+        await send(message, reply)
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

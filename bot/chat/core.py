@@ -22,7 +22,7 @@ from bot.base.metrics import Metrics
 from bot.base.settings import Settings
 from bot.chat.actors import DEFAULT_CONTEXT, Actor, Context
 from bot.chat.card_service import Cards
-from bot.chat.limits import RateLimited, RateLimiter, TokenBuckets
+from bot.chat.limits import Notices, RateLimited, RateLimiter, TokenBuckets
 from bot.chat.parsing import PoemOptions
 from bot.chat.replies import PoemView, Reply, rate_limited, render_poem
 from bot.serving.generation import Busy, Generator
@@ -67,6 +67,7 @@ class Core:
         per_minute = settings.limits.refusals_per_minute
         self.refusals = TokenBuckets(per_minute, per_minute)  # stored refusals a user a minute
         self.edits = TokenBuckets(per_minute, per_minute)  # messages a user's ★ edit a minute
+        self.notices = Notices()  # 'over the limit', said once a window (Dispatcher.says)
         limits = settings.limits
         self.generator = Generator(
             poets, limits.workers, limits.queue_size, limits.processes, limits.batching

@@ -41,6 +41,11 @@ class Dispatcher(Core):
         actor, text = cleaned(actor), clean_text(text)
         return await self._safely(actor, self._command(actor, text))
 
+    def says(self, actor: Actor, reply: Reply) -> bool:
+        """Whether a chat adapter sends this reply: a refusal for being over a limit is said
+        once a window per user or chat (bot.chat.limits.Notices), every other reply always."""
+        return reply.limited is None or self.notices.first(cleaned(actor), *reply.limited)
+
     async def text(self, actor: Actor, text: str) -> Reply:
         """A message without a command (a private chat, the console): its text is the head."""
         return await self.command(actor, "/acrostic " + text.strip())

@@ -72,3 +72,25 @@ class RateLimiter:
                 raise RateLimited(scope, math.ceil(wait))
         self.users.take(user_key)
         self.chats.take(chat_key)
+
+
+class Notices:
+    """'Over the limit' said once a window, on platforms where every answer is a message in
+    the chat (QQ, Telegram): a flood of 50 requests got 46 refusals, and the platforms mute
+    or rate-limit such a bot. The user or chat is told when it may ask again; until then
+    further refusals are silent (and still recorded)."""
+
+    def __init__(self, size: int = 4096):
+        self.size = size
+        self._until: OrderedDict[tuple[str, str], float] = OrderedDict()
+
+    def first(self, actor, scope: str, retry_after: float) -> bool:
+        key = (scope, actor.user_key if scope == "user" else actor.chat_key)
+        now = time.monotonic()
+        if self._until.get(key, 0.0) > now:
+            return False
+        self._until[key] = now + max(retry_after, 1.0)
+        self._until.move_to_end(key)
+        while len(self._until) > self.size:
+            self._until.popitem(last=False)
+        return True

@@ -94,9 +94,7 @@ heads = on_message(rule=head_rule, priority=HEAD_PRIORITY, block=False)
 
 
 async def deliver(bot: Bot, event: MessageEvent, reply: Reply) -> None:
-    if reply.limited is not None and not SERVICE.notices.first(
-        actor_of(bot, event), *reply.limited
-    ):
+    if SERVICE.core is not None and not SERVICE.core.says(actor_of(bot, event), reply):
         log.info("over the %s limit again: not said again (message %s)", reply.limited[0],
                  event.message_id)  # fmt: skip
         return

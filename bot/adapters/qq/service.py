@@ -82,27 +82,6 @@ class Seen:
         return True
 
 
-class Notices:
-    """'Over the limit' said once a window: a flood of 50 requests got 46 refusals, each a
-    group message (QQ's risk control mutes such an account). The user or chat is told when
-    it may ask again; until then further refusals are silent (and still recorded)."""
-
-    def __init__(self, size: int = 4096):
-        self.size = size
-        self._until: OrderedDict[tuple[str, str], float] = OrderedDict()
-
-    def first(self, actor: Actor, scope: str, retry_after: float) -> bool:
-        key = (scope, actor.user_key if scope == "user" else actor.chat_key)
-        now = time.monotonic()
-        if self._until.get(key, 0.0) > now:
-            return False
-        self._until[key] = now + max(retry_after, 1.0)
-        self._until.move_to_end(key)
-        while len(self._until) > self.size:
-            self._until.popitem(last=False)
-        return True
-
-
 class Service:
     def __init__(self) -> None:
         self.runtime: Runtime | None = None
@@ -112,7 +91,6 @@ class Service:
         self.replies: RateLimiter | None = None  # answers to replies (each a group message)
         self.recording = Recording()
         self.seen = Seen()
-        self.notices = Notices()
 
     def first_time(self, event) -> bool:
         return self.seen.first_time(event)
@@ -128,7 +106,7 @@ class Service:
         """Serve this runtime's core (stand-alone `acrostic run`): the plugin starts nothing."""
         self.runtime = runtime
         self.replies = RateLimiter(runtime.settings.limits)
-        self.seen, self.notices = Seen(), Notices()
+        self.seen = Seen()
         runtime.senders["qq"] = qq_sender(runtime.core, self.recording)
 
     async def start(self, config: dict) -> None:

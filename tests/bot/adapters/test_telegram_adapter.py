@@ -401,3 +401,30 @@ async def test_a_theme_is_written_stored_shown_and_set_as_the_chat_default(core,
         fake_api.command("/settings 主题 关", user_id=2, chat_id=-30, chat_type="group")
         cleared = (await fake_api.wait_for("sendMessage", 6))[-1]
         assert "主题：（藏头字本身）" in cleared.params["text"]
+
+
+async def test_over_the_limit_is_said_once_not_once_a_message(sqlite_url, poet, fake_api):
+    """A flood of commands got one refusal message each (Telegram rate-limits such a bot in a
+    group); now the user is told once when to come back, and the rest are only recorded."""
+    import time
+
+    from bot.runtime.app import build_core
+    from bot.serving.poets import PoetHolder
+
+    limits = {"user_burst": 2, "user_per_minute": 1}  # no refill during the test
+    core = build_core(bot_settings(sqlite_url, limits=limits), PoetHolder(poet=poet))
+    try:
+        async with running(core, fake_api):
+            for head in ("春风", "明月", "山水", "江河", "云霞"):
+                fake_api.command(f"/acrostic {head}", user_id=9, chat_id=-300, chat_type="group")
+            deadline = time.monotonic() + 60
+            while len(rows(core, PoemRequest)) < 5 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.3)  # any message for the last request would be out by now
+        statuses = [r.status.value for r in rows(core, PoemRequest)]
+        assert sorted(statuses) == ["limited", "limited", "limited", "ok", "ok"]
+        texts = [c.params["text"] for c in fake_api.sent("sendMessage")]
+        assert len(texts) == 3 and sum("写得太快啦" in t for t in texts) == 1
+    finally:
+        await core.close()
+        core.db.dispose()
