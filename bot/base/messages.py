@@ -17,6 +17,7 @@ START_INTRO = "你好！我是藏头诗机器人。发送 /acrostic 算法进阶
 # --- errors the user can fix --------------------------------------------------------------------
 BAD_HEAD = "{reason}\n\n" + USAGE
 TOO_LONG = "消息太长了（{length} 字）。藏头最多 12 个汉字。\n\n" + USAGE
+TOO_LONG_COMMAND = "消息太长了（{length} 字），/{name} 没有看。发送 /help 看看怎么用。"
 UNKNOWN_COMMAND = "不认识这个命令：{name}。发送 /help 看看我会什么。"
 BAD_OPTION = "看不懂这个设置：{detail}\n\n{usage}"
 BAD_TEMPERATURE = "创意要在 0.3 到 1.5 之间（你给的是 {value}）。例如：/settings 创意 1.0"

@@ -123,7 +123,8 @@ class Dispatcher(Core):
             command = parse_command(text[:64]) or Command("acrostic", "")
             if command.name == "acrostic":
                 await self.record_failure(actor, text, "too_long", RequestStatus.REJECTED)
-            return Reply(messages.TOO_LONG.format(length=len(text)))
+                return Reply(messages.TOO_LONG.format(length=len(text)))
+            return Reply(messages.TOO_LONG_COMMAND.format(length=len(text), name=command.name))
         command = parse_command(text)
         if command is None:
             return Reply(commands.HELP)

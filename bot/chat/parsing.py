@@ -167,6 +167,9 @@ def parse_poem_args(args: str) -> PoemOptions:
             position = POSITIONS[last]
         elif last in SCRIPTS and script is None:
             script = SCRIPTS[last]
+        elif last in OPTION_WORDS and problem is None:  # 五言 七言: not a head of 五 and 言
+            problem = f"「{last}」这类选项给了两次：五言/七言、藏头/藏尾、繁/简 各选一个 (give each option once)"
+            break
         else:
             break
         head_tokens.pop()

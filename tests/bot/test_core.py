@@ -54,13 +54,16 @@ def test_parse_command(text, name, args):
     assert (command.name, command.args) == (name, args) if name else command is None
 
 
+TWICE = "「{word}」这类选项给了两次：五言/七言、藏头/藏尾、繁/简 各选一个 (give each option once)"
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
         ("算法进阶 五言 繁", PoemOptions("算法进阶", 5, "head", "traditional")),
         ("算 法 进 阶 藏尾", PoemOptions("算法进阶", None, "tail", None)),
         ("七言", PoemOptions("七言")),  # a lone token is the head, never an option
-        ("春风 七言 五言", PoemOptions("春风七言", 5)),  # one form: the last word
+        ("春风 七言 五言", PoemOptions("春风七言", 5, problem=TWICE.format(word="七言"))),
         ("生日快乐 主题:祝寿", PoemOptions("生日快乐", theme="祝寿")),
         ("生日快乐 五言 主题：祝寿", PoemOptions("生日快乐", 5, theme="祝寿")),
         ("生日 theme:祝寿 藏尾", PoemOptions("生日", None, "tail", theme="祝寿")),
@@ -392,3 +395,9 @@ def test_the_relaxation_note_names_each_keyword_left_out():
     params = {"relaxed": ["rhyme", "keyword"], "outline": ["杏花", "长安", "", "雁塔"]}
     lines = ["金马门前杏花落", "榜下长安醉未还", "题诗一字登科第", "名姓当年塔上看"]
     assert relaxed_note(params, lines) == "注：为凑成诗句，放宽了押韵、意象入诗（雁塔未入诗）。"
+
+
+async def test_a_long_command_other_than_a_poem_is_not_told_about_heads(core):
+    """Probe 2026-12-07: /settings 主题 <400 字> was answered with the head limit and usage."""
+    reply = await core.command(ALICE, "/settings 主题 " + "春" * 5000)
+    assert "/settings" in reply.text and "藏头最多" not in reply.text

@@ -114,10 +114,13 @@ async def send(bot: Bot, event: MessageEvent, reply: Reply) -> None:
             await SERVICE.core.remember_sent(actor_of(bot, event), message_id, reply.poem_id)
 
 
-async def not_ready(bot: Bot, event: MessageEvent) -> bool:
+async def not_ready(bot: Bot, event: MessageEvent, name: str = "acrostic") -> bool:
+    """True (and, for a poem, says so) while there is no core. In a host bot a command whose
+    name other plugins may share (/help, /stats) is then left to them."""
     if SERVICE.core is not None:
         return False
-    await deliver(bot, event, Reply(SERVICE.unavailable()))
+    if name in POEM_COMMANDS or not SERVICE.hosted:
+        await deliver(bot, event, Reply(SERVICE.unavailable()))
     return True
 
 
@@ -126,7 +129,7 @@ async def on_command(bot: Bot, event: MessageEvent, matcher: Matcher, state: T_S
     text, name = state["cangtou"]
     if name in POEM_COMMANDS or event.message_type == "private":
         matcher.stop_propagation()  # a private `/…` of ours is no head for the catch-all
-    if await not_ready(bot, event):
+    if await not_ready(bot, event, name):
         return
     await deliver(bot, event, await SERVICE.core.command(actor_of(bot, event), text))
 
