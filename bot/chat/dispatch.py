@@ -109,6 +109,15 @@ class Dispatcher(Core):
             "again": again_payload, "card": card_payload}[kind](poem_id)  # fmt: skip
         return await self.callback(actor, data)
 
+    async def holds_poem(self, actor: Actor, message_id: str) -> bool | None:
+        """Whether the message `actor.via` sent as `message_id` holds a poem (of any chat);
+        None when the database does not answer."""
+        try:
+            poem_id = await self.store(sent.poem_of, actor.platform, actor.via, str(message_id))
+        except StoreDown:
+            return None
+        return poem_id is not None
+
     async def remember_sent(self, actor: Actor, message_id: str, poem_id: int) -> None:
         """Record that the message the bot just sent (through `actor.via`) holds this poem.
         A database that does not answer costs the message its replies, never the message."""

@@ -79,3 +79,14 @@ async def test_a_message_id_handed_out_again_names_the_new_poem(app: App, runtim
     assert second != first
     out = await ask(app, group_event("再来", user_id=1002, reply=reply_to(7301)))
     assert out.text.startswith("《春花》")
+
+
+async def test_replies_to_a_message_without_a_poem_spend_no_answers(app: App, runtime):
+    """Probe 2026-12-07: 再来 quoting the bot's /help used up the chat's answers to replies,
+    and a real rating after that was stored without its confirmation."""
+    await ask(app, group_event("/acrostic 春风"), result_id=7401)
+    for user in range(1011, 1017):  # 12 replies: past the chat's 10 answers (users have 3)
+        for _ in range(2):
+            await silent(app, group_event("再来", user_id=user, reply=reply_to(4242)))
+    out = await ask(app, group_event("5", user_id=1020, reply=reply_to(7401)))
+    assert out.text.startswith("已记下")

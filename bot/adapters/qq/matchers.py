@@ -139,19 +139,19 @@ async def on_reply(bot: Bot, event: MessageEvent, matcher: Matcher, state: T_Sta
     if SERVICE.core is None:
         return
     actor, text = actor_of(bot, event), event.get_plaintext()
+    ours = True if event.reply is not None and event.reply.sender.user_id is not None else None
+    if ours:  # a reply action to the bot's own message is never a head or another's command
+        matcher.stop_propagation()
+    await SERVICE.recording.settled(chat_of(event))  # its message may be being recorded now
+    if await SERVICE.core.holds_poem(actor, state["cangtou_quoted"]) is False:
+        return  # the bot's help, a member's message: conversation, and no answer spent on it
     try:  # every answer to a reply is a group message: a flood of them is not
         SERVICE.replies.check(actor.user_key, actor.chat_key)
         loud = True
     except RateLimited:
         loud = False
-    ours = True if event.reply is not None and event.reply.sender.user_id is not None else None
-    if ours:  # a reply action to the bot's own message is never a head or another's command
-        matcher.stop_propagation()
     if not loud and not parse_reply_action(text).startswith("rate"):
         return  # 再来 and 卡片 past the limit: nothing sent
-    await SERVICE.recording.settled(
-        chat_of(event)
-    )  # the quoted poem's message may be being recorded now
     answer = await SERVICE.core.reply_to(actor, state["cangtou_quoted"], text, ours)
     if answer is None:  # not a message of ours that holds a poem: conversation
         return
