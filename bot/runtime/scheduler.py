@@ -4,6 +4,7 @@ sweep, in a persistent job store so that a run missed while the bot was down is 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from zoneinfo import ZoneInfo
@@ -13,7 +14,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.store.session import UNAVAILABLE, normalize_url, unavailable_reason
+from bot.store.session import SQLITE_BUSY_S, UNAVAILABLE, normalize_url, unavailable_reason
 
 log = logging.getLogger(__name__)
 RETRAIN_JOB = "nightly-retrain"
@@ -21,7 +22,8 @@ SWEEP_JOB = "daily-posts"
 RETRAIN_GRACE_S = 6 * 3600  # a retrain due during a restart still runs within 6 hours
 SWEEP_GRACE_S = 3600
 RETRY_FIRST_S, RETRY_LONGEST_S = 1.0, 60.0  # starting the scheduler while the database is down
-STORE_RETRY_S = 15.0  # a job store that failed (database locked, gone) is tried again after this
+STORE_WAIT_MS = 1000  # the job store waits this long for a locked database (on the event loop)
+STORE_RETRY_S = 5.0  # a job store that failed (database locked, gone) is tried again after this
 STOP_GRACE_S = 15.0  # at shutdown a daily post under way gets this long to finish and be recorded
 _runtime = None  # the running bot: jobs in a persistent store name functions, not objects
 _sweeps: set[asyncio.Task] = set()  # daily-post sweeps under way (APScheduler would cancel them)
@@ -69,9 +71,21 @@ class _CheckedEngine:
     def __getattr__(self, name):
         return getattr(self._db.engine, name)
 
+    @contextlib.contextmanager
     def begin(self):
+        """A transaction that waits at most STORE_WAIT_MS for a lock: APScheduler runs its
+        store on the event loop, where SQLite's 15 s busy wait froze every chat."""
         self._db.check()
-        return self._db.engine.begin()
+        with self._db.engine.begin() as connection:
+            if connection.dialect.name != "sqlite":
+                connection.exec_driver_sql(f"SET LOCAL lock_timeout = {STORE_WAIT_MS}")
+                yield connection
+                return
+            connection.exec_driver_sql(f"PRAGMA busy_timeout = {STORE_WAIT_MS}")
+            try:
+                yield connection
+            finally:  # the pooled connection serves the bot's own units of work next
+                connection.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_S * 1000}")
 
     def dispose(self) -> None:
         pass

@@ -22,6 +22,9 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, DatabaseUnavailable)
 
 
+SQLITE_BUSY_S = 15  # how long a unit of work waits for a locked SQLite file
+
+
 def normalize_url(url: str) -> str:
     """postgres:// and postgresql:// mean psycopg 3 here (the only driver installed)."""
     if url.startswith("postgres://"):
@@ -40,8 +43,9 @@ def make_engine(url: str) -> Engine:
             with contextlib.suppress(OSError):
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 15}, hide_parameters=True
-        )  # a database error's message (and so a logged traceback) never holds user text
+            url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_S},
+            hide_parameters=True,
+        )  # a database error's message (and so a logged traceback) never holds user text  # fmt: skip
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(

@@ -359,3 +359,22 @@ async def test_a_job_store_that_fails_once_costs_one_wake_up_not_the_scheduler()
     finally:
         scheduler.shutdown(wait=False)
     assert LockedOnce.failed and len(runs) >= 4  # it went on after the failure
+
+
+def test_the_job_store_waits_a_second_for_a_lock_not_fifteen(tmp_path):
+    """APScheduler runs its store on the event loop: SQLite's 15 s busy wait there froze every
+    chat while a backup held the file (probe). Its transactions wait 1 s, then fail and are
+    retried (ResilientScheduler); the bot's own units of work keep their 15 s."""
+    from bot.store.session import Database, upgrade
+
+    url = f"sqlite:///{tmp_path}/jobs.db"
+    upgrade(url)
+    db = Database(url)
+    try:
+        with schedules._CheckedEngine(db).begin() as connection:
+            inside = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+        with db.engine.connect() as connection:
+            after = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+        assert (inside, after) == (schedules.STORE_WAIT_MS, 15_000)
+    finally:
+        db.dispose()
