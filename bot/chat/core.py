@@ -226,6 +226,9 @@ class Core:
         except Busy:
             await self.record_failure(actor, raw_text, "busy", RequestStatus.LIMITED, ctx)
             return Reply(messages.BUSY)
+        except HeadError as e:  # what only the model can tell: a keyword it cannot write
+            await self.record_failure(actor, raw_text, "bad_option", RequestStatus.REJECTED, ctx)
+            return Reply(messages.BAD_HEAD.format(reason=str(e)))
         except Exception:
             eid = error_id()
             log.exception("generation failed error_id=%s head=%r", eid, spec.head)

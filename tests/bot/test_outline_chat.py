@@ -178,3 +178,13 @@ def test_a_keyword_list_keeps_its_places_and_spaces(args, keywords):
 def test_a_head_split_by_a_label_is_a_problem_not_a_longer_head(args):
     """Probe 2026-12-07: the words after the label became more head characters (six lines)."""
     assert "藏头字要连在一起写" in parse_poem_args(args).problem
+
+
+async def test_a_keyword_the_model_cannot_write_is_one_line_and_stored(core):
+    """Only the model knows its characters: the refusal comes from the search (through the
+    worker), and was reported as a failed generation with an error id."""
+    reply = await core.command(ALICE, "/acrostic 春风 意象:龘山")
+    assert "写不出" in reply.text and "错误号" not in reply.text and reply.error_id is None
+    with core.db.session() as s:
+        row = s.scalars(select(PoemRequest).order_by(PoemRequest.id.desc())).first()
+        assert (row.status, row.error_code) == (RequestStatus.REJECTED, "bad_option")
