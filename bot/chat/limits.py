@@ -82,10 +82,13 @@ class Notices:
 
     def __init__(self, size: int = 4096):
         self.size = size
-        self._until: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._until: OrderedDict[tuple, float] = OrderedDict()
 
     def first(self, actor, scope: str, retry_after: float) -> bool:
-        key = (scope, actor.user_key if scope == "user" else actor.chat_key)
+        # a user over their limit is told in each chat they ask in; a full chat once
+        key = (
+            (scope, actor.user_key, actor.chat_key) if scope == "user" else (scope, actor.chat_key)
+        )
         now = time.monotonic()
         if self._until.get(key, 0.0) > now:
             return False

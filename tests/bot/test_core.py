@@ -401,3 +401,14 @@ async def test_a_long_command_other_than_a_poem_is_not_told_about_heads(core):
     """Probe 2026-12-07: /settings 主题 <400 字> was answered with the head limit and usage."""
     reply = await core.command(ALICE, "/settings 主题 " + "春" * 5000)
     assert "/settings" in reply.text and "藏头最多" not in reply.text
+
+
+def test_over_the_limit_is_said_once_a_window_in_each_chat():
+    from bot.chat.limits import Notices
+
+    notices = Notices()
+    here, there = Actor("qq", "1", "group:1"), Actor("qq", "1", "group:2")
+    assert notices.first(here, "user", 30) and not notices.first(here, "user", 30)
+    assert notices.first(there, "user", 30)  # the same user, asking in another chat: told
+    other = Actor("qq", "2", "group:1")
+    assert notices.first(other, "chat", 30) and not notices.first(here, "chat", 30)  # once

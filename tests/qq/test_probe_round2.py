@@ -90,3 +90,16 @@ async def test_replies_to_a_message_without_a_poem_spend_no_answers(app: App, ru
             await silent(app, group_event("再来", user_id=user, reply=reply_to(4242)))
     out = await ask(app, group_event("5", user_id=1020, reply=reply_to(7401)))
     assert out.text.startswith("已记下")
+
+
+async def test_a_reply_action_is_never_a_head_even_when_get_msg_failed(app: App, runtime):
+    """Re-probe: in a private chat, with the quoted message unfetchable (event.reply None),
+    再来 past the reply limit became a poem titled 《再来》."""
+    from nonebot_plugin_cangtou.service import SERVICE
+
+    await ask(app, private_event("/acrostic 春风"), result_id=7501)
+    for _ in range(6):  # the user's answers to replies are spent
+        SERVICE.replies.users.take("qq:1001")
+    event = private_event("再来")
+    event.original_message = Message([MessageSegment.reply(7501), MessageSegment.text("再来")])
+    await silent(app, event)

@@ -140,10 +140,11 @@ async def on_reply(bot: Bot, event: MessageEvent, matcher: Matcher, state: T_Sta
         return
     actor, text = actor_of(bot, event), event.get_plaintext()
     ours = True if event.reply is not None and event.reply.sender.user_id is not None else None
-    if ours:  # a reply action to the bot's own message is never a head or another's command
-        matcher.stop_propagation()
     await SERVICE.recording.settled(chat_of(event))  # its message may be being recorded now
-    if await SERVICE.core.holds_poem(actor, state["cangtou_quoted"]) is False:
+    holds = await SERVICE.core.holds_poem(actor, state["cangtou_quoted"])
+    if ours or holds:  # a reply action to the bot's message is never a head or another's command
+        matcher.stop_propagation()  # (holds: even where get_msg failed and the sender is unknown)
+    if holds is False:
         return  # the bot's help, a member's message: conversation, and no answer spent on it
     try:  # every answer to a reply is a group message: a flood of them is not
         SERVICE.replies.check(actor.user_key, actor.chat_key)
