@@ -160,7 +160,7 @@ class Core:
         except HeadError as e:  # ThemeError and KeywordError too
             code = {ThemeError: "bad_theme", KeywordError: "bad_option"}.get(type(e), "bad_head")
             await self.record_failure(actor, raw_text, code, RequestStatus.REJECTED)
-            return Reply(messages.BAD_HEAD.format(reason=str(e)))
+            return self._refusal(actor, messages.BAD_HEAD.format(reason=str(e)))
         written = await self.generate(
             actor, raw_text, lambda ctx: self._spec(spec, options, ctx, parent), limited
         )
@@ -228,7 +228,7 @@ class Core:
             return Reply(messages.BUSY)
         except HeadError as e:  # what only the model can tell: a keyword it cannot write
             await self.record_failure(actor, raw_text, "bad_option", RequestStatus.REJECTED, ctx)
-            return Reply(messages.BAD_HEAD.format(reason=str(e)))
+            return self._refusal(actor, messages.BAD_HEAD.format(reason=str(e)))
         except Exception:
             eid = error_id()
             log.exception("generation failed error_id=%s head=%r", eid, spec.head)
@@ -240,6 +240,12 @@ class Core:
         self.metrics.latency.observe(latency / 1000)
         self.metrics.requests.labels("ok").inc()
         return Written(spec, poem, ctx, round(latency, 2), down_id)
+
+    def _refusal(self, actor: Actor, text: str) -> Reply:
+        """A bad request's answer. Past the user's stored refusals a minute (a flood of bad
+        heads) it is marked like a rate limit: chat adapters say it once a window."""
+        wait = self.refusals.wait_time(actor.user_key)
+        return Reply(text, limited=("refusals", wait) if wait > 0 else None)
 
     def _spec(self, spec: PoemSpec, options: PoemOptions, ctx: Context, parent) -> PoemSpec:
         """Everything that decides the poem, the chat's defaults filled in: stored with it, so

@@ -85,10 +85,10 @@ class Notices:
         self._until: OrderedDict[tuple, float] = OrderedDict()
 
     def first(self, actor, scope: str, retry_after: float) -> bool:
-        # a user over their limit is told in each chat they ask in; a full chat once
-        key = (
-            (scope, actor.user_key, actor.chat_key) if scope == "user" else (scope, actor.chat_key)
-        )
+        # a user over their limit ("user" poems, "refusals" of bad requests) is told in each
+        # chat they ask in; a full chat once
+        per_user = scope != "chat"
+        key = (scope, actor.user_key, actor.chat_key) if per_user else (scope, actor.chat_key)
         now = time.monotonic()
         if self._until.get(key, 0.0) > now:
             return False

@@ -412,3 +412,15 @@ def test_over_the_limit_is_said_once_a_window_in_each_chat():
     assert notices.first(there, "user", 30)  # the same user, asking in another chat: told
     other = Actor("qq", "2", "group:1")
     assert notices.first(other, "chat", 30) and not notices.first(here, "chat", 30)  # once
+
+
+async def test_a_flood_of_bad_heads_is_answered_then_said_once(core):
+    """Re-probe: 50 bad heads from one user got 50 answers in the group. Past the stored
+    refusals a minute (10) the refusal is said once a window; every one is still recorded."""
+    said = []
+    for _ in range(14):
+        reply = await core.command(ALICE, "/acrostic abc")
+        assert "藏头只能是汉字" in reply.text
+        said.append(core.says(ALICE, reply))
+    limit = core.settings.limits.refusals_per_minute
+    assert said == [True] * limit + [False] * (14 - limit)
