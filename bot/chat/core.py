@@ -51,6 +51,7 @@ class Written:
     down_id: str | None  # the database was down when the request came: nothing is stored
 
 
+RACE_RETRIES = 3  # a unit of work that lost a race to insert the same row runs again
 FORGOTTEN_FOR = 600.0  # seconds a /forgetme is remembered for the requests still under way
 
 
@@ -100,18 +101,20 @@ class Core:
             with self.db.session() as session:
                 return fn(session, *args)
 
-        def work_once_more_on_a_race():
-            # Two first messages of one user (or two replicas) can both try to create the same
-            # users/chats/ratings row: the loser's transaction is rolled back, and run again it
-            # finds the row. A second IntegrityError is a real one and is raised.
-            try:
-                return work()
-            except IntegrityError:
-                log.info("concurrent insert: running the transaction again")
-                return work()
+        def work_again_on_a_race():
+            # First messages of one user in one chat, at once (or on two replicas), can all try
+            # to create the same users, chats and chat_settings rows: a loser's transaction is
+            # rolled back, and run again it finds what the winner made. It can lose once per
+            # such row (three), so a fourth IntegrityError is a real one and is raised.
+            for _ in range(RACE_RETRIES):
+                try:
+                    return work()
+                except IntegrityError:
+                    log.info("concurrent insert: running the transaction again")
+            return work()
 
         try:
-            return await asyncio.to_thread(work_once_more_on_a_race)
+            return await asyncio.to_thread(work_again_on_a_race)
         except (OperationalError, PoolTimeout, DatabaseUnavailable) as e:
             raise StoreDown() from e
         except DBAPIError as e:
