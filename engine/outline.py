@@ -69,7 +69,7 @@ class Planner:
         on held-out heads the lexicon's keywords held relevance (+0.1) while keywords drawn
         from corpus statistics alone cost it (−0.5): v2c already writes a classical phrase's
         own imagery, and a statistical neighbour only distracts it."""
-        texts = [(t, t is theme) for t in (theme, head) if t]
+        texts = [(t, halves) for t, halves in ((theme, True), (head, False)) if t]
         return any(self.triggers.get(w) for t, h in texts for w in self._topic_words(t, h))
 
     def pool(self, head: str, theme: str | None, keywords: tuple[str, ...] = ()) -> dict:
@@ -87,10 +87,10 @@ class Planner:
             add(
                 [w for w, _ in self.data.get("neighbours", {}).get(word, [])], WEIGHTS["neighbour"]
             )
-        topics = [(theme, 1.0)] if theme else []
-        topics.append((head, 0.35 if theme else 1.0))
-        for text, factor in topics:
-            for word in self._topic_words(text, halves=text is theme):
+        topics = [(theme, 1.0, True)] if theme else []  # (text, weight, read by halves)
+        topics.append((head, 0.35 if theme else 1.0, False))
+        for text, factor, halves in topics:
+            for word in self._topic_words(text, halves):
                 self._expand(word, factor, add)
         best = sorted(scores, key=lambda w: -scores[w])[:6]
         for word in best:

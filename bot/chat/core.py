@@ -87,8 +87,10 @@ class Core:
         self.forgotten[user_key] = now
 
     def forgotten_meanwhile(self, actor: Actor) -> bool:
-        """Whether this user was forgotten after the request being handled arrived."""
-        return self.forgotten.get(actor.user_key, -1.0) >= request_arrived.get()
+        """Whether this user was forgotten after the request being handled arrived (a task
+        that is handling no request, 0: never; the IntegrityError guard still holds there)."""
+        arrived = request_arrived.get()
+        return arrived > 0 and self.forgotten.get(actor.user_key, -1.0) >= arrived
 
     async def close(self) -> None:
         self.cards.shutdown()

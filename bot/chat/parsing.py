@@ -31,6 +31,7 @@ SEPARATORS = ",，、;；/／﹐"
 # a keyword list goes on past a separator and the spaces around it: `意象:杏花, 长安`
 NEXT_AFTER_SEPARATOR = re.compile(r"\s+(?=\S)")
 SEPARATOR_NEXT = re.compile(rf"\s*[{SEPARATORS}][\s{SEPARATORS}]*")
+WORD = re.compile(r"\S*")
 KEYWORD_SEPARATOR = re.compile(rf"\s*[{SEPARATORS}]\s*")
 GLUED = re.compile(r"(主题|主題|意象)\s*[:：]")  # a label left inside a word: glued to the head
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates: no database takes them
@@ -120,7 +121,7 @@ def _keyword_list(args: str, value: str, end: int) -> tuple[str, int]:
         step = gap.match(args, end)
         if step is None or LABELLED.match(args, step.end()) or GLUED.match(args, step.end()):
             return value, end
-        word = re.compile(r"\S*").match(args, step.end())
+        word = WORD.match(args, step.end())
         value, end = value + step.group(0) + word.group(0), word.end()
         if word.group(0) == "" and step.end() == len(args):
             return value, end
